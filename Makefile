@@ -1,0 +1,25 @@
+# Two commands do everything on a fresh machine:
+#   make demo   installs into .venv and runs the main job on the synthetic corpus (demo.py)
+#   make test   installs into .venv and runs the test suite (what .ci/run calls)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test install clean-demo
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+demo: install
+	$(PY) demo.py
+
+test: install
+	$(PY) -m pytest -q tests
+
+clean-demo:
+	rm -rf data/synth runs/000_demo submissions/000_demo* tf_files/000_demo*

@@ -1,0 +1,57 @@
+"""Label sets of Speech Commands and the Kaggle challenge, and the files that carry them.
+
+- `WORDS_V1`: the 30 words of Speech Commands v0.01; `WORDS_V2`: v0.02's 35 (five more).
+- `COMMAND_WORDS`: the 10 words the Kaggle challenge scores by name.
+- `KAGGLE_LABELS`: the 12 strings a submission may contain.
+- `KAGGLE_PROB_ORDER`: the column order of 12-class probability files used for ensembling
+  (the winning team's order).
+- A model's output order is `model_labels(wanted_words)`: `_silence_`, `_unknown_`, then the
+  wanted words, as in the TensorFlow tutorial; a run folder's `labels.txt` records it.
+"""
+
+SILENCE_LABEL = "_silence_"
+UNKNOWN_LABEL = "_unknown_"
+BACKGROUND_NOISE_DIR = "_background_noise_"
+
+COMMAND_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+AUXILIARY_WORDS_V1 = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                      "bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow")
+WORDS_V1 = COMMAND_WORDS + AUXILIARY_WORDS_V1
+WORDS_V2 = WORDS_V1 + ("backward", "follow", "forward", "learn", "visual")
+
+KAGGLE_LABELS = COMMAND_WORDS + ("silence", "unknown")
+KAGGLE_PROB_ORDER = ("silence", "unknown") + COMMAND_WORDS
+
+
+def kaggle_label(label):
+    """The Kaggle submission label of a word or model label ('_silence_' -> 'silence', ...)."""
+    if label in COMMAND_WORDS:
+        return label
+    if label in (SILENCE_LABEL, "silence"):
+        return "silence"
+    return "unknown"
+
+
+def model_labels(wanted_words):
+    """A model's output labels: silence, unknown, then the wanted words in the given order."""
+    words = [w for w in wanted_words if w not in (SILENCE_LABEL, UNKNOWN_LABEL)]
+    if len(set(words)) != len(words):
+        raise ValueError(f"wanted words contain duplicates: {words}")
+    return [SILENCE_LABEL, UNKNOWN_LABEL, *words]
+
+
+def read_labels(path):
+    """Labels of a `labels.txt` file (one per line, model output order)."""
+    with open(path, encoding="utf-8") as f:
+        labels = [line.strip() for line in f if line.strip()]
+    if not labels:
+        raise ValueError(f"{path}: no labels in the file")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"{path}: duplicated labels")
+    return labels
+
+
+def write_labels(path, labels):
+    """Writes `labels.txt`: one label per line, in model output order."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(f"{label}\n" for label in labels))

@@ -1,0 +1,30 @@
+"""Shared test fixtures: the project root on sys.path, quiet TensorFlow, the shared real data."""
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
+REAL_TRAIN = os.path.join(SHARED_DATA, "speech_commands_real")
+REAL_TEST = os.path.join(SHARED_DATA, "speech_commands_real_test")
+
+
+@pytest.fixture
+def real_train_dir():
+    """../shared/data/speech_commands_real, or a skip saying why."""
+    if not os.path.isdir(REAL_TRAIN):
+        pytest.skip(f"shared real data not found at {REAL_TRAIN} (only present on the team's machines)")
+    return REAL_TRAIN
+
+
+@pytest.fixture
+def real_test_dir():
+    """../shared/data/speech_commands_real_test, or a skip saying why."""
+    if not os.path.isdir(REAL_TEST):
+        pytest.skip(f"shared real test data not found at {REAL_TEST} (only present on the team's machines)")
+    return REAL_TEST
