@@ -1,0 +1,218 @@
+"""Audio feature layers that live inside the models: framing, log-mel spectrogram, MFCC.
+
+Every model in `model.py` takes the raw waveform, so feature extraction is part of the saved
+`.keras` file, of the frozen GraphDef and of the TFLite model: no script has to repeat the
+feature settings used in training. The layers use only `keras.ops` (reshape, strided slice,
+concatenate, rfft, matmul, log), all of which TFLite runs with builtin ops; the FFT stays float
+in an int8-quantised model (the converter falls back to float for RFFT2D).
+
+Layers (all registered under the Keras package "kws", so `keras.models.load_model` needs no
+custom_objects once this module is imported):
+- `Frame(frame_length_samples, frame_step_samples)`: [batch, samples] -> [batch, frames, frame_length]
+  (overlapping windows, no padding: frames = 1 + (samples - frame_length) // frame_step).
+- `LogMelSpectrogram(...)`: [batch, samples] -> [batch, frames, num_mel_bins] = log(mel power + eps),
+  periodic Hann window, power spectrum of an FFT of the next power of two >= the frame length,
+  HTK mel scale (the same triangles as `tf.signal.linear_to_mel_weight_matrix`).
+- `MFCC(num_coefficients)`: [batch, frames, num_mel_bins] log-mel -> [batch, frames, num_coefficients]
+  by an orthonormal DCT-II applied as a fixed matrix product.
+
+This module is a library: nothing runs at import.
+"""
+
+import math
+
+import keras
+import numpy as np
+import scipy.fft
+from keras import ops
+
+# HTK mel scale constants, as in tf.signal and keras.layers.MelSpectrogram.
+_MEL_BREAK_FREQUENCY_HZ = 700.0
+_MEL_HIGH_FREQUENCY_Q = 1127.0
+# Framing is a reshape plus one strided slice per frame_length/gcd part; beyond this many parts the
+# graph would grow large, and any whole number of milliseconds at 16 kHz stays far below it.
+_MAX_FRAME_PARTS = 64
+
+
+def num_frames(signal_samples, frame_length_samples, frame_step_samples):
+    """Frames that fit into a signal without padding (at least 1, else a ValueError)."""
+    if frame_length_samples < 1 or frame_step_samples < 1:
+        raise ValueError(
+            f"frame length ({frame_length_samples}) and step ({frame_step_samples}) must be >= 1 sample"
+        )
+    if signal_samples < frame_length_samples:
+        raise ValueError(f"a {signal_samples}-sample signal is shorter than one {frame_length_samples}-sample frame")
+    return 1 + (signal_samples - frame_length_samples) // frame_step_samples
+
+
+def frame_signal(signal, frame_length_samples, frame_step_samples):
+    """Overlapping frames of `signal` [batch, samples] -> [batch, frames, frame_length_samples].
+
+    Equal to `tf.signal.frame(signal, frame_length, frame_step)` but built from a reshape and
+    strided slices so that TFLite runs it with builtins: the signal is cut into blocks of
+    g = gcd(length, step) samples and frame i is blocks [i*step/g, i*step/g + length/g).
+    """
+    signal_samples = signal.shape[-1]
+    if signal_samples is None:
+        raise ValueError("framing needs a static signal length (the model input is [batch, 16000])")
+    frames = num_frames(signal_samples, frame_length_samples, frame_step_samples)
+    block = math.gcd(frame_length_samples, frame_step_samples)
+    parts, hop_blocks = frame_length_samples // block, frame_step_samples // block
+    if parts > _MAX_FRAME_PARTS:
+        raise ValueError(
+            f"frame length {frame_length_samples} and step {frame_step_samples} samples share too small a divisor "
+            f"({block}); use lengths in whole milliseconds (multiples of 16 samples at 16 kHz)"
+        )
+    used_blocks = (frames - 1) * hop_blocks + parts
+    blocks = ops.reshape(signal[:, : used_blocks * block], (-1, used_blocks, block))
+    last = (frames - 1) * hop_blocks + 1
+    return ops.concatenate([blocks[:, i : i + last : hop_blocks] for i in range(parts)], axis=-1)
+
+
+def hertz_to_mel(frequencies_hz):
+    """HTK mel scale."""
+    return _MEL_HIGH_FREQUENCY_Q * np.log1p(np.asarray(frequencies_hz, dtype=np.float64) / _MEL_BREAK_FREQUENCY_HZ)
+
+
+def mel_weight_matrix(num_mel_bins, num_spectrogram_bins, sample_rate, fmin_hz, fmax_hz):
+    """[num_spectrogram_bins, num_mel_bins] triangular filters, as `tf.signal.linear_to_mel_weight_matrix`."""
+    if not 0.0 <= fmin_hz < fmax_hz <= sample_rate / 2:
+        raise ValueError(f"need 0 <= fmin_hz < fmax_hz <= {sample_rate / 2} Hz, got {fmin_hz} and {fmax_hz}")
+    # The DC bin carries no useful energy and tf.signal drops it too.
+    bin_hz = np.linspace(0.0, sample_rate / 2, num_spectrogram_bins)[1:]
+    bin_mel = hertz_to_mel(bin_hz)[:, None]
+    edges = np.linspace(hertz_to_mel(fmin_hz), hertz_to_mel(fmax_hz), num_mel_bins + 2)
+    lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
+    rising = (bin_mel - lower) / (center - lower)
+    falling = (upper - bin_mel) / (upper - center)
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    return np.pad(weights, [[1, 0], [0, 0]]).astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="kws")
+class Frame(keras.layers.Layer):
+    """[batch, samples] -> [batch, frames, frame_length_samples] overlapping windows (no padding).
+
+    Args:
+      frame_length_samples: window length in samples (the Raspberry Pi model uses 40 = 2.5 ms).
+      frame_step_samples: hop between window starts in samples (20 = 1.25 ms for the Pi model).
+    """
+
+    def __init__(self, frame_length_samples, frame_step_samples, **kwargs):
+        super().__init__(**kwargs)
+        self.frame_length_samples = int(frame_length_samples)
+        self.frame_step_samples = int(frame_step_samples)
+
+    def call(self, inputs):
+        return frame_signal(inputs, self.frame_length_samples, self.frame_step_samples)
+
+    def compute_output_shape(self, input_shape):
+        frames = num_frames(input_shape[-1], self.frame_length_samples, self.frame_step_samples)
+        return (input_shape[0], frames, self.frame_length_samples)
+
+    def multiply_adds(self, input_shape):
+        """Framing only moves data."""
+        return 0
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(frame_length_samples=self.frame_length_samples, frame_step_samples=self.frame_step_samples)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kws")
+class LogMelSpectrogram(keras.layers.Layer):
+    """[batch, samples] waveform -> [batch, frames, num_mel_bins] log(mel power + log_offset).
+
+    Args:
+      sample_rate: input sample rate in Hz.
+      frame_length_ms: analysis window in milliseconds (30 ms = 480 samples, the TF tutorial's).
+      frame_step_ms: hop between windows in milliseconds (10 ms -> 98 frames per second of audio).
+      num_mel_bins: mel filters.
+      fmin_hz, fmax_hz: lowest and highest filter edge in Hz (fmax_hz None = sample_rate / 2).
+      log_offset: added to the mel power before the log, so that silence stays finite.
+    """
+
+    def __init__(self, sample_rate=16000, frame_length_ms=30.0, frame_step_ms=10.0, num_mel_bins=40,
+                 fmin_hz=20.0, fmax_hz=None, log_offset=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.sample_rate = int(sample_rate)
+        self.frame_length_ms = float(frame_length_ms)
+        self.frame_step_ms = float(frame_step_ms)
+        self.num_mel_bins = int(num_mel_bins)
+        self.fmin_hz = float(fmin_hz)
+        self.fmax_hz = None if fmax_hz is None else float(fmax_hz)
+        self.log_offset = float(log_offset)
+        self.frame_length_samples = round(self.sample_rate * self.frame_length_ms / 1000)
+        self.frame_step_samples = round(self.sample_rate * self.frame_step_ms / 1000)
+        self.fft_length = 2 ** math.ceil(math.log2(self.frame_length_samples))
+        fmax_hz = self.sample_rate / 2 if self.fmax_hz is None else self.fmax_hz
+        # Constants, not weights: they are fixed by the config and need not be saved or trained.
+        self._window = np.hanning(self.frame_length_samples + 1)[:-1].astype(np.float32)  # periodic Hann
+        self._mel_matrix = mel_weight_matrix(
+            self.num_mel_bins, self.fft_length // 2 + 1, self.sample_rate, self.fmin_hz, fmax_hz
+        )
+
+    def call(self, inputs):
+        frames = frame_signal(inputs, self.frame_length_samples, self.frame_step_samples)
+        real, imag = ops.rfft(frames * self._window, fft_length=self.fft_length)
+        power = real * real + imag * imag
+        return ops.log(ops.matmul(power, self._mel_matrix) + self.log_offset)
+
+    def compute_output_shape(self, input_shape):
+        frames = num_frames(input_shape[-1], self.frame_length_samples, self.frame_step_samples)
+        return (input_shape[0], frames, self.num_mel_bins)
+
+    def multiply_adds(self, input_shape):
+        """Window + real FFT (counted as N*log2(N) for N = fft_length) + power + mel matrix product."""
+        frames = num_frames(input_shape[-1], self.frame_length_samples, self.frame_step_samples)
+        bins = self.fft_length // 2 + 1
+        fft = self.fft_length * int(math.log2(self.fft_length))
+        return frames * (self.frame_length_samples + fft + 2 * bins + bins * self.num_mel_bins)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            sample_rate=self.sample_rate, frame_length_ms=self.frame_length_ms, frame_step_ms=self.frame_step_ms,
+            num_mel_bins=self.num_mel_bins, fmin_hz=self.fmin_hz, fmax_hz=self.fmax_hz, log_offset=self.log_offset,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kws")
+class MFCC(keras.layers.Layer):
+    """[batch, frames, num_mel_bins] log-mel -> [batch, frames, num_coefficients] cepstral coefficients.
+
+    The first `num_coefficients` outputs of an orthonormal DCT-II over the mel axis, applied as a
+    fixed matrix product (scipy builds the matrix).
+
+    Args:
+      num_coefficients: cepstral coefficients kept (Hello Edge DS-CNN uses 10 of 40 mel bins).
+    """
+
+    def __init__(self, num_coefficients=10, **kwargs):
+        super().__init__(**kwargs)
+        self.num_coefficients = int(num_coefficients)
+
+    def build(self, input_shape):
+        num_mel_bins = input_shape[-1]
+        if not 1 <= self.num_coefficients <= num_mel_bins:
+            raise ValueError(
+                f"num_coefficients must be in 1..{num_mel_bins} (the mel bins), got {self.num_coefficients}"
+            )
+        dct = scipy.fft.dct(np.eye(num_mel_bins), type=2, norm="ortho", axis=0)
+        self._dct_matrix = dct[: self.num_coefficients].T.astype(np.float32)
+
+    def call(self, inputs):
+        return ops.matmul(inputs, self._dct_matrix)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.num_coefficients)
+
+    def multiply_adds(self, input_shape):
+        return math.prod(input_shape[1:]) * self.num_coefficients
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_coefficients=self.num_coefficients)
+        return config

@@ -1,0 +1,162 @@
+"""model.py and features.py: every registered model builds, trains, saves and reloads; feature layers
+match tf.signal; the Pi budget; parameter checking; the --list table; TFLite conversion."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import features
+import model
+
+NUM_CLASSES = 12
+BATCH = 2
+
+
+@pytest.fixture(scope="module")
+def waveforms():
+    rng = np.random.default_rng(0)
+    return rng.uniform(-0.5, 0.5, (2 * BATCH, 16000)).astype(np.float32)
+
+
+@pytest.fixture(scope="module", params=sorted(model.MODELS))
+def built(request):
+    """(name, model) for each registry entry, built once per module with a fixed seed."""
+    keras.utils.set_random_seed(0)
+    yield request.param, model.build_model(request.param, NUM_CLASSES)
+    keras.backend.clear_session()
+
+
+def test_contract_names_and_probabilities(built, waveforms):
+    name, net = built
+    assert net.name == name
+    assert net.inputs[0].name == "waveform" and tuple(net.input_shape) == (None, 16000)
+    assert net.layers[-1].name == "probs"
+    probs = net.predict(waveforms[:BATCH], verbose=0)
+    assert probs.shape == (BATCH, NUM_CLASSES)
+    assert np.all(probs >= 0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_no_lambda_layers(built):
+    _, net = built
+    assert not [layer for layer in net.layers if isinstance(layer, keras.layers.Lambda)]
+
+
+def test_trains_two_steps_then_reloads_identically(built, waveforms, tmp_path):
+    _, net = built
+    labels = keras.utils.to_categorical(np.arange(len(waveforms)) % NUM_CLASSES, NUM_CLASSES)
+    net.compile(optimizer="adam", loss="categorical_crossentropy")
+    history = net.fit(waveforms, labels, batch_size=BATCH, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    before = net.predict(waveforms, verbose=0)
+    net.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(reloaded.predict(waveforms, verbose=0), before, atol=1e-6)
+
+
+def test_pi_model_fits_the_raspberry_pi_budget():
+    net = model.build_model("pi", NUM_CLASSES)
+    assert net.count_params() <= 1_250_000
+    assert model.float32_bytes(net) < 5_000_000
+
+
+# bc_resnet's width is the paper's tau (default 6); the others multiply channels (default 1).
+@pytest.mark.parametrize("name, narrow, wide", [("pi", 0.5, 1.25), ("raw_large", 0.5, 1.0), ("bc_resnet", 3, 6)])
+def test_width_multiplier_changes_params(name, narrow, wide):
+    narrow_params = model.build_model(name, NUM_CLASSES, width=narrow).count_params()
+    wide_params = model.build_model(name, NUM_CLASSES, width=wide).count_params()
+    assert narrow_params < wide_params
+
+
+def test_ds_cnn_feature_choice_changes_input_bins():
+    mfcc = model.build_model("ds_cnn", NUM_CLASSES, features="mfcc")
+    logmel = model.build_model("ds_cnn", NUM_CLASSES, features="logmel")
+    assert mfcc.get_layer("feature_norm").output.shape[1:] == (49, 10)
+    assert logmel.get_layer("feature_norm").output.shape[1:] == (49, 40)
+    with pytest.raises(ValueError, match="features must be"):
+        model.build_model("ds_cnn", NUM_CLASSES, features="spectrogram")
+
+
+def test_unknown_model_name_lists_known_names():
+    with pytest.raises(ValueError, match="known models:.*bc_resnet.*pi"):
+        model.build_model("resnet9000", NUM_CLASSES)
+
+
+def test_unknown_param_names_it_and_the_accepted_ones():
+    with pytest.raises(ValueError, match="no parameter.*depth.*accepts: width"):
+        model.build_model("pi", NUM_CLASSES, depth=3)
+
+
+def test_bad_num_classes():
+    with pytest.raises(ValueError, match="num_classes"):
+        model.build_model("pi", 1)
+
+
+def test_list_prints_every_model(capsys):
+    model.main(["--list", "--num_classes", "12"])
+    out = capsys.readouterr().out
+    for name in model.MODELS:
+        assert f"\n{name} " in out
+    assert "parameters" in out and "MMACs" in out
+
+
+def test_count_macs_of_known_layers():
+    inputs = keras.Input((16000,))
+    x = keras.layers.Reshape((1000, 16))(inputs)
+    x = keras.layers.Conv1D(8, 3)(x)  # 998 x 8 outputs, 3 x 16 each
+    x = keras.layers.DepthwiseConv1D(5, padding="same")(x)  # 998 x 8 outputs, 5 each
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    x = keras.layers.Dense(4)(x)
+    net = keras.Model(inputs, x)
+    assert model.count_macs(net) == 998 * 8 * 3 * 16 + 998 * 8 * 5 + 8 * 4
+
+
+def test_count_macs_of_tutorial_conv():
+    # Two convolutions dominate: 98x40x64 outputs of 20x8x1 and 49x20x64 outputs of 10x4x64.
+    convs = 98 * 40 * 64 * 160 + 49 * 20 * 64 * 10 * 4 * 64
+    macs = model.count_macs(model.build_model("conv", NUM_CLASSES))
+    assert convs < macs < convs * 1.02
+
+
+@pytest.mark.parametrize("length, step", [(40, 20), (480, 160), (400, 160), (640, 320)])
+def test_frame_matches_tf_signal(waveforms, length, step):
+    framed = features.Frame(length, step)(waveforms)
+    np.testing.assert_array_equal(framed, tf.signal.frame(waveforms, length, step).numpy())
+
+
+def test_frame_rejects_too_short_signals():
+    with pytest.raises(ValueError, match="shorter than one"):
+        features.Frame(400, 160)(np.zeros((1, 100), np.float32))
+
+
+def test_log_mel_matches_tf_signal(waveforms):
+    layer = features.LogMelSpectrogram(frame_length_ms=30, frame_step_ms=10, num_mel_bins=40, fmin_hz=20.0)
+    stft = tf.signal.stft(waveforms, 480, 160, fft_length=512, window_fn=tf.signal.hann_window)
+    mel = tf.signal.linear_to_mel_weight_matrix(40, 257, 16000, 20.0, 8000.0)
+    expected = tf.math.log(tf.matmul(tf.abs(stft) ** 2, mel) + 1e-6).numpy()
+    np.testing.assert_allclose(layer(waveforms), expected, atol=1e-3)
+    assert layer.compute_output_shape((None, 16000)) == (None, 98, 40)
+
+
+def test_mfcc_matches_tf_signal_up_to_c0_scaling(waveforms):
+    log_mel = features.LogMelSpectrogram(num_mel_bins=40)(waveforms)
+    mfcc = np.asarray(features.MFCC(13)(log_mel))
+    expected = tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., :13].numpy()
+    expected[..., 0] /= np.sqrt(2.0)  # tf.signal scales c0 like the others; the orthonormal DCT does not
+    np.testing.assert_allclose(mfcc, expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["pi", "ds_cnn"])
+def test_converts_to_tflite_float(name, waveforms):
+    from ai_edge_litert.interpreter import Interpreter
+
+    net = model.build_model(name, NUM_CLASSES)
+    flatbuffer = tf.lite.TFLiteConverter.from_keras_model(net).convert()
+    interpreter = Interpreter(model_content=flatbuffer)
+    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], [1, 16000])
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], waveforms[:1])
+    interpreter.invoke()
+    probs = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(probs, net.predict(waveforms[:1], verbose=0), atol=1e-5)
