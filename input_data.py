@@ -1,0 +1,760 @@
+"""Speech Commands data for training and scoring: split, decode once, augment, batch raw waveforms.
+
+Library use (train.py and the scoring scripts):
+
+    ap = AudioProcessor(["data/train"], wanted_words=None, seed=0, augment=AugmentSettings())
+    ds = ap.dataset("training", batch_size=100)  # keras.utils.PyDataset of (x float32 [b, 16000], y)
+    ds.set_epoch(3)                              # training batch i of epoch e: a pure function of (seed, e, i)
+
+Command line (describes a dataset; reads the folders, writes nothing):
+
+    python input_data.py DATA_DIR [DATA_DIR ...] [--json] [--wanted_words yes no ... | all]
+
+prints clips per split and label, speakers per split, the check that no speaker is in two splits,
+list-file entries without a file, clips that could not be read, and the noise files.
+
+Data folders. Each may be `X/` holding `audio/<word>/*.wav` (Kaggle layout, list files in `X/`),
+`X/<word>/*.wav` (the dataset tarball, list files in `X/`) or `X/audio` itself (list files in its
+parent). Where `validation_list.txt`/`testing_list.txt` exist (paths relative to the audio root)
+they decide the split and everything else is training; an entry without a file is counted and
+logged. Elsewhere `which_set`, the TensorFlow tutorial's speaker hash, decides. A speaker found
+in two splits is logged as a warning and reported by the description. `_background_noise_/*.wav`
+of every folder provides noise.
+
+Labels: `labels.model_labels(wanted_words)` = `_silence_`, `_unknown_`, wanted words (default the
+10 Kaggle command words; "all" = every word found). Per split, `silence_percentage` and
+`unknown_percentage` of the wanted-word clip count are added as silence and unknown samples.
+
+Memory: every clip is decoded once (threads, tqdm bar) into ONE int16 array [n_clips, 16000]:
+32,000 bytes per clip, linear in the clip count: v0.01's 64,727 clips take 2.1 GB, v0.02's
+105,829 take 3.4 GB, 150k pseudo-labelled test clips 4.8 GB more. Noise files are kept as float32
+(64 KB per second). A clip that cannot be read (`audio.WavError`) is skipped, logged and listed
+in `ap.unreadable`.
+
+Training (`AugmentSettings`): an epoch is one pass over every wanted-word training clip in a
+seeded permutation plus the silence and unknown slots; each unknown slot draws from the whole
+unknown pool, each silence slot is a slice of a noise file scaled to a log-uniform RMS. Clips
+get a time shift, a volume, optionally a speed change and background noise. All draws of batch i
+of epoch e come from `np.random.default_rng([seed, stream, e, i])`, so a resumed run or any
+number of loader workers gives the same batches. With `pseudo_labels` (CSV `path,label`, path
+absolute or relative to the CSV's folder) each slot is replaced by a random pseudo-labelled clip
+with probability `pseudo_probability` (default 0.2; labels: wanted word -> itself, silence ->
+`_silence_`, anything else -> `_unknown_`). With `teacher_probs` (key -> probabilities in label
+order; a clip's key is its path under the audio root, `yes/0a1b2c3d_nohash_0.wav`, and a
+pseudo-labelled clip's its base name, as in probability CSVs) the training targets are
+[one-hot | teacher probabilities | 1 if the sample has them]; silence samples have none.
+
+Validation and testing are fixed at construction by the seed (unknown selection, noise slices
+and levels of silence samples), so scores compare across epochs and runs; words get no noise
+unless `eval_background_frequency` > 0; the last partial batch is included.
+"""
+
+import argparse
+import collections
+import csv
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import keras
+import numpy as np
+from tqdm import tqdm
+
+import audio
+import labels
+
+logger = logging.getLogger(__name__)
+
+MAX_NUM_WAVS_PER_CLASS = 2 ** 27 - 1  # the tutorial's constant (~134M); kept so splits match it
+SPLITS = ("training", "validation", "testing")
+LIST_FILES = {"validation": "validation_list.txt", "testing": "testing_list.txt"}
+CLIP_BYTES = audio.CLIP_SAMPLES * 2  # int16 cache row
+SILENCE_INDEX, UNKNOWN_INDEX = 0, 1  # positions in labels.model_labels()
+_UNKNOWN_SLOT, _SILENCE_SLOT = -1, -2  # training slot codes next to cache rows (>= 0)
+# Separate random streams so no two purposes ever share draws.
+_STREAMS = {"validation": 1, "testing": 2, "epoch_order": 3, "training_batch": 4}
+_DECODE_CHUNK = 256  # clips per thread task: few tasks, smooth progress bar
+
+
+def speaker_of(filename):
+    """A Speech Commands speaker id: the base name with `_nohash_...` removed."""
+    return re.sub(r"_nohash_.*$", "", os.path.basename(filename))
+
+
+def which_set(filename, validation_percentage, testing_percentage):
+    """'training', 'validation' or 'testing' by the TensorFlow tutorial's stable speaker hash.
+
+    All clips of a speaker share a split, and adding files never moves one: the split depends
+    only on the speaker name and the percentages.
+    """
+    digest = hashlib.sha1(speaker_of(filename).encode("utf-8")).hexdigest()
+    percentage_hash = (int(digest, 16) % (MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / MAX_NUM_WAVS_PER_CLASS)
+    if percentage_hash < validation_percentage:
+        return "validation"
+    if percentage_hash < validation_percentage + testing_percentage:
+        return "testing"
+    return "training"
+
+
+_RANGES = ("background_volume_range", "silence_volume_range", "volume_range", "speed_range")
+_PROBABILITIES = ("background_frequency", "time_shift_probability", "volume_probability",
+                  "speed_probability", "eval_background_frequency")
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentSettings:
+    """Training augmentation; each effect has a probability per sample and a range.
+
+    background_frequency, background_volume_range: chance of adding a random slice of a random
+        noise file, times a uniform factor from the range (tutorial: 0.8 and up to 0.1).
+    silence_volume_range: RMS of silence samples, log-uniform: real silence clips range from
+        near 0 to 0.3 RMS (median ~0.02), far louder than the dataset's noise files.
+    time_shift_ms, time_shift_probability, circular_shift: uniform shift within +-time_shift_ms
+        (tutorial: 100), zero-filled, or wrapped around when circular_shift.
+    volume_probability, volume_range: foreground gain (result clipped to [-1, 1]).
+    speed_probability, speed_range: play faster/slower by a factor (pitch follows), about the
+        clip centre, by linear interpolation (no anti-alias filter: meant for factors near 1).
+    eval_background_frequency: chance that a validation/testing word gets noise (default 0:
+        clean words, so scores measure the model rather than the noise draw).
+    """
+
+    background_frequency: float = 0.8
+    background_volume_range: tuple = (0.0, 0.1)
+    silence_volume_range: tuple = (0.001, 0.3)
+    time_shift_ms: float = 100.0
+    time_shift_probability: float = 1.0
+    circular_shift: bool = False
+    volume_probability: float = 1.0
+    volume_range: tuple = (0.7, 1.3)
+    speed_probability: float = 0.0
+    speed_range: tuple = (0.9, 1.1)
+    eval_background_frequency: float = 0.0
+
+    def __post_init__(self):
+        for name in _RANGES:
+            value = tuple(float(v) for v in getattr(self, name))
+            if len(value) != 2 or not 0 <= value[0] <= value[1]:
+                raise ValueError(f"augmentation {name} must be [low, high] with 0 <= low <= high, got {value}")
+            object.__setattr__(self, name, value)  # TOML/JSON give lists; keep tuples
+        for name in _PROBABILITIES:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"augmentation {name} is a probability in [0, 1], got {getattr(self, name)}")
+        if self.silence_volume_range[0] <= 0 or self.speed_range[0] <= 0:
+            raise ValueError("silence_volume_range (log-uniform) and speed_range must start above 0")
+        if not 0 <= self.time_shift_ms <= 1000 * audio.CLIP_SAMPLES / audio.SAMPLE_RATE:
+            raise ValueError(f"time_shift_ms must be within one clip (0..1000), got {self.time_shift_ms}")
+
+    @classmethod
+    def from_dict(cls, settings):
+        """Settings from a dict (experiment file); unknown keys are an error naming them."""
+        known = [field.name for field in dataclasses.fields(cls)]
+        unknown = sorted(set(settings) - set(known))
+        if unknown:
+            raise ValueError(f"unknown augmentation setting(s) {unknown}; known settings: {known}")
+        return cls(**settings)
+
+    def to_dict(self):
+        """JSON-able dict (ranges as lists) that `from_dict` accepts."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclasses.dataclass
+class FolderIndex:
+    """What one data folder holds: clips (key, path, word, split), noise files, list problems."""
+
+    data_dir: str
+    audio_root: str
+    split_by: str  # "list files" or "speaker hash"
+    clips: list
+    noise_paths: list
+    missing_list_entries: list
+
+
+def find_audio_root(data_dir):
+    """(audio root, folder of the list files) for the three accepted folder forms."""
+    if not os.path.isdir(data_dir):
+        raise ValueError(f"{data_dir}: data folder not found")
+    if os.path.isdir(os.path.join(data_dir, "audio")):
+        return os.path.join(data_dir, "audio"), data_dir
+    parent = os.path.dirname(os.path.abspath(data_dir))
+    if (not _has_list_files(data_dir) and os.path.basename(os.path.abspath(data_dir)) == "audio"
+            and _has_list_files(parent)):
+        return data_dir, parent
+    return data_dir, data_dir
+
+
+def _has_list_files(folder):
+    return any(os.path.isfile(os.path.join(folder, name)) for name in LIST_FILES.values())
+
+
+def _read_list_file(path):
+    """Normalised entries ('word/file.wav') of a split list; empty if the file does not exist."""
+    if not os.path.isfile(path):
+        return set()
+    with open(path, encoding="utf-8") as f:
+        entries = (line.strip().replace("\\", "/") for line in f)
+        return {os.path.normpath(e).replace(os.sep, "/") for e in entries if e}
+
+
+def index_folder(data_dir, validation_percentage=10.0, testing_percentage=10.0):
+    """Lists a data folder's clips with their split (list files, else `which_set`) and noise files."""
+    audio_root, list_dir = find_audio_root(data_dir)
+    use_lists = _has_list_files(list_dir)
+    lists = {split: _read_list_file(os.path.join(list_dir, name)) for split, name in LIST_FILES.items()}
+    clips, noise_paths = [], []
+    for entry in sorted(os.scandir(audio_root), key=lambda e: e.name):
+        if not entry.is_dir() or entry.name.startswith("."):
+            continue
+        names = sorted(n for n in os.listdir(entry.path) if n.lower().endswith(".wav"))
+        if entry.name == labels.BACKGROUND_NOISE_DIR:
+            noise_paths += [os.path.join(entry.path, n) for n in names]
+            continue
+        for name in names:
+            key = f"{entry.name}/{name}"
+            if use_lists:
+                split = next((s for s in ("validation", "testing") if key in lists[s]), "training")
+            else:
+                split = which_set(key, validation_percentage, testing_percentage)
+            clips.append((key, os.path.join(entry.path, name), entry.name, split))
+    if not clips and not noise_paths:
+        raise ValueError(f"{data_dir}: no <word>/*.wav folders and no {labels.BACKGROUND_NOISE_DIR}/ "
+                         "(expected X/audio/<word>/, X/<word>/ or X/audio)")
+    missing = sorted((lists["validation"] | lists["testing"]) - {c[0] for c in clips})
+    if missing:
+        logger.warning("%s: %d list-file entries have no file, e.g. %s", list_dir, len(missing), missing[:3])
+    return FolderIndex(data_dir, audio_root, "list files" if use_lists else "speaker hash",
+                       clips, noise_paths, missing)
+
+
+def read_pseudo_labels(csv_path):
+    """(key = base name, absolute path, label as written) per row of a `path,label` CSV."""
+    folder = os.path.dirname(os.path.abspath(csv_path))
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
+            raise ValueError(f"{csv_path}: expected the header 'path,label', found {reader.fieldnames}")
+        rows = []
+        for line_number, row in enumerate(reader, start=2):
+            path, label = (row["path"] or "").strip(), (row["label"] or "").strip()
+            if not path or not label:
+                raise ValueError(f"{csv_path}:{line_number}: empty path or label")
+            path = path if os.path.isabs(path) else os.path.join(folder, path)
+            rows.append((os.path.basename(path), path, label))
+    missing = [path for _, path, _ in rows if not os.path.isfile(path)]
+    if missing:
+        raise ValueError(f"{csv_path}: {len(missing)} of {len(rows)} listed files do not exist, "
+                         f"e.g. {missing[:5]}")
+    if not rows:
+        raise ValueError(f"{csv_path}: no pseudo-labelled clips listed")
+    return rows
+
+
+def pseudo_model_label(label, wanted_words):
+    """A pseudo label mapped to a model label: wanted word, `_silence_` or `_unknown_`."""
+    if label in wanted_words:
+        return label
+    return labels.SILENCE_LABEL if label in (labels.SILENCE_LABEL, "silence") else labels.UNKNOWN_LABEL
+
+
+def decode_clips(paths, workers=None, progress=True):
+    """Decodes WAV files into one int16 array [n_readable, 16000], in threads.
+
+    Returns (cache, readable mask over `paths`, [(path, problem)] of the unreadable files).
+    """
+    cache = np.zeros((len(paths), audio.CLIP_SAMPLES), np.int16)
+    readable = np.ones(len(paths), bool)
+    problems = {}
+
+    def decode(rows):
+        for i in rows:
+            try:
+                cache[i] = audio.float_to_int16(audio.load_clip(paths[i]))
+            except audio.WavError as e:
+                readable[i], problems[i] = False, e.problem
+        return len(rows)
+
+    chunks = [range(s, min(s + _DECODE_CHUNK, len(paths))) for s in range(0, len(paths), _DECODE_CHUNK)]
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool, \
+            tqdm(total=len(paths), desc="decoding clips", unit="clip", disable=not progress) as bar:
+        for done in pool.map(decode, chunks):
+            bar.update(done)
+    keep = np.flatnonzero(readable)
+    if len(keep) < len(paths):  # compact in place: no second multi-GB copy
+        for dst, src in enumerate(keep):
+            cache[dst] = cache[src]
+        cache = cache[:len(keep)]
+    failures = [(paths[i], problems[i]) for i in sorted(problems)]
+    for path, problem in failures[:20]:
+        logger.warning("unreadable clip skipped: %s: %s", path, problem)
+    if len(failures) > 20:
+        logger.warning("... and %d more unreadable clips", len(failures) - 20)
+    return cache, readable, failures
+
+
+def load_noise(paths):
+    """([float32 noise recordings, each at least one clip long], [(path, problem)])."""
+    noise, failures = [], []
+    for path in paths:
+        try:
+            samples = audio.read_wav(path)
+        except audio.WavError as e:
+            logger.warning("unreadable noise file skipped: %s: %s", path, e.problem)
+            failures.append((path, e.problem))
+            continue
+        noise.append(np.resize(samples, max(len(samples), audio.CLIP_SAMPLES)))  # tiles a short file
+    return noise, failures
+
+
+def resolve_wanted_words(wanted_words, found_words):
+    """The wanted word list: None -> the command words, "all" -> every word found, else as given."""
+    if wanted_words is None:
+        words = list(labels.COMMAND_WORDS)
+    elif isinstance(wanted_words, str) and wanted_words != "all":
+        words = [w.strip() for w in wanted_words.split(",") if w.strip()]
+    else:
+        words = list(found_words) if wanted_words in ("all", ["all"], ("all",)) else list(wanted_words)
+    missing = [w for w in words if w not in found_words]
+    if missing:
+        raise ValueError(f"wanted word(s) {missing} have no readable clips; words found: {list(found_words)} "
+                         "(pass wanted_words explicitly or 'all')")
+    return words
+
+
+def change_speed(samples, factor):
+    """`samples` played `factor` times faster about the clip centre (pitch follows), zero outside."""
+    n = len(samples)
+    centre = (n - 1) / 2.0
+    positions = centre + (np.arange(n) - centre) * factor
+    return np.interp(positions, np.arange(n), samples, left=0.0, right=0.0).astype(np.float32)
+
+
+def _place_clip(out, clip, shift_samples, speed, circular):
+    """Writes `clip` into `out` moved by `shift_samples` (later if positive), zero-filled or wrapped."""
+    if speed != 1.0:
+        clip = change_speed(clip, speed)
+    if circular:
+        out[:] = np.roll(clip, shift_samples)
+    elif shift_samples >= 0:
+        out[shift_samples:] = clip[:len(clip) - shift_samples]
+    else:
+        out[:shift_samples] = clip[-shift_samples:]
+
+
+def _log_uniform(rng, value_range, size):
+    low, high = value_range
+    return np.exp(rng.uniform(math.log(low), math.log(high), size))
+
+
+@dataclasses.dataclass
+class BatchPlan:
+    """What each sample of a batch is made of (one array entry per sample)."""
+
+    rows: np.ndarray  # cache row of the clip; -1 for a silence sample
+    label: np.ndarray  # model label index
+    shift: np.ndarray  # time shift in samples
+    gain: np.ndarray  # foreground volume
+    speed: np.ndarray  # speed factor (1 = unchanged)
+    noise_file: np.ndarray  # index into the noise files; -1 for none
+    noise_start: np.ndarray  # first sample of the noise slice
+    noise_gain: np.ndarray  # noise multiplier (clips)
+    silence_rms: np.ndarray  # target RMS (silence samples; nan for clips)
+
+    def __getitem__(self, index):
+        return BatchPlan(*(getattr(self, f.name)[index] for f in dataclasses.fields(self)))
+
+    def __len__(self):
+        return len(self.rows)
+
+
+class AudioProcessor:
+    """Indexes, decodes and serves the clips of one or more data folders (see the module docstring).
+
+    `pseudo_probability` is the default chance per training slot of a pseudo-labelled clip (when
+    `pseudo_labels` is given); `decode_workers` threads decode (default: one per CPU).
+    """
+
+    def __init__(self, data_dirs, wanted_words=None, silence_percentage=10.0, unknown_percentage=10.0,
+                 validation_percentage=10.0, testing_percentage=10.0, seed=0, augment=None,
+                 pseudo_labels=None, teacher_probs=None, pseudo_probability=0.2, decode_workers=None,
+                 progress=True):
+        if isinstance(data_dirs, (str, os.PathLike)):
+            data_dirs = [data_dirs]
+        if int(seed) < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
+        self.seed = int(seed)
+        self.augment = augment if isinstance(augment, AugmentSettings) else AugmentSettings.from_dict(augment or {})
+        self.pseudo_probability = _check_probability(pseudo_probability, "pseudo_probability")
+        self.folders = [index_folder(os.fspath(d), validation_percentage, testing_percentage) for d in data_dirs]
+        entries = [clip for folder in self.folders for clip in folder.clips]
+        pseudo = read_pseudo_labels(pseudo_labels) if pseudo_labels else []
+        started = time.perf_counter()
+        self._cache, readable, self.unreadable = decode_clips(
+            [e[1] for e in entries] + [p[1] for p in pseudo], decode_workers, progress)
+        entries = [e for e, ok in zip(entries, readable) if ok]
+        pseudo = [p for p, ok in zip(pseudo, readable[len(readable) - len(pseudo):]) if ok]
+        logger.info("decoded %d clips into a %.1f MB cache in %.1f s (%d unreadable)", len(self._cache),
+                    self._cache.nbytes / 1e6, time.perf_counter() - started, len(self.unreadable))
+        noise_paths = [p for folder in self.folders for p in folder.noise_paths]
+        self.noise, noise_failures = load_noise(noise_paths)
+        failed = {path for path, _ in noise_failures}
+        self.noise_paths = [p for p in noise_paths if p not in failed]
+        self.unreadable += noise_failures
+        self._noise_spans = np.array([len(x) - audio.CLIP_SAMPLES + 1 for x in self.noise], np.int64)
+        if not self.noise:
+            logger.warning("no readable %s files: silence samples are all zeros, no noise is added",
+                           labels.BACKGROUND_NOISE_DIR)
+        self.words = sorted({e[2] for e in entries})
+        self.wanted_words = resolve_wanted_words(wanted_words, self.words)
+        self.labels = labels.model_labels(self.wanted_words)
+        self._index_rows(entries, pseudo)
+        self._plan_splits(silence_percentage, unknown_percentage)
+        self._teacher, self._has_teacher = self._teacher_table(teacher_probs)
+        self._epoch_order = None
+
+    @property
+    def has_teacher(self):
+        """True when teacher probabilities were given (training targets are then packed)."""
+        return self._teacher is not None
+
+    @property
+    def cache_bytes(self):
+        """Bytes of the int16 clip cache (CLIP_BYTES per clip)."""
+        return self._cache.nbytes
+
+    def _index_rows(self, entries, pseudo):
+        """Per cache row: key, path, model label index, split (-1 for pseudo-labelled clips)."""
+        index_of = {label: i for i, label in enumerate(self.labels)}
+        self._keys = [e[0] for e in entries] + [p[0] for p in pseudo]
+        self._paths = [e[1] for e in entries] + [p[1] for p in pseudo]
+        real = [index_of.get(e[2], UNKNOWN_INDEX) for e in entries]
+        mapped = [index_of[pseudo_model_label(p[2], self.wanted_words)] for p in pseudo]
+        self._row_label = np.array(real + mapped, np.int64)
+        self._row_split = np.array([SPLITS.index(e[3]) for e in entries] + [-1] * len(pseudo), np.int64)
+        self._pseudo_rows = np.arange(len(entries), len(entries) + len(pseudo))
+        self.speakers_in_several_splits = self._crossing_speakers(entries)
+
+    @staticmethod
+    def _crossing_speakers(entries):
+        splits_of = collections.defaultdict(set)
+        for key, _, _, split in entries:
+            splits_of[speaker_of(key)].add(split)
+        crossing = sorted(s for s, splits in splits_of.items() if len(splits) > 1)
+        if crossing:
+            logger.warning("%d speakers are in more than one split (e.g. %s): the list files leak speakers "
+                           "between training and evaluation", len(crossing), crossing[:5])
+        return crossing
+
+    def _plan_splits(self, silence_percentage, unknown_percentage):
+        """Wanted-word rows, unknown pools, slot counts; the fixed validation/testing plans."""
+        self._word_rows, self._unknown_pool, self._counts = {}, {}, {}
+        for s, split in enumerate(SPLITS):
+            rows = np.flatnonzero(self._row_split == s)
+            self._word_rows[split] = rows[self._row_label[rows] > UNKNOWN_INDEX]
+            self._unknown_pool[split] = rows[self._row_label[rows] == UNKNOWN_INDEX]
+            n_words = len(self._word_rows[split])
+            n_unknown = math.ceil(n_words * unknown_percentage / 100) if len(self._unknown_pool[split]) else 0
+            if split != "training":  # a fixed selection without repeats
+                n_unknown = min(n_unknown, len(self._unknown_pool[split]))
+            self._counts[split] = {"words": n_words, "unknown": n_unknown,
+                                   "silence": math.ceil(n_words * silence_percentage / 100)}
+            logger.info("%s: %d wanted-word clips, %d unknown-word clips; per pass %s", split, n_words,
+                        len(self._unknown_pool[split]), self._counts[split])
+        counts = self._counts["training"]
+        self._train_slots = np.concatenate([self._word_rows["training"],
+                                            np.full(counts["unknown"], _UNKNOWN_SLOT),
+                                            np.full(counts["silence"], _SILENCE_SLOT)]).astype(np.int64)
+        self._eval_plans = {split: self._eval_plan(split) for split in ("validation", "testing")}
+
+    def _teacher_table(self, teacher_probs):
+        """Teacher probabilities per cache row (looked up by key) and which rows have them."""
+        if teacher_probs is None:
+            return None, None
+        table = np.zeros((len(self._keys), len(self.labels)), np.float32)
+        has = np.zeros(len(self._keys), bool)
+        for row, key in enumerate(self._keys):
+            if key in teacher_probs:
+                probs = np.asarray(teacher_probs[key], np.float32)
+                if probs.shape != (len(self.labels),):
+                    raise ValueError(f"teacher probabilities of {key}: shape {probs.shape}, expected "
+                                     f"({len(self.labels)},), one per label of {self.labels}")
+                table[row], has[row] = probs, True
+        logger.info("teacher probabilities for %d of %d clips", has.sum(), len(has))
+        return table, has
+
+    def clips(self, split):
+        """(key, path, label index) of every real clip of a split (other words labelled _unknown_)."""
+        rows = np.flatnonzero(self._row_split == SPLITS.index(_check_split(split)))
+        return [(self._keys[r], self._paths[r], int(self._row_label[r])) for r in rows]
+
+    def pseudo_clips(self):
+        """(key = base name, path, label index) of the readable pseudo-labelled clips."""
+        return [(self._keys[r], self._paths[r], int(self._row_label[r])) for r in self._pseudo_rows]
+
+    def composition(self, split):
+        """Samples per pass of a split: {"words", "unknown", "silence"}."""
+        return dict(self._counts[_check_split(split)])
+
+    def split_size(self, split):
+        """Samples per epoch (training) or per pass (validation/testing) of a split."""
+        return sum(self.composition(split).values())
+
+    def dataset(self, split, batch_size, **pydataset_kwargs):
+        """A keras.utils.PyDataset of the split (kwargs: workers, use_multiprocessing, max_queue_size)."""
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if split == "training" and self.split_size(split) == 0:
+            raise ValueError(f"no training clips of the wanted words {self.wanted_words} in "
+                             f"{[f.data_dir for f in self.folders]}")
+        return SplitDataset(self, _check_split(split), int(batch_size), **pydataset_kwargs)
+
+    def _noise_slices(self, rng, n):
+        """(file, start) of a random one-clip slice of a random noise file, per sample."""
+        if not self.noise:
+            return np.full(n, -1), np.zeros(n, np.int64)
+        files = rng.integers(len(self.noise), size=n)
+        spans = self._noise_spans[files]
+        return files, (rng.random(n) * spans).astype(np.int64)
+
+    def _eval_plan(self, split):
+        """The fixed samples of validation/testing: words, a seeded unknown selection, silence."""
+        rng = np.random.default_rng([self.seed, _STREAMS[split]])
+        pool, counts = self._unknown_pool[split], self._counts[split]
+        unknown = np.sort(rng.choice(pool, size=counts["unknown"], replace=False)) if counts["unknown"] else []
+        rows = np.concatenate([self._word_rows[split], unknown, np.full(counts["silence"], -1)]).astype(np.int64)
+        n, is_clip = len(rows), rows >= 0
+        noisy = rng.random(n) < self.augment.eval_background_frequency
+        noise_gain = rng.uniform(*self.augment.background_volume_range, size=n)
+        silence_rms = _log_uniform(rng, self.augment.silence_volume_range, n)
+        files, starts = self._noise_slices(rng, n)
+        return BatchPlan(rows, np.where(is_clip, self._row_label[rows], SILENCE_INDEX), np.zeros(n, np.int64),
+                         np.ones(n), np.ones(n), np.where((noisy | ~is_clip) & (files >= 0), files, -1),
+                         starts, noise_gain, np.where(is_clip, np.nan, silence_rms))
+
+    def eval_plan(self, split):
+        """The fixed plan of every validation/testing sample (fixed at construction)."""
+        if split not in self._eval_plans:
+            raise ValueError(f"eval_plan is for 'validation' or 'testing', not {split!r}")
+        return self._eval_plans[split]
+
+    def _epoch_slots(self, epoch):
+        """The seeded permutation of an epoch's training slots (cached for the current epoch)."""
+        cached = self._epoch_order
+        if cached is None or cached[0] != epoch:
+            rng = np.random.default_rng([self.seed, _STREAMS["epoch_order"], epoch])
+            cached = (epoch, rng.permutation(self._train_slots))
+            self._epoch_order = cached  # one tuple assignment: safe with loader threads
+        return cached[1]
+
+    def training_plan(self, epoch, batch_index, batch_size, pseudo_probability=None):
+        """What batch `batch_index` of `epoch` holds; a pure function of (seed, epoch, batch_index)."""
+        p = self.pseudo_probability if pseudo_probability is None else pseudo_probability
+        start = batch_index * batch_size
+        slots = self._epoch_slots(epoch)[start:start + batch_size]
+        n, a = len(slots), self.augment
+        rng = np.random.default_rng([self.seed, _STREAMS["training_batch"], epoch, batch_index])
+        rows = slots.copy()
+        pool = self._unknown_pool["training"]
+        if len(pool):  # every unknown slot draws from the whole pool
+            picks = pool[rng.integers(len(pool), size=n)]
+            rows[slots == _UNKNOWN_SLOT] = picks[slots == _UNKNOWN_SLOT]
+        if len(self._pseudo_rows) and p > 0:
+            pseudo = rng.random(n) < p
+            rows[pseudo] = self._pseudo_rows[rng.integers(len(self._pseudo_rows), size=n)][pseudo]
+        is_clip = rows >= 0
+        rows[~is_clip] = -1
+        max_shift = int(round(a.time_shift_ms * audio.SAMPLE_RATE / 1000))
+        shift = np.where(rng.random(n) < a.time_shift_probability, rng.integers(-max_shift, max_shift + 1, n), 0)
+        gain = np.where(rng.random(n) < a.volume_probability, rng.uniform(*a.volume_range, n), 1.0)
+        speed = np.where(rng.random(n) < a.speed_probability, rng.uniform(*a.speed_range, n), 1.0)
+        noisy = rng.random(n) < a.background_frequency
+        noise_gain = rng.uniform(*a.background_volume_range, n)
+        silence_rms = _log_uniform(rng, a.silence_volume_range, n)
+        files, starts = self._noise_slices(rng, n)
+        return BatchPlan(rows, np.where(is_clip, self._row_label[rows], SILENCE_INDEX), shift, gain, speed,
+                         np.where((noisy | ~is_clip) & (files >= 0), files, -1), starts, noise_gain,
+                         np.where(is_clip, np.nan, silence_rms))
+
+    def render(self, plan):
+        """The float32 waveforms [n, 16000] of a plan: clips moved and scaled, noise added, clipped."""
+        x = np.zeros((len(plan), audio.CLIP_SAMPLES), np.float32)
+        for r in np.flatnonzero(plan.rows >= 0):  # per-row slices: cheaper than a [n, 16000] gather
+            _place_clip(x[r], self._cache[plan.rows[r]], int(plan.shift[r]), float(plan.speed[r]),
+                        self.augment.circular_shift)
+        x *= (plan.gain / 32768.0).astype(np.float32)[:, None]  # int16 scale and volume in one pass
+        for r in np.flatnonzero(plan.noise_file >= 0):
+            start = plan.noise_start[r]
+            noise = self.noise[plan.noise_file[r]][start:start + audio.CLIP_SAMPLES]
+            gain = plan.noise_gain[r]
+            if plan.rows[r] < 0:  # silence: scale the slice to its target RMS
+                gain = plan.silence_rms[r] / max(float(np.sqrt(np.mean(np.square(noise)))), 1e-9)
+            x[r] += np.float32(gain) * noise
+        return np.clip(x, -1.0, 1.0, out=x)
+
+    def targets(self, plan, packed):
+        """int32 labels, or float32 [n, 2C+1] = [one-hot | teacher probs | has-teacher mask]."""
+        if not packed:
+            return plan.label.astype(np.int32)
+        n, c = len(plan), len(self.labels)
+        y = np.zeros((n, 2 * c + 1), np.float32)
+        y[np.arange(n), plan.label] = 1.0
+        has = plan.rows >= 0
+        has[has] = self._has_teacher[plan.rows[has]]
+        y[has, c:2 * c] = self._teacher[plan.rows[has]]
+        y[:, 2 * c] = has
+        return y
+
+
+def _check_split(split):
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    return split
+
+
+def _check_probability(value, name):
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name} is a probability in [0, 1], got {value}")
+    return float(value)
+
+
+class SplitDataset(keras.utils.PyDataset):
+    """Batches (x float32 [b, 16000], y) of one split, made by `AudioProcessor.dataset`.
+
+    Training: `set_epoch(e, pseudo_probability=None)` selects the epoch (None: the processor's
+    default pseudo probability); moving to another epoch resets `start_batch`. `start_batch = k`
+    skips the first k batches of the set epoch (resume), and `len()` shrinks by k; Keras reads
+    `len()` once per `fit` call, so fit a resumed partial epoch in a call of its own.
+    Validation/testing ignore the epoch; `labels_array()` gives their labels in order.
+    """
+
+    def __init__(self, processor, split, batch_size, **kwargs):
+        super().__init__(**kwargs)
+        self.processor, self.split, self.batch_size = processor, split, batch_size
+        self.epoch, self.start_batch = 0, 0
+        self.pseudo_probability = processor.pseudo_probability
+        self._packed = split == "training" and processor.has_teacher
+
+    def set_epoch(self, epoch, pseudo_probability=None):
+        """Selects the epoch (and its pseudo-label mixing probability) of the coming batches."""
+        if int(epoch) != self.epoch:
+            self.start_batch = 0
+        self.epoch = int(epoch)
+        p = self.processor.pseudo_probability if pseudo_probability is None else pseudo_probability
+        self.pseudo_probability = _check_probability(p, "pseudo_probability")
+
+    def __len__(self):
+        batches = math.ceil(self.processor.split_size(self.split) / self.batch_size)
+        return max(batches - self.start_batch, 0) if self.split == "training" else batches
+
+    def __getitem__(self, index):
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} of a {len(self)}-batch {self.split} dataset")
+        ap, b = self.processor, self.batch_size
+        if self.split == "training":
+            plan = ap.training_plan(self.epoch, self.start_batch + index, b, self.pseudo_probability)
+        else:
+            plan = ap.eval_plan(self.split)[index * b:(index + 1) * b]
+        return ap.render(plan), ap.targets(plan, self._packed)
+
+    def labels_array(self):
+        """int32 [n] true labels of validation/testing, in dataset order."""
+        if self.split == "training":
+            raise ValueError("training labels change every epoch; labels_array() is for validation/testing")
+        return self.processor.eval_plan(self.split).label.astype(np.int32)
+
+
+def describe(ap):
+    """A JSON-able summary of an AudioProcessor's data (what the command line prints)."""
+    splits, speakers = {}, {}
+    for split in SPLITS:
+        clips = ap.clips(split)
+        speakers[split] = {speaker_of(key) for key, _, _ in clips}
+        splits[split] = {
+            "clips": len(clips), "speakers": len(speakers[split]),
+            "samples_per_pass": ap.split_size(split), "composition": ap.composition(split),
+            "labels": dict(collections.Counter(ap.labels[i] for _, _, i in clips)),
+            "words": dict(sorted(collections.Counter(key.split("/")[0] for key, _, _ in clips).items())),
+        }
+    noise_seconds = [len(x) / audio.SAMPLE_RATE for x in ap.noise]
+    return {
+        "data_dirs": [{"path": f.data_dir, "audio_root": f.audio_root, "split_by": f.split_by,
+                       "wav_files": len(f.clips), "missing_list_entries": f.missing_list_entries}
+                      for f in ap.folders],
+        "labels": ap.labels,
+        "splits": splits,
+        "speakers_disjoint": not ap.speakers_in_several_splits,
+        "speakers_in_several_splits": ap.speakers_in_several_splits,
+        "pseudo_clips": len(ap.pseudo_clips()),
+        "unreadable": [{"path": path, "problem": problem} for path, problem in ap.unreadable],
+        "noise": {"files": len(ap.noise), "seconds": round(sum(noise_seconds), 1),
+                  "paths": ap.noise_paths},
+        "cache_bytes": ap.cache_bytes,
+    }
+
+
+def format_description(report):
+    """The description as readable text."""
+    lines = [f"{d['path']}: {d['wav_files']} clip files under {d['audio_root']}, split by {d['split_by']}, "
+             f"{len(d['missing_list_entries'])} list entries without a file" for d in report["data_dirs"]]
+    lines.append(f"labels ({len(report['labels'])}): {' '.join(report['labels'])}")
+    lines.append(f"{'split':<11}{'clips':>7}{'speakers':>10}  samples per pass (words + unknown + silence)")
+    for split, s in report["splits"].items():
+        c = s["composition"]
+        lines.append(f"{split:<11}{s['clips']:>7}{s['speakers']:>10}  {s['samples_per_pass']} = "
+                     f"{c['words']} + {c['unknown']} + {c['silence']}")
+    lines.append(f"{'clips per label':<16}" + "".join(f"{split:>12}" for split in SPLITS))
+    for label in report["labels"][1:]:
+        lines.append(f"  {label:<14}" + "".join(f"{report['splits'][s]['labels'].get(label, 0):>12}"
+                                                 for s in SPLITS))
+    crossing = report["speakers_in_several_splits"]
+    lines.append("speakers in several splits: " + (f"{len(crossing)} (e.g. {crossing[:5]})" if crossing
+                                                    else "none (splits are speaker-disjoint)"))
+    lines.append(f"pseudo-labelled clips: {report['pseudo_clips']}")
+    lines.append(f"unreadable files: {len(report['unreadable'])}")
+    lines += [f"  {u['path']}: {u['problem']}" for u in report["unreadable"]]
+    noise = report["noise"]
+    lines.append(f"noise files: {noise['files']}, {noise['seconds']:.1f} s in total")
+    lines.append(f"clip cache: {report['cache_bytes'] / 1e6:.1f} MB ({CLIP_BYTES} bytes per clip)")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Describes the data folders given on the command line; returns the description dict."""
+    parser = argparse.ArgumentParser(description="Describe a Speech Commands data folder: splits, labels, "
+                                                 "speakers, unreadable clips, noise files.")
+    parser.add_argument("data_dirs", nargs="+", metavar="DATA_DIR",
+                        help="data folder(s): X/ with audio/<word>/, X/ with <word>/, or X/audio")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--wanted_words", nargs="+", default=None,
+                        help="words to classify (default: the 10 Kaggle command words); 'all' = every word")
+    parser.add_argument("--silence_percentage", type=float, default=10.0,
+                        help="silence samples per split, %% of its wanted-word clips (default 10)")
+    parser.add_argument("--unknown_percentage", type=float, default=10.0,
+                        help="unknown-word samples per split, %% of its wanted-word clips (default 10)")
+    parser.add_argument("--validation_percentage", type=float, default=10.0,
+                        help="validation share of folders without list files (default 10)")
+    parser.add_argument("--testing_percentage", type=float, default=10.0,
+                        help="testing share of folders without list files (default 10)")
+    parser.add_argument("--pseudo_labels", default=None, help="pseudo-label CSV (path,label) to check too")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the unknown/silence selection (default 0)")
+    parser.add_argument("--decode_workers", type=int, default=None,
+                        help="threads decoding the clips (default: one per CPU)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    ap = AudioProcessor(args.data_dirs, wanted_words=args.wanted_words,
+                        silence_percentage=args.silence_percentage, unknown_percentage=args.unknown_percentage,
+                        validation_percentage=args.validation_percentage,
+                        testing_percentage=args.testing_percentage, seed=args.seed,
+                        pseudo_labels=args.pseudo_labels, decode_workers=args.decode_workers)
+    report = describe(ap)
+    print(json.dumps(report, indent=2) if args.json else format_description(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()
