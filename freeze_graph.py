@@ -1,0 +1,262 @@
+"""Exports a trained run for the Raspberry Pi: a frozen GraphDef and float32 / int8 TFLite models.
+
+Command line (everything else comes from the run folder; no training flag is ever repeated):
+
+    python freeze_graph.py --run_dir runs/N [--checkpoint FILE] [--out tf_files/N]
+                           [--skip_int8] [--calibration_clips 300] [--check_clips 300] [--seed 0]
+                           [--data_dir DIR ...]
+
+Reads `runs/N/best.keras` (or `--checkpoint`), `labels.txt` and `config.json` (the data folders
+`data.data_dir` and their split settings). Writes, each atomically (`.tmp` then rename):
+
+- `<out>.pb`: frozen GraphDef with the TensorFlow speech_commands tutorial's tensor names:
+  `wav_data` (string placeholder: a WAV file's bytes), `decoded_sample_data` (float32 [16000, 1],
+  the output of `tf.audio.decode_wav(desired_channels=1, desired_samples=16000)`: zero-padded at
+  the end or cut, as `audio.fit_clip`; an Identity, so it can be fed directly with samples) and
+  `labels_softmax` (float32 [1, C] probabilities in `labels.txt` order). The graph's DecodeWav
+  reads 16-bit PCM only and keeps the first channel of a multi-channel file; feed other files
+  as samples to `decoded_sample_data:0` (make_submission_on_rpi.py does).
+- `<out>.tflite`: float32 TFLite, input float32 [1, 16000] in [-1, 1], output [1, C].
+- `<out>_int8.tflite`: post-training quantisation (int8 weights and activations, float32 input
+  and output as above), calibrated on `--calibration_clips` clips of the run's training split.
+- `<out>_labels.txt`: the labels, one per line (model output order).
+
+Before anything is written, every export is run on `--check_clips` clips of the run's validation
+split (training clips where there is none; batch 1, as on the Pi) and compared with the Keras
+model: top-1 agreement and the largest probability difference are printed. A float export (.pb
+or .tflite) whose top-1 label differs from Keras on more than 1% of the clips fails the run (exit
+status 1, nothing written); the int8 figures are reported only. The splits come from `input_data.index_folder`, the split rule of
+`input_data.AudioProcessor` (list files, else the speaker hash) without decoding the whole corpus.
+"""
+
+import argparse
+import logging
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+from tqdm import tqdm
+
+import audio
+import input_data
+import runs
+
+log = logging.getLogger(__name__)
+
+WAV_DATA = "wav_data"
+DECODED_SAMPLE_DATA = "decoded_sample_data"
+LABELS_SOFTMAX = "labels_softmax"
+MAX_FLOAT_DISAGREEMENT = 0.01  # a float export may change the top-1 label of at most 1% of clips
+KERAS_BATCH = 64
+
+
+def output_paths(out_prefix):
+    """{kind: path} of the files written for the prefix `tf_files/N`."""
+    return {"pb": f"{out_prefix}.pb", "tflite": f"{out_prefix}.tflite",
+            "int8": f"{out_prefix}_int8.tflite", "labels": f"{out_prefix}_labels.txt"}
+
+
+def frozen_graph_def(keras_model):
+    """GraphDef wav_data -> decoded_sample_data -> labels_softmax with the variables as constants."""
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name=WAV_DATA)])
+    def serve(wav_data):
+        decoded = tf.audio.decode_wav(wav_data, desired_channels=1, desired_samples=audio.CLIP_SAMPLES)
+        samples = tf.identity(decoded.audio, name=DECODED_SAMPLE_DATA)
+        probs = keras_model(tf.reshape(samples, [1, audio.CLIP_SAMPLES]), training=False)
+        return tf.identity(probs, name=LABELS_SOFTMAX)
+
+    graph_def = convert_variables_to_constants_v2(serve.get_concrete_function()).graph.as_graph_def()
+    names = {node.name for node in graph_def.node}
+    missing = {WAV_DATA, DECODED_SAMPLE_DATA, LABELS_SOFTMAX} - names
+    if missing:  # tf.function uniquifies clashing names; the tensor names are a contract
+        raise RuntimeError(f"frozen graph lacks the node(s) {sorted(missing)}: a model layer uses the name")
+    return graph_def
+
+
+def _frozen_waveform_function(keras_model):
+    """Concrete function float32 [1, 16000] -> probabilities, variables frozen (the TFLite input)."""
+
+    @tf.function(input_signature=[tf.TensorSpec([1, audio.CLIP_SAMPLES], tf.float32, name="waveform")])
+    def infer(waveform):
+        return keras_model(waveform, training=False)
+
+    # Frozen first: the int8 calibrator cannot run the resource-variable reads of a live function.
+    return convert_variables_to_constants_v2(infer.get_concrete_function())
+
+
+def tflite_float(keras_model):
+    """Float32 TFLite flatbuffer (bytes)."""
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen_waveform_function(keras_model)],
+                                                                keras_model)
+    return converter.convert()
+
+
+def tflite_int8(keras_model, calibration_clips):
+    """Int8 weights and activations, float32 input/output, calibrated on clips [n, 16000]."""
+
+    def representative_dataset():
+        for clip in calibration_clips:
+            yield [clip[None, :]]
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen_waveform_function(keras_model)],
+                                                                keras_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset
+    # Builtin float kernels stay allowed so an op without an int8 kernel (RFFT of the log-mel
+    # models) falls back to float instead of failing the conversion.
+    converter.inference_input_type = tf.float32
+    converter.inference_output_type = tf.float32
+    return converter.convert()
+
+
+def data_dirs_of(config, run_dir):
+    """The run's data folders from config.json (`data.data_dir`), checked to exist."""
+    dirs = config.get("data", {}).get("data_dir")
+    if not dirs:
+        raise ValueError(f"{run_dir}/config.json: no data.data_dir; pass --data_dir")
+    return [dirs] if isinstance(dirs, str) else list(dirs)
+
+
+def split_clip_paths(data_dirs, split, config):
+    """Sorted paths of the word clips of a split ("training" or "validation") of the data folders."""
+    data = config.get("data", {})
+    paths = []
+    for data_dir in data_dirs:
+        index = input_data.index_folder(data_dir, data.get("validation_percentage", 10.0),
+                                        data.get("testing_percentage", 10.0))
+        paths += [path for _, path, _, clip_split in index.clips if clip_split == split]
+    if not paths:
+        raise ValueError(f"no {split} clips in {', '.join(data_dirs)}")
+    return sorted(paths)
+
+
+def sample_clips(paths, count, seed):
+    """float32 [n, 16000] of up to `count` clips drawn without replacement (unreadable ones skipped)."""
+    rng = np.random.default_rng(seed)
+    chosen = [paths[i] for i in sorted(rng.choice(len(paths), size=min(count, len(paths)), replace=False))]
+    clips = []
+    for path in chosen:
+        try:
+            clips.append(audio.load_clip(path))
+        except audio.WavError as e:
+            log.warning("skipped: %s", e)
+    if not clips:
+        raise ValueError(f"none of the {len(chosen)} chosen clips could be read")
+    return np.stack(clips)
+
+
+def predict_keras(keras_model, clips):
+    return np.concatenate([keras_model.predict_on_batch(clips[i:i + KERAS_BATCH])
+                           for i in range(0, len(clips), KERAS_BATCH)])
+
+
+def predict_graph(graph_def, clips):
+    """Probabilities of the frozen graph fed each clip as WAV bytes (so DecodeWav is checked too)."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.graph_util.import_graph_def(graph_def, name="")
+    with tf.compat.v1.Session(graph=graph) as session:
+        return np.concatenate([session.run(f"{LABELS_SOFTMAX}:0", {f"{WAV_DATA}:0": audio.wav_bytes(clip)})
+                               for clip in tqdm(clips, desc="check .pb", leave=False)])
+
+
+def predict_tflite(model_content, clips):
+    """Probabilities of a TFLite flatbuffer, one clip at a time."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_content, num_threads=1)
+    interpreter.allocate_tensors()
+    input_index = interpreter.get_input_details()[0]["index"]
+    output_index = interpreter.get_output_details()[0]["index"]
+    probs = []
+    for clip in tqdm(clips, desc="check .tflite", leave=False):
+        interpreter.set_tensor(input_index, clip[None, :])
+        interpreter.invoke()
+        probs.append(interpreter.get_tensor(output_index).copy())
+    return np.concatenate(probs)
+
+
+def agreement(reference_probs, probs):
+    """(fraction of clips with the same top-1 label, largest absolute probability difference)."""
+    same = np.argmax(reference_probs, axis=1) == np.argmax(probs, axis=1)
+    return float(same.mean()), float(np.abs(reference_probs - probs).max())
+
+
+def write_atomic(path, content):
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(content)
+    os.replace(tmp, path)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run_dir", required=True, help="run folder written by train.py")
+    parser.add_argument("--checkpoint", default=None,
+                        help="checkpoint file (path, or name inside the run folder; default: best.keras)")
+    parser.add_argument("--out", default=None,
+                        help="output prefix (default: tf_files/<run folder name>) -> <out>.pb, <out>.tflite, ...")
+    parser.add_argument("--skip_int8", action="store_true", help="do not write the int8 TFLite model")
+    parser.add_argument("--calibration_clips", type=int, default=300,
+                        help="training clips that calibrate the int8 quantisation (default: 300)")
+    parser.add_argument("--check_clips", type=int, default=300,
+                        help="validation clips on which each export is compared with Keras (default: 300)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the clip sampling (default: 0)")
+    parser.add_argument("--data_dir", nargs="+", default=None,
+                        help="dataset folder(s) for calibration and checks (default: the run's data.data_dir)")
+    args = parser.parse_args(argv)
+    if args.calibration_clips < 1 or args.check_clips < 1:
+        parser.error("--calibration_clips and --check_clips must be >= 1")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    keras_model, labels, config = runs.load_run(args.run_dir, args.checkpoint)
+    out_prefix = args.out or os.path.join("tf_files", os.path.basename(os.path.normpath(args.run_dir)))
+    paths = output_paths(out_prefix)
+    data_dirs = args.data_dir or data_dirs_of(config, args.run_dir)
+
+    exports = {"pb": frozen_graph_def(keras_model).SerializeToString(), "tflite": tflite_float(keras_model)}
+    if not args.skip_int8:
+        calibration = sample_clips(split_clip_paths(data_dirs, "training", config), args.calibration_clips,
+                                   args.seed)
+        log.info("calibrating int8 on %d training clips", len(calibration))
+        exports["int8"] = tflite_int8(keras_model, calibration)
+
+    try:
+        check_paths = split_clip_paths(data_dirs, "validation", config)
+    except ValueError as e:  # an export check needs clips, not necessarily unseen ones
+        log.warning("%s; checking the exports on training clips instead", e)
+        check_paths = split_clip_paths(data_dirs, "training", config)
+    check = sample_clips(check_paths, args.check_clips, args.seed)
+    reference = predict_keras(keras_model, check)
+    failed = []
+    print(f"{'export':<24}{'bytes':>12}{'top-1 agreement':>18}{'max |dp|':>11}   ({len(check)} validation clips)")
+    for kind, content in exports.items():
+        graph_def = tf.compat.v1.GraphDef.FromString(content) if kind == "pb" else None
+        probs = predict_graph(graph_def, check) if kind == "pb" else predict_tflite(content, check)
+        same, max_diff = agreement(reference, probs)
+        print(f"{os.path.basename(paths[kind]):<24}{len(content):>12,}{same:>18.2%}{max_diff:>11.1e}")
+        if kind != "int8" and 1.0 - same > MAX_FLOAT_DISAGREEMENT:
+            failed.append(f"{kind}: {1.0 - same:.2%} of clips change label")
+    if failed:
+        print(f"FAILED: a float export disagrees with Keras on more than {MAX_FLOAT_DISAGREEMENT:.0%} of clips "
+              f"({'; '.join(failed)}); nothing written", file=sys.stderr)
+        sys.exit(1)
+
+    os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
+    for kind, content in exports.items():
+        write_atomic(paths[kind], content)
+    write_atomic(paths["labels"], "".join(f"{label}\n" for label in labels).encode("utf-8"))
+    written = {kind: paths[kind] for kind in [*exports, "labels"]}
+    print("wrote " + ", ".join(written.values()))
+    return written
+
+
+if __name__ == "__main__":
+    main()
