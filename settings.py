@@ -1,0 +1,320 @@
+"""Training settings: one flat namespace of typed, documented settings for `train.py`.
+
+Every setting has a default (documented in `Settings` below, with a short *why* where it is not
+obvious) and a command-line flag of the same name (`--batch_size 64`, `--no-circular_shift` for a
+boolean). Augmentation settings are the fields of `input_data.AugmentSettings`, taken over
+unchanged (same names, types and defaults), so the two never drift apart.
+
+Resolution order: defaults < experiment file (TOML) < command-line flags.
+
+An experiment file `experiments/<number>_<name>.toml` holds only what differs from the defaults.
+It may group keys in tables for readability (`[train]`, `[data]`, `[model]`...: table names are
+free), but every key is a setting name and appears once. The only table with meaning is
+`[model_params]`, the keyword arguments of the model builder (`model.build_model(name,
+num_classes, **params)`).
+An unknown key, a value of the wrong type, a repeated key or malformed TOML raises `SettingsError`
+naming the file and the key.
+
+`config.json` of a run folder stores the resolved settings in sections (`model`, `data`, `train`);
+`settings_from_config` reads them back (used by `train.py --resume`).
+
+This module is a library: nothing runs at import.
+"""
+
+import argparse
+import dataclasses
+import inspect
+import re
+import tomllib
+import typing
+
+from input_data import AugmentSettings
+from labels import COMMAND_WORDS
+
+OPTIMIZERS = ("sgd", "adam", "nadam", "rmsprop")
+LR_SCHEDULES = ("constant", "plateau", "cosine", "steps")
+STRATEGIES = ("default", "mirrored", "multiworker")
+# Settings that a resumed run may change: they decide when to stop or how often to save, not
+# what a training step computes (changing `epochs` does change a cosine schedule's length).
+RESUMABLE_CHANGES = ("epochs", "max_minutes", "save_state_every_steps", "save_state_every_seconds",
+                     "loader_threads")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the file (or flag) and the key."""
+
+
+def _setting(default, group, help_text):
+    metadata = {"group": group, "help": help_text}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass
+class Settings:
+    """What `train.py` does; augmentation settings (input_data.AugmentSettings) are added to these."""
+
+    # run
+    seed: int = _setting(0, "run", "seed of weights, data order, augmentation and dropout")
+    epochs: int = _setting(30, "run", "training epochs")
+    steps_per_epoch: int = _setting(0, "run", "batches per epoch; 0 = one pass over the training split")
+    batch_size: int = _setting(100, "run", "samples per step (the TensorFlow tutorial's batch size)")
+    max_minutes: float = _setting(0.0, "run", "time budget: stop at the epoch boundary where one more epoch "
+                                              "would exceed it (at least one epoch); 0 = no limit")
+    strategy: str = _setting("default", "run", f"tf.distribute strategy: {'|'.join(STRATEGIES)} "
+                                               "(multiworker reads TF_CONFIG)")
+    save_state_every_steps: int = _setting(200, "run", "save the resume state every this many steps (0 = never)")
+    save_state_every_seconds: float = _setting(300.0, "run", "... and every this many seconds (0 = never); "
+                                                             "it is always saved at each epoch end")
+    loader_threads: int = _setting(2, "run", "threads preparing the next batches (results do not depend on it)")
+    # data
+    data_dir: list[str] = _setting(["data/train"], "data", "dataset folders (Kaggle, tarball or audio/ layout)")
+    wanted_words: list[str] = _setting(list(COMMAND_WORDS), "data",
+                                  "the words with their own output, or 'all' (every word found: an all-words head)")
+    silence_percentage: float = _setting(10.0, "data", "silence samples, in % of the wanted-word clips")
+    unknown_percentage: float = _setting(10.0, "data", "unknown-word samples, in % of the wanted-word clips")
+    validation_percentage: float = _setting(10.0, "data", "validation share where no list files exist")
+    testing_percentage: float = _setting(10.0, "data", "testing share where no list files exist")
+    pseudo_labels: str = _setting("", "data", "CSV path,label of pseudo-labelled clips to mix in ('' = none)")
+    pseudo_ratio: float = _setting(0.2, "data", "probability that a training sample is a pseudo-labelled clip")
+    pseudo_only_epochs: int = _setting(0, "data", "first epochs that train on pseudo-labelled clips only")
+    pseudo_ramp_epochs: int = _setting(0, "data", "then epochs of a linear ramp from 1.0 down to pseudo_ratio")
+    teacher_probs: str = _setting("", "data", "probability CSV (fname,<labels>) of a teacher to distil ('' = none)")
+    # model
+    model: str = _setting("conv", "model", "model.MODELS entry")
+    model_params: dict = _setting({}, "model", "model builder parameters, as KEY=VALUE (TOML values)")
+    batch_norm_momentum: float = _setting(0.0, "model", "momentum of every batch norm's moving statistics; "
+                                                        "0 = the model's own (Keras: 0.99, which needs thousands of "
+                                                        "steps before inference-mode scores mean anything; 0.9 suits "
+                                                        "short runs)")
+    # train
+    optimizer: str = _setting("adam", "train", f"optimizer: {'|'.join(OPTIMIZERS)}")
+    learning_rate: float = _setting(1e-3, "train", "initial learning rate")
+    momentum: float = _setting(0.9, "train", "momentum of sgd and rmsprop")
+    nesterov: bool = _setting(False, "train", "Nesterov momentum (sgd)")
+    weight_decay: float = _setting(0.0, "train", "decoupled weight decay: w -= learning_rate * weight_decay * w "
+                                                  "per step (biases, norm scales and offsets excluded)")
+    label_smoothing: float = _setting(0.0, "train", "label smoothing of the hard-label cross-entropy")
+    lr_schedule: str = _setting("constant", "train", f"learning-rate schedule: {'|'.join(LR_SCHEDULES)}")
+    lr_warmup_epochs: float = _setting(0.0, "train", "linear warm-up from 0 over this many epochs (any schedule)")
+    lr_min: float = _setting(0.0, "train", "floor of the cosine and plateau schedules")
+    lr_plateau_factor: float = _setting(0.5, "train", "plateau: multiply the rate by this ...")
+    lr_plateau_patience: int = _setting(3, "train", "... after this many epochs without a better val. accuracy")
+    lr_step_epochs: list[int] = _setting([], "train", "steps: epochs at which the rate drops")
+    lr_step_factor: float = _setting(0.1, "train", "steps: factor applied at each drop")
+    lr_step_values: list[float] = _setting([], "train", "steps: explicit rates after each drop (instead of the factor)")
+    distill_temperature: float = _setting(2.0, "train", "distillation temperature T")
+    distill_weight: float = _setting(0.5, "train", "distillation weight w: (1-w) CE + w T^2 KL")
+
+
+def _augment_help():
+    """{field: help} from the AugmentSettings docstring ("name, name: text" entries)."""
+    helps, names = {}, []
+    for line in inspect.getdoc(AugmentSettings).splitlines():
+        entry = re.match(r"^([a-z_]+(?:, [a-z_]+)*):\s*(.*)$", line)
+        if entry:
+            names = entry.group(1).split(", ")
+            for name in names:
+                helps[name] = entry.group(2)
+        elif line.startswith(" ") and names:
+            for name in names:
+                helps[name] += " " + line.strip()
+        else:
+            names = []
+    return helps
+
+
+def _spec():
+    """{name: (type, default, group, help)} of every setting, augmentation included."""
+    spec = {}
+    for f in dataclasses.fields(Settings):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        spec[f.name] = (f.type, default, f.metadata["group"], f.metadata["help"])
+    hints, helps = typing.get_type_hints(AugmentSettings), _augment_help()
+    for f in dataclasses.fields(AugmentSettings):
+        if f.name in spec:
+            raise RuntimeError(f"AugmentSettings.{f.name} clashes with a training setting of the same name")
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        spec[f.name] = (hints[f.name], default, "augment", helps.get(f.name, "see input_data.AugmentSettings"))
+    return spec
+
+
+def defaults():
+    """{name: default value} of every setting."""
+    return {name: default for name, (_, default, _, _) in _spec().items()}
+
+
+def _coerce(name, value, kind, where):
+    """`value` as the setting's type, or a SettingsError naming `where` and the key."""
+    def fail(expected):
+        raise SettingsError(f"{where}: setting {name!r} must be {expected}, got {value!r}")
+
+    origin = typing.get_origin(kind) or kind
+    if kind is bool:
+        return value if isinstance(value, bool) else fail("true or false")
+    if kind is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else fail("an integer")
+    if kind is float:
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else fail("a number")
+    if kind is str:
+        return value if isinstance(value, str) else fail("a string")
+    if kind is dict:
+        return dict(value) if isinstance(value, dict) else fail("a table")
+    if origin in (list, tuple):
+        items = [value] if isinstance(value, str) else value  # 'all' or one folder without brackets
+        if not isinstance(items, (list, tuple)):
+            fail("a list")
+        item_type = typing.get_args(kind)[0] if origin is list else float  # tuples: augmentation ranges
+        coerced = [_coerce(name, item, item_type, where) for item in items]
+        return coerced if origin is list else tuple(coerced)
+    raise RuntimeError(f"setting {name!r} has an unsupported type {kind!r}")
+
+
+def _flatten_toml(table, path, spec, flat, prefix=""):
+    """Collects {setting: value} from (possibly nested) TOML tables; keys must be unique settings."""
+    for key, value in table.items():
+        where = f"{prefix}{key}"
+        if isinstance(value, dict) and not (key in spec and spec[key][0] is dict):
+            _flatten_toml(value, path, spec, flat, prefix=f"{where}.")  # a group such as [model]
+        elif key in spec:
+            if key in flat:
+                raise SettingsError(f"{path}: setting {key!r} appears more than once")
+            flat[key] = _coerce(key, value, spec[key][0], path)
+        else:
+            raise SettingsError(f"{path}: unknown setting {where!r} (see `python train.py --help`)")
+
+
+def load_experiment(path):
+    """{setting: value} of an experiment TOML file, checked (names and types)."""
+    try:
+        with open(path, "rb") as f:
+            content = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(f"{path}: malformed TOML ({e})") from e
+    except OSError as e:
+        raise SettingsError(f"{path}: cannot read ({e.strerror or e})") from e
+    flat = {}
+    _flatten_toml(content, path, _spec(), flat)
+    return flat
+
+
+def _parse_param(text):
+    """KEY=VALUE with VALUE a TOML literal (0.25, true, "logmel", [1, 2]) or else a bare string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, value
+
+
+def add_arguments(parser):
+    """One `--<name>` flag per setting (default SUPPRESS: only given flags override)."""
+    groups = {}
+    for name, (kind, default, group, help_text) in _spec().items():
+        if group not in groups:
+            groups[group] = parser.add_argument_group(f"{group} settings")
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        options = {"default": argparse.SUPPRESS, "help": f"{help_text} (default: {shown})".replace("%", "%%")}
+        origin = typing.get_origin(kind) or kind
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        elif kind is dict:
+            options.update(nargs="+", type=_parse_param, metavar="KEY=VALUE")
+        elif origin is list:
+            options.update(nargs="*", type=typing.get_args(kind)[0])
+        elif origin is tuple:  # the augmentation ranges: [low, high]
+            options.update(nargs=len(default), type=float, metavar=("LOW", "HIGH")[:len(default)] or None)
+        else:
+            options["type"] = kind
+        groups[group].add_argument(f"--{name}", **options)
+
+
+def resolve(experiment_values, args, base=None):
+    """Settings {name: value}: `base` (default: the defaults) < experiment values < given flags."""
+    spec = _spec()
+    resolved = dict(base if base is not None else defaults())
+    resolved.update(experiment_values)
+    for name in spec:
+        if name in vars(args):
+            value = getattr(args, name)
+            if spec[name][0] is dict:
+                value = {**resolved[name], **dict(value)}
+            resolved[name] = _coerce(name, value, spec[name][0], f"--{name}")
+    return resolved
+
+
+def given_flags(args):
+    """Names of the settings given on the command line."""
+    return [name for name in _spec() if name in vars(args)]
+
+
+def augment_settings(values):
+    """The input_data.AugmentSettings of resolved settings."""
+    return AugmentSettings(**{f.name: values[f.name] for f in dataclasses.fields(AugmentSettings)})
+
+
+def check(values):
+    """Raises SettingsError for values that no training could use."""
+    choices = {"optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES, "strategy": STRATEGIES}
+    for name, allowed in choices.items():
+        if values[name] not in allowed:
+            raise SettingsError(f"setting {name!r} must be one of {', '.join(allowed)}, got {values[name]!r}")
+    for name in ("epochs", "batch_size", "loader_threads"):
+        if values[name] < 1:
+            raise SettingsError(f"setting {name!r} must be >= 1, got {values[name]}")
+    bounded = {"label_smoothing": (0.0, 1.0), "distill_weight": (0.0, 1.0), "pseudo_ratio": (0.0, 1.0),
+               "batch_norm_momentum": (0.0, 1.0)}
+    for name, (low, high) in bounded.items():
+        if not low <= values[name] <= high:
+            raise SettingsError(f"setting {name!r} must be in [{low}, {high}], got {values[name]}")
+    if values["learning_rate"] <= 0 or values["distill_temperature"] <= 0:
+        raise SettingsError("learning_rate and distill_temperature must be > 0")
+    if values["lr_step_values"] and len(values["lr_step_values"]) != len(values["lr_step_epochs"]):
+        raise SettingsError("lr_step_values needs one rate per lr_step_epochs entry")
+    if not values["data_dir"] or not values["wanted_words"]:
+        raise SettingsError("data_dir and wanted_words need at least one value")
+    try:
+        augment_settings(values)
+    except ValueError as e:
+        raise SettingsError(str(e)) from e
+
+
+def wanted_words_argument(values):
+    """wanted_words as input_data.AudioProcessor takes it ('all' or a list)."""
+    words = values["wanted_words"]
+    return "all" if words == ["all"] else list(words)
+
+
+def config_sections(values):
+    """{"model", "data", "train"} sections of config.json (seed is stored at the top level)."""
+    spec = _spec()
+    sections = {"model": {"name": values["model"], "params": values["model_params"]},
+                "data": {"augment": {}}, "train": {}}
+    for name, (_, _, group, _) in spec.items():
+        if name in ("seed", "model", "model_params"):
+            continue
+        value = list(values[name]) if isinstance(values[name], tuple) else values[name]
+        if group == "augment":
+            sections["data"]["augment"][name] = value
+        else:
+            sections["data" if group == "data" else "train"][name] = value
+    return sections
+
+
+def settings_from_config(config, path):
+    """Settings {name: value} stored in a run's config.json (see `config_sections`)."""
+    spec = _spec()
+    stored = {"seed": config.get("seed"), "model": config.get("model", {}).get("name"),
+              "model_params": config.get("model", {}).get("params", {})}
+    stored.update(config.get("train", {}))
+    stored.update({k: v for k, v in config.get("data", {}).items() if k != "augment"})
+    stored.update(config.get("data", {}).get("augment", {}))
+    values = defaults()
+    for name, value in stored.items():
+        if name not in spec:
+            raise SettingsError(f"{path}: unknown setting {name!r} (written by another version of train.py?)")
+        values[name] = _coerce(name, value, spec[name][0], path)
+    return values
