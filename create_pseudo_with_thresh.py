@@ -1,0 +1,223 @@
+r"""Pseudo-labels: keeps the test clips whose top probability reaches a threshold, for training again.
+
+    python create_pseudo_with_thresh.py --probs submissions/N_probs.csv --threshold 0.7 \
+        --test_dir data/test/audio --out data/pseudo_N [--solution data/test/solution.csv] \
+        [--silence_clips_per_file 60] [--overwrite]
+
+Reads a probability file (`probs.read_probs`: a model's `*_probs.csv`, a Kaggle-order CSV or
+memmap, an ensemble's `*_probs.csv`) and the clips of `--test_dir` (the folder holding the
+`fname` wavs; `DIR/audio` is used when the wavs are there). A clip is kept when its highest
+probability is >= `--threshold`; its label is that column's class, written as a model label:
+words stay words (all-word probabilities give word labels), "silence"/"_silence_" becomes
+`_silence_` and "unknown"/"_unknown_" becomes `_unknown_`.
+
+Writes into OUT (refuses to replace an earlier result unless `--overwrite`; everything is built in
+a temporary folder inside OUT and moved into place, the CSV last):
+  OUT/pseudo_labels.csv     `path,label`, paths relative to OUT: the list train.py takes as
+                            `--pseudo_labels` (input_data.AudioProcessor(pseudo_labels=...) mixes
+                            these clips into training slots; labels map to wanted word,
+                            `_silence_` or `_unknown_`).
+  OUT/audio/<label>/<fname> copies of the kept non-silence clips (Speech Commands layout).
+  OUT/silence/<fname>       copies of the kept silence clips (listed in the CSV as `_silence_`;
+                            outside `audio/` so that a data-folder scan does not take `_silence_`
+                            for a word).
+  OUT/audio/_background_noise_/pseudo_silence_NNN.wav
+                            the silence clips joined, `--silence_clips_per_file` per file: real
+                            test-set silence for background mixing and silence samples.
+
+Two ways to train with it: `--pseudo_labels OUT/pseudo_labels.csv` (the intended one: the clips
+stay out of validation), or OUT as an extra data folder. The AudioProcessor then takes OUT's
+noise files, treats `audio/<word>` as words and `_unknown_` as unknown -- but OUT has no list
+files, so its clips are split by `which_set` (the file-name hash), and about 20% of the pseudo
+clips land in validation/testing, where they flatter the scores.
+
+Prints the kept count per label and, with `--solution` (CSV fname,label[,word] of the test set),
+the precision of the pseudo labels (comparing Kaggle labels), overall and per label.
+"""
+
+import argparse
+import collections
+import logging
+import os
+import shutil
+
+import numpy as np
+from tqdm import tqdm
+
+import audio
+import labels as label_sets
+import probs as prob_files
+
+log = logging.getLogger(__name__)
+
+PSEUDO_CSV = "pseudo_labels.csv"
+AUDIO_DIR = "audio"
+SILENCE_DIR = "silence"
+NOISE_PATTERN = "pseudo_silence_{:03d}.wav"
+_OUTPUTS = (PSEUDO_CSV, AUDIO_DIR, SILENCE_DIR)
+
+
+def folder_label(class_name):
+    """A probability column's class as a Speech Commands folder / model label."""
+    if class_name in (label_sets.SILENCE_LABEL, "silence"):
+        return label_sets.SILENCE_LABEL
+    if class_name in (label_sets.UNKNOWN_LABEL, "unknown"):
+        return label_sets.UNKNOWN_LABEL
+    return class_name
+
+
+def select(table, threshold):
+    """(fnames, model labels, top probabilities) of the rows whose top probability >= threshold."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"--threshold must be in [0, 1], got {threshold}")
+    top = table.values.max(axis=1)
+    best = table.values.argmax(axis=1)
+    kept = np.flatnonzero(top >= threshold)
+    return ([table.fnames[i] for i in kept], [folder_label(table.classes[best[i]]) for i in kept], top[kept])
+
+
+def clip_folder(test_dir, fnames):
+    """The folder that holds the clips: `test_dir`, or `test_dir/audio`; errors name missing clips."""
+    folder = test_dir
+    nested = os.path.join(test_dir, AUDIO_DIR)
+    if fnames and not os.path.isfile(os.path.join(test_dir, fnames[0])) and os.path.isdir(nested):
+        folder = nested
+    missing = [f for f in fnames if not os.path.isfile(os.path.join(folder, f))]
+    if missing:
+        raise FileNotFoundError(f"{folder}: {len(missing)} of the {len(fnames)} kept clips are missing, "
+                                f"e.g. {missing[:5]} (is --test_dir the folder of the probability file's clips?)")
+    return folder
+
+
+def join_silence(paths, noise_dir, clips_per_file):
+    """Concatenates silence clips into noise files of `clips_per_file` clips; returns their paths."""
+    if clips_per_file < 1:
+        raise ValueError(f"--silence_clips_per_file must be >= 1, got {clips_per_file}")
+    samples = []
+    for path in paths:
+        try:
+            samples.append(audio.read_wav(path))
+        except audio.WavError as e:
+            log.warning("silence clip left out of the noise files: %s", e)
+    written = []
+    for number, start in enumerate(range(0, len(samples), clips_per_file)):
+        os.makedirs(noise_dir, exist_ok=True)
+        path = os.path.join(noise_dir, NOISE_PATTERN.format(number))
+        audio.write_wav(path, np.concatenate(samples[start:start + clips_per_file]))
+        written.append(path)
+    return written
+
+
+def write_folder(staging, source_dir, fnames, pseudo_labels, clips_per_file):
+    """Copies the clips into `staging`, joins the silence, writes the CSV; returns the noise files."""
+    rows, silence_paths = [], []
+    for fname, label in tqdm(list(zip(fnames, pseudo_labels)), desc="copying", unit="clip"):
+        if label == label_sets.SILENCE_LABEL:
+            relative = os.path.join(SILENCE_DIR, fname)
+            silence_paths.append(os.path.join(source_dir, fname))
+        else:
+            relative = os.path.join(AUDIO_DIR, label, fname)
+        os.makedirs(os.path.dirname(os.path.join(staging, relative)), exist_ok=True)
+        shutil.copyfile(os.path.join(source_dir, fname), os.path.join(staging, relative))
+        rows.append((relative.replace(os.sep, "/"), label))
+    noise_dir = os.path.join(staging, AUDIO_DIR, label_sets.BACKGROUND_NOISE_DIR)
+    noise_files = join_silence(silence_paths, noise_dir, clips_per_file)
+    with open(os.path.join(staging, PSEUDO_CSV), "w", encoding="utf-8", newline="") as f:
+        f.write("path,label\n" + "".join(f"{path},{label}\n" for path, label in rows))
+    return [os.path.basename(p) for p in noise_files]
+
+
+def existing_outputs(out_dir):
+    """The outputs of an earlier run present in OUT."""
+    return [name for name in _OUTPUTS if os.path.exists(os.path.join(out_dir, name))]
+
+
+def publish(staging, out_dir, overwrite):
+    """Moves the staged outputs into OUT (the CSV last), replacing old ones only with `overwrite`."""
+    existing = existing_outputs(out_dir)
+    if existing and not overwrite:
+        raise FileExistsError(f"{out_dir}: already holds {existing}; pass --overwrite to replace them")
+    for name in existing:
+        target = os.path.join(out_dir, name)
+        if os.path.isdir(target):
+            shutil.rmtree(target)
+        else:
+            os.remove(target)
+    for name in (AUDIO_DIR, SILENCE_DIR, PSEUDO_CSV):
+        if os.path.exists(os.path.join(staging, name)):
+            os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
+
+
+def precision(fnames, pseudo_labels, solution_path):
+    """(overall precision, {Kaggle label: (precision, count)}) of the pseudo labels."""
+    solution = prob_files.read_label_csv(solution_path).set_index(prob_files.FNAME)[prob_files.LABEL]
+    missing = sorted(set(fnames) - set(solution.index))
+    if missing:
+        raise ValueError(f"{solution_path}: {len(missing)} pseudo-labelled clips are not in the solution, "
+                         f"e.g. {missing[:5]}")
+    predicted = [label_sets.kaggle_label(label) for label in pseudo_labels]
+    correct = np.array([p == t for p, t in zip(predicted, solution.loc[list(fnames)])], bool)
+    per_label = {}
+    for label in sorted(set(predicted)):
+        rows = np.array([p == label for p in predicted])
+        per_label[label] = (float(correct[rows].mean()), int(rows.sum()))
+    return (float(correct.mean()) if len(correct) else None), per_label
+
+
+def create_pseudo(probs_path, threshold, test_dir, out_dir, clips_per_file=60, overwrite=False):
+    """Selects, copies and writes everything.
+
+    Returns (kept fnames, their labels, noise file names, number of rows in the probability file).
+    """
+    table = prob_files.read_probs(probs_path)
+    fnames, pseudo_labels, _ = select(table, threshold)
+    source_dir = clip_folder(test_dir, fnames)
+    os.makedirs(out_dir, exist_ok=True)
+    if existing_outputs(out_dir) and not overwrite:  # fail before copying thousands of clips
+        raise FileExistsError(f"{out_dir}: already holds {existing_outputs(out_dir)}; "
+                              "pass --overwrite to replace them")
+    if not fnames:
+        log.warning("no clip reaches the threshold %s: the pseudo-label list will be empty", threshold)
+    staging = os.path.join(out_dir, f".pseudo_tmp{os.getpid()}")
+    try:
+        noise_files = write_folder(staging, source_dir, fnames, pseudo_labels, clips_per_file)
+        publish(staging, out_dir, overwrite)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return fnames, pseudo_labels, noise_files, len(table.fnames)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--probs", required=True, help="probability file (CSV, memmap sidecar .json or PREFIX)")
+    parser.add_argument("--threshold", type=float, required=True,
+                        help="keep clips whose top probability is >= this (e.g. 0.7)")
+    parser.add_argument("--test_dir", required=True, help="folder of the test wavs named in the probability file")
+    parser.add_argument("--out", required=True, help="output folder (pseudo_labels.csv, audio/, silence/)")
+    parser.add_argument("--solution", default=None,
+                        help="optional CSV fname,label of the test set: report the pseudo labels' precision")
+    parser.add_argument("--silence_clips_per_file", type=int, default=60,
+                        help="silence clips joined per background-noise file (default: 60, one minute)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run in --out")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    fnames, pseudo_labels, noise_files, total = create_pseudo(
+        args.probs, args.threshold, args.test_dir, args.out, args.silence_clips_per_file, args.overwrite)
+    counts = collections.Counter(pseudo_labels)
+    print(f"kept {len(fnames)} of {total} clips (top probability >= {args.threshold}); "
+          f"{len(noise_files)} silence noise file(s); wrote {os.path.join(args.out, PSEUDO_CSV)}")
+    for label, count in sorted(counts.items()):
+        print(f"  {label:<12}{count:>8}")
+    result = {"kept": len(fnames), "total": total, "counts": dict(counts), "noise_files": noise_files}
+    if args.solution:
+        overall, per_label = precision(fnames, pseudo_labels, args.solution)
+        shown = "n/a (nothing kept)" if overall is None else f"{overall:.4f}"
+        print(f"precision of the pseudo labels (Kaggle labels): {shown}")
+        for label, (value, count) in per_label.items():
+            print(f"  {label:<12}{value:.4f}  ({count} clips)")
+        result.update(precision=overall, per_label_precision=per_label)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The whole test-set loop, each script through its command line (`main([...])`), on a tiny synthetic corpus:
+make_synthetic_dataset -> train two models -> make_submission (plain, and with TTA) -> convert_probs ->
+ensemble -> score_submission (the ensemble and each model) -> create_pseudo_with_thresh -> train again
+with the pseudo labels -> make_submission with the new run."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import labels
+import probs
+
+synth = pytest.importorskip("make_synthetic_dataset", reason="make_synthetic_dataset.py is not written yet")
+train = pytest.importorskip("train", reason="train.py is not written yet")
+
+import convert_probs  # noqa: E402
+import create_pseudo_with_thresh  # noqa: E402
+import ensemble  # noqa: E402
+import make_submission  # noqa: E402
+import score_submission  # noqa: E402
+
+TEST_CLIPS = 60
+QUICK = ["--epochs", "6", "--steps_per_epoch", "20", "--batch_size", "32", "--loader_threads", "1", "--seed", "1"]
+
+
+def test_train_submit_ensemble_score_pseudo_retrain(tmp_path):
+    corpus = tmp_path / "synth"
+    synth.main(["--out", str(corpus), "--speakers", "40", "--words", "yes,no,up,cat", "--test_clips", str(TEST_CLIPS),
+                "--noise_duration_s", "3", "--workers", "2"])
+    data, test_dir = str(corpus / "train"), str(corpus / "test" / "audio")
+    solution = str(corpus / "test" / "solution.csv")
+    runs_dir, subs = tmp_path / "runs", tmp_path / "subs"
+
+    # two models: 5 classes (3 wanted words) and an all-words head (the sum rule matters for it)
+    train.main(QUICK + ["--data_dir", data, "--run_dir", str(runs_dir / "a"), "--wanted_words", "yes", "no", "up",
+                        "--model", "ds_cnn", "--model_params", "filters=8", "num_blocks=1"])
+    train.main(QUICK + ["--data_dir", data, "--run_dir", str(runs_dir / "b"), "--wanted_words", "all",
+                        "--model", "low_latency_conv", "--model_params", "filters=8", "fc_units=16", "num_mel_bins=20"])
+    make_submission.main(["--run_dir", str(runs_dir / "a"), "--test_dir", test_dir, "--out", str(subs / "a.csv"),
+                          "--no_progress"])
+    make_submission.main(["--run_dir", str(runs_dir / "b"), "--test_dir", test_dir, "--out", str(subs / "b.csv"),
+                          "--tta_shift_samples", "1500", "--tta_louder", "--no_progress"])
+    b_probs = probs.read_probs(subs / "b_probs.csv")
+    assert b_probs.classes == labels.model_labels(["cat", "no", "up", "yes"]) and len(b_probs.fnames) == TEST_CLIPS
+
+    # Kaggle order: a as CSV, b as memmap + sidecar; ensemble mixes both formats
+    convert_probs.main(["--probs", str(subs / "a_probs.csv"), "--out", str(subs / "a_kaggle")])
+    convert_probs.main(["--probs", str(subs / "b_probs.csv"), "--out", str(subs / "b_kaggle")])
+    ensemble.main(["--probs", str(subs / "a_kaggle.csv"), str(subs / "b_kaggle.json"), "--weights", "2", "1",
+                   "--out", str(subs / "ens")])
+    mean = probs.read_probs(subs / "ens_probs.csv")
+    a_kaggle, b_kaggle = probs.read_probs(subs / "a_kaggle.csv"), probs.read_probs(subs / "b_kaggle")
+    np.testing.assert_allclose(mean.values, (2 * a_kaggle.values + b_kaggle.values) / 3, atol=1e-6)
+
+    scores = {}
+    for name in ("a", "b", "ens"):
+        scores[name] = score_submission.main(["--solution", solution, "--submission", str(subs / f"{name}.csv")])
+        merged = pd.read_csv(solution).merge(pd.read_csv(subs / f"{name}.csv"), on="fname")
+        assert scores[name]["rows"] == TEST_CLIPS
+        assert scores[name]["accuracy"] == pytest.approx((merged["label_x"] == merged["label_y"]).mean())
+    print({name: round(report["accuracy"], 3) for name, report in scores.items()})
+
+    # pseudo labels from the ensemble: the more confident half of the clips
+    threshold = float(np.median(mean.values.max(axis=1)))
+    pseudo = create_pseudo_with_thresh.main(["--probs", str(subs / "ens_probs.csv"), "--threshold", str(threshold),
+                                             "--test_dir", test_dir, "--out", str(tmp_path / "pseudo"),
+                                             "--solution", solution])
+    assert TEST_CLIPS // 2 <= pseudo["kept"] < TEST_CLIPS and 0.0 <= pseudo["precision"] <= 1.0
+    pseudo_csv = tmp_path / "pseudo" / "pseudo_labels.csv"
+    assert len(pseudo_csv.read_text().splitlines()) == pseudo["kept"] + 1
+
+    metrics = train.main(QUICK + ["--data_dir", data, "--run_dir", str(runs_dir / "a_pseudo"), "--wanted_words", "yes",
+                                  "no", "up", "--model", "ds_cnn", "--model_params", "filters=8", "num_blocks=1",
+                                  "--pseudo_labels", str(pseudo_csv), "--pseudo_ratio", "0.5"])
+    assert metrics is not None and (runs_dir / "a_pseudo" / "best.keras").is_file()
+    result = make_submission.main(["--run_dir", str(runs_dir / "a_pseudo"), "--test_dir", test_dir,
+                                   "--out", str(subs / "a_pseudo.csv"), "--no_progress"])
+    assert result["clips"] == TEST_CLIPS and result["unreadable"] == []
+    score_submission.main(["--solution", solution, "--submission", str(subs / "a_pseudo.csv")])
