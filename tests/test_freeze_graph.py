@@ -197,3 +197,20 @@ def test_a_float_export_that_disagrees_fails_and_writes_nothing(frozen, tmp_path
 def test_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a run folder"):
         freeze_graph.main(["--run_dir", str(tmp_path), "--out", str(tmp_path / "x")])
+
+
+def _activation_types(model_path):
+    """dtypes of the tensors the model's operators produce (not its constants)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=model_path)
+    interpreter.allocate_tensors()
+    details = {d["index"]: d for d in interpreter.get_tensor_details()}
+    return {details[i]["dtype"] for op in interpreter._get_ops_details() for i in op["outputs"] if i in details}
+
+
+def test_int8_modes_dynamic_keeps_float_activations_full_quantises_them(frozen, tmp_path):
+    dynamic = frozen[1]["int8"]  # the default mode
+    full = freeze(frozen[0], tmp_path / "full", "--int8_mode", "full")["int8"]
+    assert np.int8 not in _activation_types(dynamic)
+    assert np.int8 in _activation_types(full)
