@@ -9,6 +9,8 @@
   wanted words, as in the TensorFlow tutorial; a run folder's `labels.txt` records it.
 """
 
+import numpy as np
+
 SILENCE_LABEL = "_silence_"
 UNKNOWN_LABEL = "_unknown_"
 BACKGROUND_NOISE_DIR = "_background_noise_"
@@ -30,6 +32,15 @@ def kaggle_label(label):
     if label in (SILENCE_LABEL, "silence"):
         return "silence"
     return "unknown"
+
+
+def kaggle_membership(model_labels):
+    """0/1 float32 [len(model_labels), 12]: row i marks the Kaggle class (in KAGGLE_PROB_ORDER) of
+    model label i, so `probs @ membership` sums a model's probabilities into the 12 classes."""
+    membership = np.zeros((len(model_labels), len(KAGGLE_PROB_ORDER)), np.float32)
+    for i, name in enumerate(model_labels):
+        membership[i, KAGGLE_PROB_ORDER.index(kaggle_label(name))] = 1.0
+    return membership
 
 
 def model_labels(wanted_words):

@@ -231,14 +231,6 @@ def list_test_wavs(test_dir):
     return wavs
 
 
-def kaggle_membership(model_labels):
-    """0/1 float32 [C, 12]: model label i -> its Kaggle class in KAGGLE_PROB_ORDER (as probs.py)."""
-    membership = np.zeros((len(model_labels), len(label_sets.KAGGLE_PROB_ORDER)), np.float32)
-    for i, name in enumerate(model_labels):
-        membership[i, label_sets.KAGGLE_PROB_ORDER.index(label_sets.kaggle_label(name))] = 1.0
-    return membership
-
-
 def fingerprint(model_path, model_labels, wavs):
     """Journal header: hashes of the model file, the labels, and the test set (names and sizes)."""
     model_hash = hashlib.sha256()
@@ -326,7 +318,7 @@ def _progress(items, total):
 def classify_clips(model, model_labels, todo, wavs, journal, done):
     """Classifies the clips `todo`, journalling each; returns (total, interpreter) seconds per clip, unreadable."""
     delay_s = float(os.environ.get(CLIP_DELAY_ENV, "0") or 0)
-    membership = kaggle_membership(model_labels)
+    membership = label_sets.kaggle_membership(model_labels)
     silence = np.zeros(audio.CLIP_SAMPLES, np.float32)
     total_s, inside_s, unreadable = [], [], []
     last_sync = time.monotonic()

@@ -10,6 +10,9 @@ Writes (the real dataset's layout, see docs/ARCHITECTURE.md):
   everyday kinds of `generate_noise.py` (`--noise_duration_s`, 60 s by default), plus copies of the
   real noise WAVs of `--noise_dir`, which are also mixed under speech and used for silence clips.
 - `OUT/train/validation_list.txt`, `testing_list.txt`: paths relative to `audio/`, split by speaker.
+- `OUT/train/training_clips.csv`: `path,label` of every training-split clip (paths relative to the
+  CSV's folder), the labelled-clip list that `train.py --pseudo_labels ... --pseudo_ratio R` mixes
+  into another dataset's training batches (how `experiments/300_real_speech.toml` uses the corpus).
 - `OUT/test/audio/clip_<9 hex>.wav`: 1 s clips of speakers absent from train/, anonymous and
   shuffled: the ten command words evenly, ~9.5% other words (some in no label set, as in the
   Kaggle test), ~9% silence (noise only, quiet to loud); `OUT/test/solution.csv` = fname,label,word.
@@ -63,6 +66,7 @@ import runs
 
 
 CORPUS_FILE = "corpus.json"
+TRAINING_CLIPS_FILE = "training_clips.csv"
 HANG_HOOK_ENV = "MAKE_SYNTHETIC_DATASET_HANG_ONCE"
 CHUNK_CLIPS = 128  # clips per fresh process (fewer: start-up costs show); defines the output, so not a flag
 UNSEEN_WORDS = ("hello", "okay", "please", "thanks", "water", "music", "window", "coffee", "purple",
@@ -427,6 +431,8 @@ def write_corpus(args, words, real_paths, plan, workers, progress=True):
     for split in ("validation", "testing"):
         listed = sorted(c.path[len("train/audio/"):] for c in clips if splits[c.speaker.speaker_id] == split)
         _write_text(os.path.join(args.out, "train", f"{split}_list.txt"), "".join(f"{p}\n" for p in listed))
+    training = sorted(f"{c.path[len('train/'):]},{c.word}\n" for c in clips if splits[c.speaker.speaker_id] == "training")
+    _write_text(os.path.join(args.out, "train", TRAINING_CLIPS_FILE), "path,label\n" + "".join(training))
     rows = sorted(f"{os.path.basename(c.path)},{labels.kaggle_label(c.word)},{c.word}\n" for c in test_clips)
     _write_text(os.path.join(args.out, "test", "solution.csv"), "fname,label,word\n" + "".join(rows))
     counts = {"speakers": dict(collections.Counter(splits.values())), "train_clips": len(clips),

@@ -236,14 +236,6 @@ def align(tables):
 
 # ---------------------------------------------------------------------------- Kaggle classes
 
-def kaggle_membership(classes):
-    """0/1 matrix [classes, 12]: row i marks the Kaggle class (KAGGLE_PROB_ORDER) of classes[i]."""
-    membership = np.zeros((len(classes), len(label_sets.KAGGLE_PROB_ORDER)), np.float32)
-    for i, name in enumerate(classes):
-        membership[i, label_sets.KAGGLE_PROB_ORDER.index(label_sets.kaggle_label(name))] = 1.0
-    return membership
-
-
 def softmax(x):
     shifted = np.exp(x - np.max(x, axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
@@ -253,7 +245,7 @@ def to_kaggle(table, unknown="sum"):
     """The table in the 12 Kaggle classes (KAGGLE_PROB_ORDER) by the "sum" or "max" rule."""
     if unknown not in UNKNOWN_RULES:
         raise ValueError(f"unknown rule must be one of {UNKNOWN_RULES}, got {unknown!r}")
-    membership = kaggle_membership(table.classes)
+    membership = label_sets.kaggle_membership(table.classes)
     if unknown == "sum":
         values = table.values @ membership
     else:

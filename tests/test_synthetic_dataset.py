@@ -83,6 +83,20 @@ def test_list_files_are_split_by_speaker(corpus):
     assert not (speakers["validation"] | speakers["testing"]) & speakers["training"]
 
 
+def test_training_clips_csv_lists_the_training_split_for_mixing(corpus):
+    import input_data
+
+    out, _ = corpus
+    train_dir = out / "train"
+    held_out = set((train_dir / "validation_list.txt").read_text().split())
+    held_out |= set((train_dir / "testing_list.txt").read_text().split())
+    every = {f"{w}/{p.name}" for w in ("yes", "no", "cat") for p in (train_dir / "audio" / w).iterdir()}
+    rows = input_data.read_pseudo_labels(str(train_dir / synth.TRAINING_CLIPS_FILE))
+    listed = {os.path.relpath(path, train_dir / "audio"): label for _, path, label in rows}
+    assert set(listed) == every - held_out
+    assert all(key.split("/")[0] == label for key, label in listed.items())
+
+
 def test_test_set_matches_solution_and_uses_new_speakers(corpus):
     out, summary = corpus
     names = sorted(os.listdir(out / "test" / "audio"))
