@@ -1,10 +1,10 @@
 """Accuracy on real speech: the recommended recipe against two baselines with the same budget.
 
-    python benchmarks/real_speech.py --run_dir runs/real_speech [--budget_minutes 15]
+    python benchmarks/real_speech.py --run_dir runs/real_speech [--seeds 0 1 2] [--budget_minutes 15]
         [--experiment 300] [--synth_dir data/synth] [--real_train ../shared/data/speech_commands_real]
-        [--real_test ../shared/data/speech_commands_real_test] [--only recipe]
+        [--real_test ../shared/data/speech_commands_real_test] [--only recipe] [--retrain]
 
-Trains, one after the other, each within `--budget_minutes` on this machine:
+Trains, one after the other, once per seed, each run within `--budget_minutes` on this machine:
   recipe      experiments/300_real_speech.toml: the real training split, with the synthetic corpus's
               training clips mixed into 30% of the training slots (train/training_clips.csv);
   real_only   the same settings without the synthetic clips;
@@ -12,11 +12,15 @@ Trains, one after the other, each within `--budget_minutes` on this machine:
 Each run selects its checkpoint on its validation list, never on the test. Then each best
 checkpoint makes a submission for the real test folder (real speakers never seen in training;
 12 Kaggle labels) and is scored against its solution.csv, without and with test-time augmentation
-(shift left 1,500 samples + louder x1.2, the winning entry's "leftloud").
+(shift left 1,500 samples + louder x1.2, the winning entry's "leftloud"); finally the seeds' TTA
+probabilities are averaged (ensemble.py) into the submission the recipe recommends. The
+baselines get the same seeds, so the same budget.
 
-Writes `RUN_DIR/<name>/` (run folders), `RUN_DIR/<name>_test*.csv` (submissions) and
-`RUN_DIR/real_speech.json`; prints a table with each accuracy and its ratio to the real-only
-baseline. The synthetic corpus is generated first when `--synth_dir` has none (seed 1).
+Writes `RUN_DIR/<name>/seed<k>/` (run folders), `RUN_DIR/<name>/test_seed<k>_{plain,tta}*.csv`
+and `RUN_DIR/<name>/test_ensemble*.csv` (submissions), and `RUN_DIR/real_speech.json`; prints a
+table with each accuracy and the ensemble's ratio to the real-only baseline's. A finished run
+(its metrics.json) is reused, so an interrupted benchmark continues; `--retrain` starts over.
+The synthetic corpus is generated first when `--synth_dir` has none (seed 1).
 """
 
 import argparse
@@ -24,12 +28,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import runs  # noqa: E402  (after the path set-up)
+import ensemble  # noqa: E402  (after the path set-up)
+import runs  # noqa: E402
 import score_submission  # noqa: E402
 
 SHARED = os.path.join(ROOT, "..", "shared", "data")
@@ -52,7 +56,7 @@ def ensure_synthetic_corpus(synth_dir):
 
 def variants(args, clips_csv):
     """name -> train.py arguments of the recipe and its two baselines."""
-    common = ["--experiment", args.experiment, "--max_minutes", args.budget_minutes, "--overwrite"]
+    common = ["--experiment", args.experiment, "--max_minutes", args.budget_minutes]
     return {
         "recipe": common + ["--data_dir", args.real_train, "--pseudo_labels", clips_csv],
         "real_only": common + ["--data_dir", args.real_train, "--pseudo_labels", ""],
@@ -60,16 +64,50 @@ def variants(args, clips_csv):
     }
 
 
-def score_run(run_dir, test_dir, out_prefix):
-    """Real-test accuracy of a run's best checkpoint, without and with TTA."""
-    solution = os.path.join(test_dir, "solution.csv")
-    scores = {}
+def train(run_dir, train_args, seed, retrain):
+    """Trains one seed unless a finished run is there; returns its metrics.json."""
+    metrics_path = os.path.join(run_dir, runs.METRICS_FILE)
+    if retrain or not os.path.isfile(metrics_path):
+        python("train.py", *train_args, "--seed", seed, "--run_dir", run_dir, "--overwrite")
+    return runs.read_json(metrics_path)
+
+
+def submit(run_dir, test_dir, out_prefix, retrain):
+    """Real-test submissions of a run's best checkpoint, without and with TTA; name -> probs path."""
+    paths = {}
     for name, extra in (("plain", []), ("tta", TTA)):
         submission = f"{out_prefix}_{name}.csv"
-        python("make_submission.py", "--run_dir", run_dir, "--test_dir", os.path.join(test_dir, "audio"),
-               "--out", submission, "--no_progress", *extra)
-        scores[name] = score_submission.score_files(solution, submission)["accuracy"]
-    return scores
+        paths[name] = submission.replace(".csv", "_probs.csv")
+        if retrain or not os.path.isfile(paths[name]):
+            python("make_submission.py", "--run_dir", run_dir, "--test_dir", os.path.join(test_dir, "audio"),
+                   "--out", submission, "--no_progress", *extra)
+    return paths
+
+
+def accuracy(solution, submission):
+    return score_submission.score_files(solution, submission)["accuracy"]
+
+
+def run_variant(folder, train_args, args):
+    """All seeds of one variant, scored one by one and as the ensemble of their TTA probabilities."""
+    solution = os.path.join(args.real_test, "solution.csv")
+    result = {"minutes": 0.0, "seeds": {}}
+    tta_probs = []
+    for seed in args.seeds:
+        run_dir = os.path.join(folder, f"seed{seed}")
+        metrics = train(run_dir, train_args, seed, args.retrain)
+        probs = submit(run_dir, args.real_test, os.path.join(folder, f"test_seed{seed}"), args.retrain)
+        tta_probs.append(probs["tta"])
+        result["minutes"] += metrics["train_seconds"] / 60
+        result["seeds"][seed] = {"val_accuracy": metrics["best_val_accuracy"],
+                                 **{name: accuracy(solution, path.replace("_probs.csv", ".csv"))
+                                    for name, path in probs.items()}}
+    prefix = os.path.join(folder, "test_ensemble")
+    ensemble.ensemble(tta_probs, [1.0] * len(tta_probs), prefix)
+    result["ensemble"] = accuracy(solution, prefix + ".csv")
+    for key in ("val_accuracy", "plain", "tta"):
+        result[key] = sum(s[key] for s in result["seeds"].values()) / len(result["seeds"])
+    return result
 
 
 def parse_args(argv):
@@ -84,8 +122,12 @@ def parse_args(argv):
                         help="real training data with list files (default: ../shared/data/speech_commands_real)")
     parser.add_argument("--real_test", default=os.path.join(SHARED, "speech_commands_real_test"),
                         help="real test folder: audio/ and solution.csv (default: ../shared/data/...real_test)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
+                        help="seeds of each variant; their TTA probabilities are averaged (default: 0 1 2)")
     parser.add_argument("--only", nargs="+", choices=("recipe", "real_only", "synth_only"),
                         help="train and score only these (default: all three)")
+    parser.add_argument("--retrain", action="store_true",
+                        help="retrain and resubmit finished runs instead of reusing them")
     return parser.parse_args(argv)
 
 
@@ -96,32 +138,28 @@ def main(argv=None):
             sys.exit(f"real_speech: {folder} not found (the team's shared real data; see --real_train/--real_test)")
     os.makedirs(args.run_dir, exist_ok=True)
     clips_csv = ensure_synthetic_corpus(args.synth_dir)
-    report = {"budget_minutes": args.budget_minutes, "experiment": args.experiment, "runs": {}}
+    report = {"budget_minutes": args.budget_minutes, "experiment": args.experiment, "seeds": args.seeds,
+              "runs": {}}
     for name, train_args in variants(args, clips_csv).items():
         if args.only and name not in args.only:
             continue
-        run_dir = os.path.join(args.run_dir, name)
-        started = time.perf_counter()
-        python("train.py", *train_args, "--run_dir", run_dir)
-        minutes = (time.perf_counter() - started) / 60
-        metrics = runs.read_json(os.path.join(run_dir, runs.METRICS_FILE))
-        report["runs"][name] = {"minutes": minutes, "val_accuracy": metrics["best_val_accuracy"],
-                                "test": score_run(run_dir, args.real_test, os.path.join(args.run_dir, f"{name}_test"))}
+        report["runs"][name] = run_variant(os.path.join(args.run_dir, name), train_args, args)
         runs.write_json(os.path.join(args.run_dir, "real_speech.json"), report)
     print(format_report(report))
     return report
 
 
 def format_report(report):
-    """The table: validation and real-test accuracy of each run, and the ratio to real_only."""
-    baseline = report["runs"].get("real_only", {}).get("test", {}).get("plain")
-    lines = [f"real-speech benchmark: budget {report['budget_minutes']:g} min per run, experiment "
-             f"{report['experiment']}",
-             f"{'run':<12}{'minutes':>9}{'val acc':>9}{'real test':>11}{'with TTA':>10}{'vs real_only':>14}"]
+    """The table: mean accuracy over the seeds, the seeds' TTA ensemble, and its ratio to real_only's."""
+    baseline = report["runs"].get("real_only", {}).get("ensemble")
+    lines = [f"real-speech benchmark: experiment {report['experiment']}, seeds {report['seeds']}, "
+             f"budget {report['budget_minutes']:g} min per run; accuracy on the real test "
+             "(mean over seeds; ensemble = mean of the seeds' TTA probabilities)",
+             f"{'run':<12}{'minutes':>9}{'val acc':>9}{'test':>8}{'TTA':>8}{'ensemble':>10}{'vs real_only':>14}"]
     for name, run in report["runs"].items():
-        ratio = f"{run['test']['plain'] / baseline:.3f}x" if baseline else "-"
-        lines.append(f"{name:<12}{run['minutes']:>9.1f}{run['val_accuracy']:>9.4f}{run['test']['plain']:>11.4f}"
-                     f"{run['test']['tta']:>10.4f}{ratio:>14}")
+        ratio = f"{run['ensemble'] / baseline:.3f}x" if baseline else "-"
+        lines.append(f"{name:<12}{run['minutes']:>9.1f}{run['val_accuracy']:>9.4f}{run['plain']:>8.4f}"
+                     f"{run['tta']:>8.4f}{run['ensemble']:>10.4f}{ratio:>14}")
     return "\n".join(lines)
 
 
