@@ -73,12 +73,14 @@ def train(run_dir, train_args, seed, retrain):
 
 
 def submit(run_dir, test_dir, out_prefix, retrain):
-    """Real-test submissions of a run's best checkpoint, without and with TTA; name -> probs path."""
+    """Real-test submissions of a run's best checkpoint, without and with TTA; name -> probs path.
+    A submission older than the checkpoint (a run trained again) is made again."""
+    checkpoint_time = os.path.getmtime(os.path.join(run_dir, runs.BEST_CHECKPOINT))
     paths = {}
     for name, extra in (("plain", []), ("tta", TTA)):
         submission = f"{out_prefix}_{name}.csv"
         paths[name] = submission.replace(".csv", "_probs.csv")
-        if retrain or not os.path.isfile(paths[name]):
+        if retrain or not os.path.isfile(paths[name]) or os.path.getmtime(paths[name]) < checkpoint_time:
             python("make_submission.py", "--run_dir", run_dir, "--test_dir", os.path.join(test_dir, "audio"),
                    "--out", submission, "--no_progress", *extra)
     return paths
@@ -112,7 +114,7 @@ def run_variant(folder, train_args, args):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run_dir", required=True, help="folder for the three runs and the report")
+    parser.add_argument("--run_dir", required=True, help="folder for the run folders, submissions and the report")
     parser.add_argument("--budget_minutes", type=float, default=15.0,
                         help="training budget of each run, minutes (default: 15)")
     parser.add_argument("--experiment", default="300", help="the recipe's experiment (default: 300)")
