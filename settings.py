@@ -84,6 +84,8 @@ class Settings:
     # model
     model: str = _setting("conv", "model", "model.MODELS entry")
     model_params: dict = _setting({}, "model", "model builder parameters, as KEY=VALUE (TOML values)")
+    init_from: str = _setting("", "model", "start from these weights (fine-tuning): a run folder (its best.keras; its "
+                                           "labels must match) or a .keras file; '' = random initialisation")
     batch_norm_momentum: float = _setting(0.0, "model", "momentum of every batch norm's moving statistics; "
                                                         "0 = the model's own (Keras: 0.99, which needs thousands of "
                                                         "steps before inference-mode scores mean anything; 0.9 suits "

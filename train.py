@@ -18,6 +18,9 @@ make_submission.py/ensemble.py write it; columns are the model's labels or the 1
 path relative to the audio root (`yes/0a1b_nohash_0.wav`); fnames without a folder match by base
 name (pseudo-labelled clips, test clips), and a base name shared by several clips is an error.
 
+`--init_from RUN_DIR` (or a .keras file) starts from another run's weights instead of random ones:
+fine-tuning, e.g. on real clips after pre-training on the synthetic corpus.
+
 Writes `runs/<experiment stem>/` (or `--run_dir`; an existing run is an error unless `--resume` or
 `--overwrite`): config.json (resolved settings, seed, git commit, labels), labels.txt,
 ep-<epoch>-va-<val_acc>.keras (the best epoch; older ones are deleted), best.keras (its copy),
@@ -305,6 +308,25 @@ def build_model(values, num_classes, strategy):
     return net, optimizer
 
 
+def load_initial_weights(net, source, labels):
+    """Copies the weights of a run folder's best checkpoint, or of a .keras file, into `net`."""
+    if os.path.isdir(source):
+        start, source_labels, _ = runs.load_run(source)
+        if source_labels != labels:
+            raise settings.SettingsError(f"init_from {source}: its labels {source_labels} differ from this run's "
+                                         f"{labels}")
+    elif os.path.isfile(source):
+        start = keras.models.load_model(source, compile=False)
+    else:
+        raise settings.SettingsError(f"init_from {source}: no such run folder or .keras file")
+    shapes, expected = [tuple(w.shape) for w in start.weights], [tuple(w.shape) for w in net.weights]
+    if shapes != expected:
+        raise settings.SettingsError(f"init_from {source}: its weights do not fit this model ({len(shapes)} arrays "
+                                     f"vs {len(expected)}, or other shapes); model and model_params must be the same")
+    net.set_weights(start.get_weights())
+    log.info("initial weights from %s", source)
+
+
 def write_config(run_dir, values, experiment, labels, stored=None):
     """config.json and labels.txt (a resumed run keeps its original commit and creation time)."""
     created = datetime.datetime.now().isoformat(timespec="seconds")
@@ -381,10 +403,13 @@ def main(argv=None):
         raise settings.SettingsError(f"unknown model {values['model']!r}; known: {', '.join(model_zoo.MODELS)}")
     strategy = setup_tensorflow(values)
     data = load_data(values)
-    out_dir = prepare_output(run_dir, values, experiment, stored, data["labels"], strategy)
     net, optimizer = build_model(values, len(data["labels"]), strategy)
+    resuming = stored is not None and os.path.isfile(os.path.join(run_dir, train_loop.STATE_FILE))
+    if values["init_from"] and not resuming:  # before the run folder is written: a misfit leaves no run behind
+        load_initial_weights(net, values["init_from"], data["labels"])
+    out_dir = prepare_output(run_dir, values, experiment, stored, data["labels"], strategy)
     progress = train_loop.new_progress(values)
-    if stored is not None and os.path.isfile(os.path.join(run_dir, train_loop.STATE_FILE)):
+    if resuming:
         progress = train_loop.load_state(run_dir, net, optimizer)
         log.info("resuming %s at epoch %d, batch %d", run_dir, progress["epoch"] + 1, progress["batch"])
     trainer = train_loop.Trainer(values, strategy, net, optimizer, data, out_dir, progress)

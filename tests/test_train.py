@@ -233,13 +233,20 @@ def _error_cases(corpus, baseline_run, tmp_path):
         "teacher ambiguous name": ([*TINY, *data, *run, "--teacher_probs", str(teacher)], "names 4 clips",
                                    "fname,silence,unknown,yes,no,up\n000000a2_nohash_0.wav,0,0,1,0,0\n"),
         "pseudo file mismatch": ([*TINY, *data, *run, "--pseudo_labels", str(pseudo)], "do not exist", None),
+        "init_from misfit": ([*TINY, *data, *run, "--init_from", str(baseline_run), "--model_params", "filters=16"],
+                             "its weights do not fit this model", None),
+        "init_from labels": ([*TINY, *data, *run, "--init_from", str(baseline_run), "--wanted_words", "yes", "no"],
+                             "differ from this run's", None),
+        "init_from missing": ([*TINY, *data, *run, "--init_from", str(tmp_path / "nowhere")],
+                              "no such run folder or .keras file", None),
     }
 
 
 @pytest.mark.parametrize("case", ["unknown experiment", "several experiments", "malformed toml", "unknown key",
                                   "wrong type", "repeated key", "no run folder", "unknown model", "existing run",
                                   "changed setting on resume", "teacher columns", "teacher matches nothing",
-                                  "teacher ambiguous name", "pseudo file mismatch"])
+                                  "teacher ambiguous name", "pseudo file mismatch", "init_from misfit",
+                                  "init_from labels", "init_from missing"])
 def test_clear_errors_before_training(case, corpus, baseline, tmp_path):
     argv, message, teacher_text = _error_cases(corpus, baseline[0], tmp_path)[case]
     if teacher_text:
@@ -248,6 +255,20 @@ def test_clear_errors_before_training(case, corpus, baseline, tmp_path):
         train.main(argv)
     assert message in str(error.value)
     assert not (tmp_path / "run").exists()
+
+
+def test_init_from_starts_from_a_run_or_a_keras_file(baseline, corpus, tmp_path):
+    run, _ = baseline
+    expected = runs.load_run(str(run))[0].get_weights()
+    for source in (run, run / runs.BEST_CHECKPOINT):
+        net = model_zoo.build_model("ds_cnn", len(LABELS), filters=8, num_blocks=1)
+        train.load_initial_weights(net, str(source), LABELS)
+        assert all(np.array_equal(a, b) for a, b in zip(net.get_weights(), expected, strict=True))
+    tuned = tmp_path / "tuned"
+    metrics = train.main(TINY + ["--data_dir", str(corpus / "train"), "--run_dir", str(tuned), "--epochs", "1",
+                                 "--init_from", str(run)])
+    assert json.loads((tuned / runs.CONFIG_FILE).read_text())["train"]["init_from"] == str(run)
+    assert metrics["epochs_trained"] == 1
 
 
 def test_unknown_flag_is_an_argparse_error(capsys):
