@@ -71,7 +71,11 @@ def main(argv=None):
         _, times["corpus"] = run_stage("generate the synthetic corpus", "make_synthetic_dataset.py",
                                        ["--out", args.data_dir, "--seed", args.seed, "--overwrite"])
 
-    run_dir = os.path.join("runs", _experiment_stem(args.experiment))
+    try:
+        experiment_file = runs.find_experiment(os.path.join(ROOT, "experiments"), args.experiment)
+    except ValueError as error:
+        sys.exit(f"demo: {error}")
+    run_dir = os.path.join("runs", os.path.splitext(os.path.basename(experiment_file))[0])
     train_args = ["--experiment", args.experiment, "--data_dir", os.path.join(args.data_dir, "train"),
                   "--run_dir", run_dir]
     if os.path.isfile(os.path.join(ROOT, run_dir, runs.METRICS_FILE)):
@@ -114,15 +118,6 @@ def main(argv=None):
     runs.write_json(os.path.join(ROOT, "submissions", f"{name}_summary.json"), summary)
     print(format_summary(summary))
     return summary
-
-
-def _experiment_stem(experiment):
-    """`000` -> `000_demo` (the file stem of experiments/000_*.toml)."""
-    folder = os.path.join(ROOT, "experiments")
-    matches = sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".toml") and f.split("_")[0] == experiment)
-    if len(matches) != 1:
-        sys.exit(f"demo: expected one experiments/{experiment}_*.toml, found {matches or 'none'}")
-    return matches[0]
 
 
 def format_summary(summary):

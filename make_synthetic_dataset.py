@@ -428,10 +428,13 @@ def write_corpus(args, words, real_paths, plan, workers, progress=True):
         pool = espeak.FreshProcessPool(_chunk_worker, chunks, (args.out, copies, hang_path), workers, args.timeout_s,
                                        bar, preload=("scipy.signal", "audio", "generate_noise")).run()
     _remove_leftovers(args.out)
+    by_split = collections.defaultdict(list)
+    for c in clips:
+        by_split[splits[c.speaker.speaker_id]].append(c)
     for split in ("validation", "testing"):
-        listed = sorted(c.path[len("train/audio/"):] for c in clips if splits[c.speaker.speaker_id] == split)
+        listed = sorted(c.path[len("train/audio/"):] for c in by_split[split])
         _write_text(os.path.join(args.out, "train", f"{split}_list.txt"), "".join(f"{p}\n" for p in listed))
-    training = sorted(f"{c.path[len('train/'):]},{c.word}\n" for c in clips if splits[c.speaker.speaker_id] == "training")
+    training = sorted(f"{c.path[len('train/'):]},{c.word}\n" for c in by_split["training"])
     _write_text(os.path.join(args.out, "train", TRAINING_CLIPS_FILE), "path,label\n" + "".join(training))
     rows = sorted(f"{os.path.basename(c.path)},{labels.kaggle_label(c.word)},{c.word}\n" for c in test_clips)
     _write_text(os.path.join(args.out, "test", "solution.csv"), "fname,label,word\n" + "".join(rows))

@@ -17,6 +17,27 @@ BEST_CHECKPOINT = "best.keras"
 METRICS_FILE = "metrics.json"
 
 
+def find_experiment(directory, name):
+    """The experiment file for a number ('195' or '0' for 000_demo), a file stem or a .toml path;
+    a ValueError names what is missing or ambiguous."""
+    if name.endswith(".toml"):
+        if not os.path.isfile(name):
+            raise ValueError(f"{name}: no such experiment file")
+        return name
+    if not os.path.isdir(directory):
+        raise ValueError(f"experiment {name!r}: no experiments folder {directory}")
+    stems = sorted(os.path.splitext(f)[0] for f in os.listdir(directory) if f.endswith(".toml"))
+    if name.isdigit():
+        matches = [s for s in stems if s.split("_")[0].isdigit() and int(s.split("_")[0]) == int(name)]
+    else:
+        matches = [s for s in stems if s == name]
+    if len(matches) != 1:
+        found = ", ".join(f"{m}.toml" for m in matches) if matches else "none"
+        raise ValueError(f"experiment {name!r}: expected exactly one matching file "
+                                     f"<number>_<name>.toml in {directory}, found {found}")
+    return os.path.join(directory, f"{matches[0]}.toml")
+
+
 def read_json(path):
     """A JSON file's content, with an error naming the file when it is malformed."""
     try:

@@ -100,26 +100,6 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def find_experiment(directory, name):
-    """The experiment file for a number ('195' or '0' for 000_demo), a file stem or a .toml path."""
-    if name.endswith(".toml"):
-        if not os.path.isfile(name):
-            raise settings.SettingsError(f"{name}: no such experiment file")
-        return name
-    if not os.path.isdir(directory):
-        raise settings.SettingsError(f"experiment {name!r}: no experiments folder {directory}")
-    stems = sorted(os.path.splitext(f)[0] for f in os.listdir(directory) if f.endswith(".toml"))
-    if name.isdigit():
-        matches = [s for s in stems if s.split("_")[0].isdigit() and int(s.split("_")[0]) == int(name)]
-    else:
-        matches = [s for s in stems if s == name]
-    if len(matches) != 1:
-        found = ", ".join(f"{m}.toml" for m in matches) if matches else "none"
-        raise settings.SettingsError(f"experiment {name!r}: expected exactly one matching file "
-                                     f"<number>_<name>.toml in {directory}, found {found}")
-    return os.path.join(directory, f"{matches[0]}.toml")
-
-
 def git_commit():
     """`git rev-parse HEAD` of the project, or "unknown" outside a git checkout."""
     try:
@@ -153,7 +133,7 @@ def resolve_run(args):
     """
     experiment, experiment_values = None, {}
     if args.experiment:
-        path = find_experiment(args.experiments_dir, args.experiment)
+        path = runs.find_experiment(args.experiments_dir, args.experiment)
         experiment = os.path.splitext(os.path.basename(path))[0]
         experiment_values = settings.load_experiment(path)
     if not args.run_dir and not experiment:

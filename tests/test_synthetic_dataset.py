@@ -84,6 +84,8 @@ def test_list_files_are_split_by_speaker(corpus):
 
 
 def test_training_clips_csv_lists_the_training_split_for_mixing(corpus):
+    # Imported here: the pool tests' worker processes import this module, and TensorFlow (which
+    # input_data loads) would make each worker start slower than their 1 s timeout.
     import input_data
 
     out, _ = corpus
