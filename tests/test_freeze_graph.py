@@ -4,6 +4,7 @@ The helpers here (a tiny tone dataset, a tiny `pi` run folder, `freeze`) are als
 test_rpi.py and test_benchmark_model.py.
 """
 
+import json
 import os
 
 import keras
@@ -114,8 +115,14 @@ def _session(pb_path):
 
 def test_freeze_writes_every_export_and_the_labels(frozen):
     run_dir, paths = frozen
-    assert sorted(paths) == ["int8", "labels", "pb", "tflite"]
+    assert sorted(paths) == ["int8", "labels", "pb", "report", "tflite"]
     assert all(os.path.getsize(p) > 0 for p in paths.values())
+    with open(paths["report"]) as f:
+        report = json.load(f)
+    assert report["check_clips"] == 8 and report["int8_mode"] == "dynamic"  # the 8 validation clips of 24
+    for kind in ("pb", "tflite", "int8"):
+        assert report["exports"][kind]["bytes"] == os.path.getsize(paths[kind])
+    assert report["exports"]["tflite"]["agreement"] == 1.0 and report["exports"]["int8"]["agreement"] >= 0.97
     assert labels.read_labels(paths["labels"]) == labels.read_labels(os.path.join(run_dir, "labels.txt"))
     assert not [n for n in os.listdir(os.path.dirname(paths["pb"])) if n.endswith(".tmp")]
     assert os.path.getsize(paths["int8"]) < 0.5 * os.path.getsize(paths["tflite"])
@@ -194,6 +201,37 @@ def test_a_float_export_that_disagrees_fails_and_writes_nothing(frozen, tmp_path
     assert os.listdir(tmp_path) == []
 
 
+def _int8_disagrees(monkeypatch, frozen):
+    """Freezing made cheap (the converted files of `frozen`), and the int8 file predicting other labels."""
+    contents = {}
+    for kind in ("tflite", "int8"):
+        with open(frozen[1][kind], "rb") as f:
+            contents[kind] = f.read()
+    real_predict = freeze_graph.predict_tflite
+
+    def predict(content, clips):
+        probs = real_predict(content, clips)
+        return np.roll(probs, 1, axis=1) if content == contents["int8"] else probs
+
+    monkeypatch.setattr(freeze_graph, "tflite_float", lambda keras_model: contents["tflite"])
+    monkeypatch.setattr(freeze_graph, "tflite_int8", lambda *args, **kwargs: contents["int8"])
+    monkeypatch.setattr(freeze_graph, "predict_tflite", predict)
+
+
+def test_an_int8_export_that_disagrees_fails_unless_allowed(frozen, tmp_path, monkeypatch, capsys):
+    _int8_disagrees(monkeypatch, frozen)
+    with pytest.raises(SystemExit) as stopped:
+        freeze(frozen[0], tmp_path / "bad")
+    assert stopped.value.code == 1
+    assert "int8 agrees with Keras on 0.00% of the check clips, below 97%" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+    paths = freeze(frozen[0], tmp_path / "allowed", "--allow_int8_disagreement")
+    with open(paths["report"]) as f:
+        assert json.load(f)["exports"]["int8"]["agreement"] == 0.0
+    assert os.path.isfile(paths["int8"])
+
+
 def test_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a run folder"):
         freeze_graph.main(["--run_dir", str(tmp_path), "--out", str(tmp_path / "x")])
@@ -211,6 +249,7 @@ def _activation_types(model_path):
 
 def test_int8_modes_dynamic_keeps_float_activations_full_quantises_them(frozen, tmp_path):
     dynamic = frozen[1]["int8"]  # the default mode
-    full = freeze(frozen[0], tmp_path / "full", "--int8_mode", "full")["int8"]
+    # full int8 of the untrained tiny raw-waveform model keeps too few decisions to pass the gate
+    full = freeze(frozen[0], tmp_path / "full", "--int8_mode", "full", "--allow_int8_disagreement")["int8"]
     assert np.int8 not in _activation_types(dynamic)
     assert np.int8 in _activation_types(full)

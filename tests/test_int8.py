@@ -1,0 +1,86 @@
+"""int8 exports keep the model's decisions, whatever the feature front end (raw, log-mel, MFCC).
+
+The cause this guards against: TFLite's dynamic-range kernels quantise the input of a fully
+connected layer to 8 bits per inference; a dense mel filterbank made the power spectrum that
+input and cost log-mel and MFCC models about half of their decisions (features.py).
+"""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import freeze_graph
+import model
+import runs
+import train
+
+synth = pytest.importorskip("make_synthetic_dataset")
+
+QUICK = ["--epochs", "25", "--batch_size", "32", "--loader_threads", "1", "--seed", "0", "--batch_norm_momentum", "0.9",
+         "--learning_rate", "0.003", "--lr_schedule", "cosine", "--wanted_words", "yes", "no", "up", "down"]
+FRONT_ENDS = {
+    "raw": ["--model", "pi", "--model_params", "width=0.25"],
+    "logmel": ["--model", "ds_cnn", "--model_params", "filters=16", "num_blocks=2", "features=\"logmel\""],
+    "mfcc": ["--model", "ds_cnn", "--model_params", "filters=16", "num_blocks=2", "features=\"mfcc\""],
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("int8") / "synth"
+    synth.main(["--out", str(out), "--speakers", "120", "--words", "yes,no,up,down,cat", "--test_clips", "10",
+                "--noise_duration_s", "3", "--workers", "2", "--seed", "3"])
+    return str(out / "train")
+
+
+@pytest.mark.parametrize("features", ["logmel", "mfcc"])
+def test_the_feature_front_end_is_exact_in_dynamic_range_int8(features):
+    keras.utils.set_random_seed(0)
+    net = model.build_model("ds_cnn", 12, features=features, filters=16, num_blocks=1)
+    front_end = keras.Model(net.input, net.get_layer(features.replace("logmel", "log_mel")).output)
+    clips = np.random.default_rng(0).standard_normal((3, 16000)).astype(np.float32)
+    clips *= np.float32([[0.5], [0.01], [0.0005]])  # loud, quiet and very quiet
+    expected = freeze_graph.predict_tflite(freeze_graph.tflite_float(front_end), clips)
+    got = freeze_graph.predict_tflite(freeze_graph.tflite_int8(front_end), clips)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("front_end", sorted(FRONT_ENDS))
+def test_a_trained_model_keeps_99_percent_of_its_decisions_in_int8(front_end, corpus, tmp_path):
+    run_dir = str(tmp_path / front_end)
+    metrics = train.main(QUICK + FRONT_ENDS[front_end] + ["--data_dir", corpus, "--run_dir", run_dir])
+    assert metrics["best_val_accuracy"] > 0.5  # trained: far above the 1-in-6 of chance
+    written = freeze_graph.main(["--run_dir", run_dir, "--out", str(tmp_path / "tf" / front_end),
+                                 "--min_int8_agreement", "0.99"])
+    with open(written["report"]) as f:
+        report = json.load(f)
+    assert report["exports"]["tflite"]["agreement"] == 1.0 and report["exports"]["int8"]["agreement"] >= 0.99
+    # beyond freeze_graph's own check on the validation clips: every clip of the corpus
+    keras_model, _, _ = runs.load_run(run_dir)
+    paths = [path for split in ("training", "validation", "testing")
+             for path in freeze_graph.split_clip_paths([corpus], split, {})]
+    clips = freeze_graph.sample_clips(paths, len(paths), seed=0)
+    with open(written["int8"], "rb") as f:
+        int8_probs = freeze_graph.predict_tflite(f.read(), clips)
+    same, _ = freeze_graph.agreement(freeze_graph.predict_keras(keras_model, clips), int8_probs)
+    assert len(clips) > 400 and same >= 0.99, f"int8 keeps {same:.2%} of {len(clips)} decisions"
+
+
+@pytest.mark.parametrize("features", ["logmel", "mfcc"])
+def test_full_int8_keeps_the_front_end_float_and_passes_the_gate(features, corpus, tmp_path):
+    run_dir = str(tmp_path / features)
+    train.main(QUICK + FRONT_ENDS[features] + ["--epochs", "12", "--data_dir", corpus, "--run_dir", run_dir])
+    written = freeze_graph.main(["--run_dir", run_dir, "--out", str(tmp_path / "full"), "--int8_mode", "full",
+                                 "--calibration_clips", "100"])
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=written["int8"])
+    names = {t["index"]: (t["name"], t["dtype"]) for t in interpreter.get_tensor_details()}
+    outputs = [names[i] for op in interpreter._get_ops_details() for i in op["outputs"] if i in names]
+    front_end = [dtype for name, dtype in outputs if "/log_mel" in name or "/mfcc" in name]
+    assert front_end and np.int8 not in front_end and np.float32 in front_end  # computed in float ...
+    assert np.int8 in {dtype for name, dtype in outputs}  # ... and the classifier's activations in int8
+    with open(written["report"]) as f:
+        assert json.load(f)["exports"]["int8"]["agreement"] >= freeze_graph.MIN_INT8_AGREEMENT
