@@ -27,6 +27,7 @@ custom_objects once this module is imported):
   (see `SparseFilterbank`).
 - `MFCC(num_coefficients)`: [batch, frames, num_mel_bins] log-mel -> [batch, frames, num_coefficients]
   by an orthonormal DCT-II applied as a fixed matrix product.
+- `SpecAugment(masks, ...)`: random time and feature-band masks in training, the identity otherwise.
 
 This module is a library: nothing runs at import.
 """
@@ -252,4 +253,57 @@ class MFCC(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(num_coefficients=self.num_coefficients)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kws")
+class SpecAugment(keras.layers.Layer):
+    """Training-only masking of time spans and feature bands (SpecAugment, Park et al. 2019).
+
+    Input [batch, frames, bins] of standardised features; in training, each example gets
+    `masks` time masks of 0..`time_fraction` x frames frames and `masks` feature masks of
+    0..`bin_fraction` x bins bins, each set to 0 (the features' mean after standardisation), at
+    random positions from a seeded generator (its state is a model variable, so a resumed run
+    draws the same masks). At inference it is the identity and adds no operator to an export.
+
+    Args:
+      masks: masks of each kind per example (0 = off).
+      time_fraction, bin_fraction: the widest mask, as a fraction of the frames / bins (>= 1 each).
+      seed: seed of the mask positions (None: from Keras' global seed).
+    """
+
+    def __init__(self, masks=2, time_fraction=0.1, bin_fraction=0.1, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.masks = int(masks)
+        self.time_fraction = float(time_fraction)
+        self.bin_fraction = float(bin_fraction)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _keep(self, batch, size, widest):
+        """[batch, size] 1.0 outside, 0.0 inside `masks` random spans of 0..widest positions."""
+        positions = ops.arange(size, dtype="float32")[None, :]
+        keep = ops.ones((batch, size))
+        for _ in range(self.masks):
+            width = ops.floor(keras.random.uniform((batch, 1), 0, widest + 1, seed=self.seed_generator))
+            start = ops.floor(keras.random.uniform((batch, 1), 0, 1, seed=self.seed_generator) * (size - width + 1))
+            inside = ops.logical_and(positions >= start, positions < start + width)
+            keep = keep * (1.0 - ops.cast(inside, "float32"))
+        return keep
+
+    def call(self, inputs, training=None):
+        if not training or not self.masks:
+            return inputs
+        batch, frames, bins = ops.shape(inputs)[0], inputs.shape[1], inputs.shape[2]
+        time_keep = self._keep(batch, frames, max(1, round(self.time_fraction * frames)))
+        bin_keep = self._keep(batch, bins, max(1, round(self.bin_fraction * bins)))
+        return inputs * time_keep[:, :, None] * bin_keep[:, None, :]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(masks=self.masks, time_fraction=self.time_fraction, bin_fraction=self.bin_fraction,
+                      seed=self.seed)
         return config

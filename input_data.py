@@ -36,13 +36,14 @@ seeded permutation plus the silence and unknown slots; each unknown slot draws f
 unknown pool, each silence slot is a slice of a noise file scaled to a log-uniform RMS. Clips
 get a time shift, a volume, optionally a speed change and background noise. All draws of batch i
 of epoch e come from `np.random.default_rng([seed, stream, e, i])`, so a resumed run or any
-number of loader workers gives the same batches. With `pseudo_labels` (CSV `path,label`, path
-absolute or relative to the CSV's folder) each slot is replaced by a random pseudo-labelled clip
+number of loader workers gives the same batches. With `pseudo_labels` (one or more CSVs `path,label`,
+path absolute or relative to the CSV's folder) each slot is replaced by a random pseudo-labelled clip
 with probability `pseudo_probability` (default 0.2; labels: wanted word -> itself, silence ->
 `_silence_`, anything else -> `_unknown_`). With `teacher_probs` (key -> probabilities in label
 order; a clip's key is its path under the audio root, `yes/0a1b2c3d_nohash_0.wav`, and a
-pseudo-labelled clip's its base name, as in probability CSVs) the training targets are
-[one-hot | teacher probabilities | 1 if the sample has them]; silence samples have none.
+pseudo-labelled clip's its path relative to its CSV's folder, `audio/yes/clip_0a1b.wav`; also
+`set_teacher`) the training targets are [one-hot | teacher probabilities | 1 if the sample has
+them]; silence samples have none.
 
 Validation and testing are fixed at construction by the seed (unknown selection, noise slices
 and levels of silence samples), so scores compare across epochs and runs; words get no noise
@@ -233,7 +234,12 @@ def index_folder(data_dir, validation_percentage=10.0, testing_percentage=10.0):
 
 
 def read_pseudo_labels(csv_path):
-    """(key = base name, absolute path, label as written) per row of a `path,label` CSV."""
+    """(key, absolute path, label as written) per row of a `path,label` CSV.
+
+    The key is the path relative to the CSV's folder (`audio/yes/clip_0a1b.wav`; the absolute
+    path for a file outside it), with `/` separators: unique where base names are not (the
+    synthetic corpus has `<speaker>_nohash_0.wav` under several words).
+    """
     folder = os.path.dirname(os.path.abspath(csv_path))
     with open(csv_path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
@@ -244,14 +250,28 @@ def read_pseudo_labels(csv_path):
             path, label = (row["path"] or "").strip(), (row["label"] or "").strip()
             if not path or not label:
                 raise ValueError(f"{csv_path}:{line_number}: empty path or label")
-            path = path if os.path.isabs(path) else os.path.join(folder, path)
-            rows.append((os.path.basename(path), path, label))
+            path = os.path.normpath(path if os.path.isabs(path) else os.path.join(folder, path))
+            relative = os.path.relpath(path, folder)
+            key = path if relative.startswith(os.pardir) else relative.replace(os.sep, "/")
+            rows.append((key, path, label))
     missing = [path for _, path, _ in rows if not os.path.isfile(path)]
     if missing:
         raise ValueError(f"{csv_path}: {len(missing)} of {len(rows)} listed files do not exist, "
                          f"e.g. {missing[:5]}")
     if not rows:
         raise ValueError(f"{csv_path}: no pseudo-labelled clips listed")
+    return rows
+
+
+def read_pseudo_label_files(csv_paths):
+    """The rows of several pseudo-label CSVs (see `read_pseudo_labels`); a key listed twice is an error."""
+    rows, seen = [], {}
+    for csv_path in csv_paths:
+        for row in read_pseudo_labels(csv_path):
+            if row[0] in seen:
+                raise ValueError(f"{csv_path}: the clip {row[0]} is also listed in {seen[row[0]]}")
+            seen[row[0]] = csv_path
+            rows.append(row)
     return rows
 
 
@@ -385,6 +405,8 @@ class AudioProcessor:
                  progress=True):
         if isinstance(data_dirs, (str, os.PathLike)):
             data_dirs = [data_dirs]
+        if isinstance(pseudo_labels, (str, os.PathLike)):
+            pseudo_labels = [pseudo_labels]
         if int(seed) < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
         self.seed = int(seed)
@@ -392,7 +414,7 @@ class AudioProcessor:
         self.pseudo_probability = _check_probability(pseudo_probability, "pseudo_probability")
         self.folders = [index_folder(os.fspath(d), validation_percentage, testing_percentage) for d in data_dirs]
         entries = [clip for folder in self.folders for clip in folder.clips]
-        pseudo = read_pseudo_labels(pseudo_labels) if pseudo_labels else []
+        pseudo = read_pseudo_label_files(pseudo_labels) if pseudo_labels else []
         started = time.perf_counter()
         self._cache, readable, self.unreadable = decode_clips(
             [e[1] for e in entries] + [p[1] for p in pseudo], decode_workers, progress)
@@ -414,7 +436,9 @@ class AudioProcessor:
         self.labels = labels.model_labels(self.wanted_words)
         self._index_rows(entries, pseudo)
         self._plan_splits(silence_percentage, unknown_percentage)
-        self._teacher, self._has_teacher = self._teacher_table(teacher_probs)
+        self._teacher = self._has_teacher = None
+        if teacher_probs is not None:
+            self.set_teacher(teacher_probs)
         self._epoch_order = None
 
     @property
@@ -471,10 +495,9 @@ class AudioProcessor:
                                             np.full(counts["silence"], _SILENCE_SLOT)]).astype(np.int64)
         self._eval_plans = {split: self._eval_plan(split) for split in ("validation", "testing")}
 
-    def _teacher_table(self, teacher_probs):
-        """Teacher probabilities per cache row (looked up by key) and which rows have them."""
-        if teacher_probs is None:
-            return None, None
+    def set_teacher(self, teacher_probs):
+        """Teacher probabilities {key: probabilities in label order} for the clips they name; datasets
+        made afterwards train on packed targets (see `targets`)."""
         table = np.zeros((len(self._keys), len(self.labels)), np.float32)
         has = np.zeros(len(self._keys), bool)
         for row, key in enumerate(self._keys):
@@ -485,7 +508,15 @@ class AudioProcessor:
                                      f"({len(self.labels)},), one per label of {self.labels}")
                 table[row], has[row] = probs, True
         logger.info("teacher probabilities for %d of %d clips", has.sum(), len(has))
-        return table, has
+        self._teacher, self._has_teacher = table, has
+
+    def clip_batches(self, batch_size=256):
+        """(keys, float32 [n, 16000]) of the training-split and pseudo-labelled clips as recorded (no
+        augmentation), in batches: the clips that distillation can give teacher probabilities."""
+        rows = np.flatnonzero((self._row_split == SPLITS.index("training")) | (self._row_split == -1))
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            yield [self._keys[r] for r in chunk], self._cache[chunk].astype(np.float32) / 32768.0
 
     def clips(self, split):
         """(key, path, label index) of every real clip of a split (other words labelled _unknown_)."""
@@ -493,7 +524,7 @@ class AudioProcessor:
         return [(self._keys[r], self._paths[r], int(self._row_label[r])) for r in rows]
 
     def pseudo_clips(self):
-        """(key = base name, path, label index) of the readable pseudo-labelled clips."""
+        """(key, path, label index) of the readable pseudo-labelled clips (key: `read_pseudo_labels`)."""
         return [(self._keys[r], self._paths[r], int(self._row_label[r])) for r in self._pseudo_rows]
 
     def composition(self, split):

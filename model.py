@@ -33,7 +33,7 @@ import keras
 from keras import layers, ops
 
 from audio import CLIP_SAMPLES, SAMPLE_RATE
-from features import MFCC, Frame, LogMelSpectrogram
+from features import MFCC, Frame, LogMelSpectrogram, SpecAugment
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,10 @@ def _classifier(x, num_classes):
     return layers.Dense(num_classes, activation="softmax", name="probs")(x)
 
 
-def _log_mel_features(waveform, features, frame_length_ms, frame_step_ms, num_mel_bins, num_mfcc=None):
-    """[batch, frames, bins] log-mel ("logmel") or MFCC ("mfcc") features, standardised per bin.
+def _log_mel_features(waveform, features, frame_length_ms, frame_step_ms, num_mel_bins, num_mfcc=None,
+                      spec_augment=0):
+    """[batch, frames, bins] log-mel ("logmel") or MFCC ("mfcc") features, standardised per bin,
+    then `spec_augment` SpecAugment masks of each kind in training.
 
     The BatchNormalization learns the features' scale from training data (log power spans about
     -14..+8), and folds into the first convolution at inference.
@@ -64,7 +66,8 @@ def _log_mel_features(waveform, features, frame_length_ms, frame_step_ms, num_me
     x = LogMelSpectrogram(SAMPLE_RATE, frame_length_ms, frame_step_ms, num_mel_bins, name="log_mel")(waveform)
     if features == "mfcc":
         x = MFCC(num_mfcc or num_mel_bins, name="mfcc")(x)
-    return layers.BatchNormalization(name="feature_norm")(x)
+    x = layers.BatchNormalization(name="feature_norm")(x)
+    return SpecAugment(spec_augment, name="spec_augment")(x) if spec_augment else x
 
 
 def _as_image(x):
@@ -159,7 +162,7 @@ def raw_large_model(num_classes, width=1.0, num_middle_blocks=8, dropout_rate=0.
     return keras.Model(waveform, _classifier(x, num_classes))
 
 
-def conv_model(num_classes, features="logmel", num_mel_bins=40, filters=64, dropout_rate=0.5):
+def conv_model(num_classes, features="logmel", num_mel_bins=40, filters=64, dropout_rate=0.5, spec_augment=0):
     """The TensorFlow speech_commands tutorial's `conv` model (after Sainath & Parada 2015).
 
     30 ms / 10 ms log-mel (98 x 40), Conv2D 20x8 + ReLU + dropout + 2x2 max pool, Conv2D 10x4 +
@@ -170,9 +173,10 @@ def conv_model(num_classes, features="logmel", num_mel_bins=40, filters=64, drop
       num_mel_bins: mel filters.
       filters: channels of both convolutions.
       dropout_rate: dropout after each convolution.
+      spec_augment: SpecAugment time and feature masks of each kind in training (0 = off).
     """
     waveform = _waveform_input()
-    x = _as_image(_log_mel_features(waveform, features, 30.0, 10.0, num_mel_bins))
+    x = _as_image(_log_mel_features(waveform, features, 30.0, 10.0, num_mel_bins, spec_augment=spec_augment))
     x = layers.Conv2D(filters, (20, 8), padding="same", activation="relu")(x)
     x = layers.Dropout(dropout_rate)(x)
     x = layers.MaxPooling2D(2, padding="same")(x)
@@ -183,7 +187,7 @@ def conv_model(num_classes, features="logmel", num_mel_bins=40, filters=64, drop
 
 
 def low_latency_conv_model(num_classes, features="logmel", num_mel_bins=40, filters=186, fc_units=128,
-                           dropout_rate=0.5):
+                           dropout_rate=0.5, spec_augment=0):
     """The TensorFlow speech_commands tutorial's `low_latency_conv` (after Sainath & Parada 2015).
 
     One Conv2D spanning all 98 frames and 8 mel bins (stride 1, valid) so the time axis collapses
@@ -196,9 +200,10 @@ def low_latency_conv_model(num_classes, features="logmel", num_mel_bins=40, filt
       filters: channels of the convolution.
       fc_units: width of the two linear layers.
       dropout_rate: dropout after the convolution and each linear layer.
+      spec_augment: SpecAugment time and feature masks of each kind in training (0 = off).
     """
     waveform = _waveform_input()
-    x = _as_image(_log_mel_features(waveform, features, 30.0, 10.0, num_mel_bins))
+    x = _as_image(_log_mel_features(waveform, features, 30.0, 10.0, num_mel_bins, spec_augment=spec_augment))
     x = layers.Conv2D(filters, (x.shape[1], 8), padding="valid", activation="relu")(x)
     x = layers.Dropout(dropout_rate)(x)
     x = layers.Flatten()(x)
@@ -208,7 +213,7 @@ def low_latency_conv_model(num_classes, features="logmel", num_mel_bins=40, filt
     return keras.Model(waveform, _classifier(x, num_classes))
 
 
-def ds_cnn_model(num_classes, features="mfcc", filters=64, num_blocks=4, dropout_rate=0.2):
+def ds_cnn_model(num_classes, features="mfcc", filters=64, num_blocks=4, dropout_rate=0.2, spec_augment=0):
     """DS-CNN of ARM's "Hello Edge: Keyword Spotting on Microcontrollers" (Zhang et al. 2017).
 
     40 ms / 20 ms windows (49 frames) -> 10 MFCC of 40 mel bins (or the 40 log-mel bins), a Conv2D
@@ -221,9 +226,10 @@ def ds_cnn_model(num_classes, features="mfcc", filters=64, num_blocks=4, dropout
       filters: channels of every convolution.
       num_blocks: depthwise-separable blocks.
       dropout_rate: dropout before the classifier.
+      spec_augment: SpecAugment time and feature masks of each kind in training (0 = off).
     """
     waveform = _waveform_input()
-    x = _as_image(_log_mel_features(waveform, features, 40.0, 20.0, 40, num_mfcc=10))
+    x = _as_image(_log_mel_features(waveform, features, 40.0, 20.0, 40, num_mfcc=10, spec_augment=spec_augment))
     x = layers.Conv2D(filters, (10, 4), strides=2, padding="same", use_bias=False)(x)
     x = layers.ReLU()(layers.BatchNormalization()(x))
     for _ in range(num_blocks):
@@ -289,7 +295,7 @@ def _bc_res_block(x, channels, freq_stride, dilation, sub_bands, dropout_rate):
     return layers.ReLU()(layers.Add()(branches))  # Add broadcasts the 1-bin temporal branch
 
 
-def bc_resnet_model(num_classes, width=6.0, sub_bands=5, dropout_rate=0.1):
+def bc_resnet_model(num_classes, width=6.0, sub_bands=5, dropout_rate=0.1, spec_augment=0):
     """BC-ResNet-<width> (Kim et al. 2021, "Broadcasted Residual Learning for Efficient KWS").
 
     30 ms / 10 ms log-mel 40 bins as [freq, time]; Conv2D 5x5 stride (2, 1); four stages of
@@ -302,11 +308,12 @@ def bc_resnet_model(num_classes, width=6.0, sub_bands=5, dropout_rate=0.1):
       width: the paper's tau (base channels = 8 x width).
       sub_bands: SubSpectralNorm sub-bands after the frequency convs (1 = plain batch norm).
       dropout_rate: channel-wise dropout in the temporal branch.
+      spec_augment: SpecAugment time and feature masks of each kind in training (0 = off).
     """
     base = _scaled(8, width)
     channels = [2 * base, base, int(1.5 * base), 2 * base, int(2.5 * base), 4 * base]
     waveform = _waveform_input()
-    x = _log_mel_features(waveform, "logmel", 30.0, 10.0, 40)
+    x = _log_mel_features(waveform, "logmel", 30.0, 10.0, 40, spec_augment=spec_augment)
     x = layers.Permute((2, 1))(x)  # [batch, freq, time]: the paper's layout
     x = _as_image(x)
     x = layers.Conv2D(channels[0], 5, strides=(2, 1), padding="same", use_bias=False)(x)

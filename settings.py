@@ -76,11 +76,17 @@ class Settings:
     unknown_percentage: float = _setting(10.0, "data", "unknown-word samples, in % of the wanted-word clips")
     validation_percentage: float = _setting(10.0, "data", "validation share where no list files exist")
     testing_percentage: float = _setting(10.0, "data", "testing share where no list files exist")
-    pseudo_labels: str = _setting("", "data", "CSV path,label of pseudo-labelled clips to mix in ('' = none)")
+    pseudo_labels: list[str] = _setting([], "data", "CSV files path,label of pseudo-labelled clips to mix in "
+                                                    "(none by default; '' = none)")
     pseudo_ratio: float = _setting(0.2, "data", "probability that a training sample is a pseudo-labelled clip")
     pseudo_only_epochs: int = _setting(0, "data", "first epochs that train on pseudo-labelled clips only")
     pseudo_ramp_epochs: int = _setting(0, "data", "then epochs of a linear ramp from 1.0 down to pseudo_ratio")
     teacher_probs: str = _setting("", "data", "probability CSV (fname,<labels>) of a teacher to distil ('' = none)")
+    teacher_runs: list[str] = _setting([], "data", "run folders of a teacher ensemble to distil: the mean of their "
+                                                   "probabilities on every training and pseudo-labelled clip "
+                                                   "(written to teacher_probs.csv in the run) are the soft targets")
+    teacher_tta: bool = _setting(True, "data", "teacher_runs predict each clip as recorded, shifted left by 1,500 "
+                                               "samples and 1.2x louder, and average (the winning entry's TTA)")
     # model
     model: str = _setting("conv", "model", "model.MODELS entry")
     model_params: dict = _setting({}, "model", "model builder parameters, as KEY=VALUE (TOML values)")
@@ -98,6 +104,9 @@ class Settings:
     weight_decay: float = _setting(0.0, "train", "decoupled weight decay: w -= learning_rate * weight_decay * w "
                                                   "per step (biases, norm scales and offsets excluded)")
     label_smoothing: float = _setting(0.0, "train", "label smoothing of the hard-label cross-entropy")
+    ema_momentum: float = _setting(0.0, "train", "exponential moving average of the weights, updated every step with "
+                                                 "this momentum, is what validation scores and checkpoints keep "
+                                                 "(0 = off; 0.99 averages over ~100 steps)")
     lr_schedule: str = _setting("constant", "train", f"learning-rate schedule: {'|'.join(LR_SCHEDULES)}")
     lr_warmup_epochs: float = _setting(0.0, "train", "linear warm-up from 0 over this many epochs (any schedule)")
     lr_min: float = _setting(0.0, "train", "floor of the cosine and plateau schedules")
@@ -167,6 +176,8 @@ def _coerce(name, value, kind, where):
         items = [value] if isinstance(value, str) else value  # 'all' or one folder without brackets
         if not isinstance(items, (list, tuple)):
             fail("a list")
+        if origin is list and typing.get_args(kind)[0] is str:
+            items = [item for item in items if item != ""]  # '' on the command line: none
         item_type = typing.get_args(kind)[0] if origin is list else float  # tuples: augmentation ranges
         coerced = [_coerce(name, item, item_type, where) for item in items]
         return coerced if origin is list else tuple(coerced)
@@ -268,7 +279,7 @@ def check(values):
         if values[name] < 1:
             raise SettingsError(f"setting {name!r} must be >= 1, got {values[name]}")
     bounded = {"label_smoothing": (0.0, 1.0), "distill_weight": (0.0, 1.0), "pseudo_ratio": (0.0, 1.0),
-               "batch_norm_momentum": (0.0, 1.0)}
+               "batch_norm_momentum": (0.0, 1.0), "ema_momentum": (0.0, 1.0)}
     for name, (low, high) in bounded.items():
         if not low <= values[name] <= high:
             raise SettingsError(f"setting {name!r} must be in [{low}, {high}], got {values[name]}")
@@ -278,6 +289,8 @@ def check(values):
         raise SettingsError("lr_step_values needs one rate per lr_step_epochs entry")
     if not values["data_dir"] or not values["wanted_words"]:
         raise SettingsError("data_dir and wanted_words need at least one value")
+    if values["teacher_probs"] and values["teacher_runs"]:
+        raise SettingsError("teacher_probs and teacher_runs are two ways to give a teacher: use one")
     try:
         augment_settings(values)
     except ValueError as e:

@@ -10,13 +10,17 @@ Settings (see settings.py): defaults < experiment file `experiments/<number>_<na
 command-line flags; `--experiment` takes the number, the file stem or a path. Without an
 experiment file give `--run_dir`.
 
-Reads the dataset folders (`--data_dir`, any layout input_data.py accepts), optionally a
-pseudo-label CSV (`path,label`, mixed in by `--pseudo_ratio`, with `--pseudo_only_epochs` and
-`--pseudo_ramp_epochs`) and a teacher probability CSV (`--teacher_probs`, `fname,<labels>` as
-make_submission.py/ensemble.py write it; columns are the model's labels or the 12 Kaggle labels,
-`silence`/`unknown` meaning `_silence_`/`_unknown_`). Teacher rows match training clips by their
-path relative to the audio root (`yes/0a1b_nohash_0.wav`); fnames without a folder match by base
-name (pseudo-labelled clips, test clips), and a base name shared by several clips is an error.
+Reads the dataset folders (`--data_dir`, any layout input_data.py accepts), optionally
+pseudo-label CSVs (`path,label`, mixed in by `--pseudo_ratio`, with `--pseudo_only_epochs` and
+`--pseudo_ramp_epochs`) and a teacher: either a probability CSV (`--teacher_probs`,
+`fname,<labels>` as make_submission.py/ensemble.py write it; columns are the model's labels or the
+12 Kaggle labels, `silence`/`unknown` meaning `_silence_`/`_unknown_`), or teacher run folders
+(`--teacher_runs R1 R2 ...`, with this run's labels), whose mean probabilities (with the winning
+entry's TTA, `--teacher_tta`) of every training-split and pseudo-labelled clip are computed once
+and kept in the run as `teacher_probs.csv` (fname = clip key). Teacher CSV rows match training
+clips by their path relative to the audio root (`yes/0a1b_nohash_0.wav`) and pseudo-labelled
+clips by their path relative to their CSV's folder (`audio/yes/clip_0a1b.wav`); fnames without a
+folder match by base name (test clips), and a base name shared by several clips is an error.
 
 `--init_from RUN_DIR` (or a .keras file) starts from another run's weights instead of random ones:
 fine-tuning, e.g. on real clips after pre-training on the synthetic corpus.
@@ -25,7 +29,7 @@ Writes `runs/<experiment stem>/` (or `--run_dir`; an existing run is an error un
 `--overwrite`): config.json (resolved settings, seed, git commit, labels), labels.txt,
 ep-<epoch>-va-<val_acc>.keras (the best epoch; older ones are deleted), best.keras (its copy),
 log.csv (epoch, learning_rate, loss, accuracy, val_accuracy, val_kaggle_accuracy,
-pseudo_probability, seconds), tensorboard/ (the same scalars; written with TensorFlow alone,
+pseudo_probability, seconds), teacher_probs.csv (with `--teacher_runs`), tensorboard/ (the same scalars; written with TensorFlow alone,
 viewing needs `pip install tensorboard`), state/resume.npz (resume state), and at the end
 confusion_matrix.png and metrics.json (best checkpoint, epoch and validation accuracies; test,
 Kaggle 12-label and per-class accuracy of the testing split scored with the best checkpoint;
@@ -73,7 +77,9 @@ import tensorflow as tf
 
 import input_data
 import labels as label_sets
+import make_submission
 import model as model_zoo
+import probs as prob_files
 import runs
 import settings
 import train_loop
@@ -83,8 +89,11 @@ log = logging.getLogger("train")
 
 PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
 CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+TEACHER_PROBS_FILE = "teacher_probs.csv"
+TEACHER_BATCH = 256  # clips per teacher call (one input shape: no retracing)
 _ARTIFACTS = (runs.CONFIG_FILE, runs.LABELS_FILE, runs.BEST_CHECKPOINT, runs.METRICS_FILE, train_loop.LOG_FILE,
-              CONFUSION_MATRIX_FILE, train_loop.TENSORBOARD_DIR, os.path.dirname(train_loop.STATE_FILE))
+              CONFUSION_MATRIX_FILE, train_loop.TENSORBOARD_DIR, os.path.dirname(train_loop.STATE_FILE),
+              TEACHER_PROBS_FILE)
 _KAGGLE_TO_MODEL = {"silence": label_sets.SILENCE_LABEL, "unknown": label_sets.UNKNOWN_LABEL}
 
 
@@ -176,9 +185,7 @@ def _index_data(values):
         words |= {word for _, _, word, _ in index.clips}
         training |= {key for key, _, _, split in index.clips if split == "training"}
         every += [key for key, _, _, _ in index.clips]
-    pseudo = []
-    if values["pseudo_labels"]:
-        pseudo = [key for key, _, _ in input_data.read_pseudo_labels(values["pseudo_labels"])]
+    pseudo = [key for key, _, _ in input_data.read_pseudo_label_files(values["pseudo_labels"])]
     wanted = input_data.resolve_wanted_words(settings.wanted_words_argument(values), sorted(words))
     return label_sets.model_labels(wanted), training | set(pseudo), every + pseudo
 
@@ -230,9 +237,37 @@ def read_teacher_probs(path, model_labels, training_keys, every_key):
     return probs
 
 
-def load_data(values):
-    """{"processor", "labels", "train", "validation", "testing"}: the AudioProcessor and its datasets."""
-    teacher, expected = None, None
+def teacher_from_runs(processor, values, cached_path):
+    """(keys, probabilities [n, C]): the mean over `teacher_runs` (with `teacher_tta`) of every clip that
+    can carry teacher probabilities; read from `cached_path` when a resumed run wrote it before."""
+    if os.path.isfile(cached_path):
+        table = prob_files.read_probs_csv(cached_path)
+        if table.classes != processor.labels:
+            raise ValueError(f"{cached_path}: columns {table.classes} are not the run's labels {processor.labels}")
+        log.info("teacher probabilities of %d clips from %s", len(table.fnames), cached_path)
+        return table.fnames, table.values
+    variants = make_submission.tta_variants([1500], make_submission.DEFAULT_LOUDER) if values["teacher_tta"] \
+        else make_submission.tta_variants()
+    keys, total = [], 0.0
+    for run_dir in values["teacher_runs"]:
+        teacher, teacher_labels, _ = runs.load_run(run_dir)
+        if teacher_labels != processor.labels:
+            raise settings.SettingsError(f"teacher_runs {run_dir}: its labels {teacher_labels} differ from this "
+                                         f"run's {processor.labels}")
+        keys, parts = [], []
+        for batch_keys, clips in processor.clip_batches(TEACHER_BATCH):
+            x = np.stack([variant.apply(clips) for variant in variants])
+            parts.append(make_submission.predict_variants(teacher, x, TEACHER_BATCH))
+            keys += batch_keys
+        total = total + np.concatenate(parts)
+        log.info("teacher %s: probabilities of %d clips, %d variant(s) each", run_dir, len(keys), len(variants))
+    return keys, total / len(values["teacher_runs"])
+
+
+def load_data(values, run_dir):
+    """{"processor", "labels", "train", "validation", "testing", "teacher"}: the AudioProcessor, its
+    datasets, and the teacher probabilities computed from `teacher_runs` (None otherwise)."""
+    teacher, expected, from_runs = None, None, None
     if values["teacher_probs"]:
         expected, training_keys, every_key = _index_data(values)
         teacher = read_teacher_probs(values["teacher_probs"], expected, training_keys, every_key)
@@ -244,7 +279,11 @@ def load_data(values):
         teacher_probs=teacher, pseudo_probability=values["pseudo_ratio"])
     if expected is not None and processor.labels != expected:
         raise ValueError(f"the data's labels {processor.labels} changed while reading (unreadable clips?)")
-    data = {"processor": processor, "labels": processor.labels}
+    if values["teacher_runs"]:
+        keys, probabilities = teacher_from_runs(processor, values, os.path.join(run_dir, TEACHER_PROBS_FILE))
+        processor.set_teacher(dict(zip(keys, probabilities)))
+        from_runs = prob_files.ProbTable(keys, processor.labels, probabilities, TEACHER_PROBS_FILE)
+    data = {"processor": processor, "labels": processor.labels, "teacher": from_runs}
     for split, key in (("training", "train"), ("validation", "validation"), ("testing", "testing")):
         data[key] = processor.dataset(split, values["batch_size"])
     if not len(data["validation"]):
@@ -254,7 +293,8 @@ def load_data(values):
 
 def make_optimizer(values):
     """The Keras optimizer of the settings (weight decay spares biases and normalisation scales)."""
-    common = {"learning_rate": values["learning_rate"], "weight_decay": values["weight_decay"] or None}
+    common = {"learning_rate": values["learning_rate"], "weight_decay": values["weight_decay"] or None,
+              "use_ema": bool(values["ema_momentum"]), "ema_momentum": values["ema_momentum"] or 0.99}
     name = values["optimizer"]
     if name == "sgd":
         optimizer = keras.optimizers.SGD(momentum=values["momentum"], nesterov=values["nesterov"], **common)
@@ -382,12 +422,14 @@ def main(argv=None):
     if values["model"] not in model_zoo.MODELS:
         raise settings.SettingsError(f"unknown model {values['model']!r}; known: {', '.join(model_zoo.MODELS)}")
     strategy = setup_tensorflow(values)
-    data = load_data(values)
+    data = load_data(values, run_dir if stored is not None else "")
     net, optimizer = build_model(values, len(data["labels"]), strategy)
     resuming = stored is not None and os.path.isfile(os.path.join(run_dir, train_loop.STATE_FILE))
     if values["init_from"] and not resuming:  # before the run folder is written: a misfit leaves no run behind
         load_initial_weights(net, values["init_from"], data["labels"])
     out_dir = prepare_output(run_dir, values, experiment, stored, data["labels"], strategy)
+    if data["teacher"] is not None and not os.path.isfile(os.path.join(out_dir, TEACHER_PROBS_FILE)):
+        prob_files.write_probs_csv(os.path.join(out_dir, TEACHER_PROBS_FILE), data["teacher"])
     progress = train_loop.new_progress(values)
     if resuming:
         progress = train_loop.load_state(run_dir, net, optimizer)

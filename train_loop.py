@@ -25,6 +25,7 @@ This module is a library: nothing runs at import.
 
 import collections
 import concurrent.futures
+import contextlib
 import csv
 import glob
 import json
@@ -309,7 +310,31 @@ class Trainer:
         save_state(self.run_dir, self.model, self.optimizer, self.progress)
         self.last_save = time.monotonic()
 
+    @contextlib.contextmanager
+    def _averaged_weights(self):
+        """With `ema_momentum`: the optimizer's moving averages of the weights stand in for the weights
+        (validation and checkpoints use them); the raw weights come back afterwards for training."""
+        if not self.optimizer.use_ema:
+            yield
+            return
+        trainable = self.model.trainable_variables
+        raw = [v.numpy() for v in trainable]
+        # Keras keeps the averages in the optimizer's variables (so the resume state holds them).
+        for variable, average in zip(trainable, self.optimizer._model_variables_moving_average):
+            variable.assign(average)
+        try:
+            yield
+        finally:
+            for variable, value in zip(trainable, raw):
+                variable.assign(value)
+
     def _end_epoch(self, epoch, started):
+        with self._averaged_weights():
+            self._validate_epoch(epoch, started)
+        self._save()
+        remove_stale_checkpoints(self.run_dir, self.progress["best"]["checkpoint"])
+
+    def _validate_epoch(self, epoch, started):
         p, values = self.progress, self.values
         validation_started = time.monotonic()
         predicted = np.argmax(predict(self.predict_fn, self.val_ds, values["loader_threads"]), axis=-1)
@@ -335,8 +360,6 @@ class Trainer:
                  "  (best)" if p["best"]["epoch"] == epoch + 1 else "")
         write_log_csv(self.run_dir, p["rows"])
         self._write_scalars(row)
-        self._save()
-        remove_stale_checkpoints(self.run_dir, p["best"]["checkpoint"])
 
     def _save_best(self, epoch, val_accuracy, val_kaggle):
         name = f"ep-{epoch + 1:03d}-va-{val_accuracy:.4f}.keras"

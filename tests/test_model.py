@@ -160,3 +160,25 @@ def test_converts_to_tflite_float(name, waveforms):
     interpreter.invoke()
     probs = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     np.testing.assert_allclose(probs, net.predict(waveforms[:1], verbose=0), atol=1e-5)
+
+
+def test_spec_augment_masks_spans_in_training_only():
+    layer = features.SpecAugment(masks=2, time_fraction=0.1, bin_fraction=0.25, seed=3)
+    x = np.ones((64, 50, 8), np.float32)
+    np.testing.assert_array_equal(layer(x), x)  # inference: the identity
+    masked = np.asarray(layer(x, training=True))
+    assert set(np.unique(masked)) <= {0.0, 1.0}
+    time_masked = (masked == 0).all(axis=2)  # whole frames zeroed
+    band_masked = (masked == 0).all(axis=1)  # whole bins zeroed
+    assert 0 < time_masked.sum(axis=1).max() <= 2 * 5 and 0 < band_masked.sum(axis=1).max() <= 2 * 2
+    # every zero belongs to a masked frame or bin: nothing else is touched
+    np.testing.assert_array_equal(masked == 0, time_masked[:, :, None] | band_masked[:, None, :])
+    again = features.SpecAugment(masks=2, time_fraction=0.1, bin_fraction=0.25, seed=3)
+    np.testing.assert_array_equal(np.asarray(again(x, training=True)), masked)  # same seed, same masks
+
+
+def test_spec_augment_is_a_model_parameter_without_weights():
+    plain = model.build_model("ds_cnn", 12, filters=8, num_blocks=1)
+    augmented = model.build_model("ds_cnn", 12, filters=8, num_blocks=1, spec_augment=2)
+    assert [w.shape for w in plain.weights] == [w.shape for w in augmented.weights]  # init_from still fits
+    assert "spec_augment" in [layer.name for layer in augmented.layers]

@@ -58,7 +58,7 @@ def test_selection_layout_noise_files_and_precision(test_set, capsys):
 
     # what the AudioProcessor reads: the CSV's files exist, the noise files are found in OUT
     rows = input_data.read_pseudo_labels(str(out / "pseudo_labels.csv"))
-    assert [(key, label) for key, _, label in rows][:2] == [("c0.wav", "yes"), ("c2.wav", "cat")]
+    assert [(key, label) for key, _, label in rows][:2] == [("audio/yes/c0.wav", "yes"), ("audio/cat/c2.wav", "cat")]
     assert len(input_data.index_folder(str(out)).noise_paths) == 2
 
 

@@ -402,3 +402,68 @@ def test_every_experiment_file_is_valid_and_documented(path):
     with open(full) as f:
         head = f.readline()
     assert head.startswith(f"# {os.path.splitext(path)[0]}:"), "the first line says what the experiment is"
+
+
+def test_ema_and_spec_augment_resume_like_an_uninterrupted_run(corpus, tmp_path):
+    argv = TINY + ["--data_dir", str(corpus / "train"), "--ema_momentum", "0.5",
+                   "--model_params", "filters=8", "num_blocks=1", "spec_augment=1"]
+    reference = train.main(argv + ["--run_dir", str(tmp_path / "whole")])
+    train.main(argv + ["--run_dir", str(tmp_path / "split"), "--epochs", "2"])
+    resumed = train.main(["--run_dir", str(tmp_path / "split"), "--resume", "--epochs", "3"])
+    assert resumed["best_val_accuracy"] == reference["best_val_accuracy"]
+    _assert_same_run(tmp_path / "split", tmp_path / "whole")
+
+
+def test_ema_validates_and_saves_the_averaged_weights(corpus, tmp_path):
+    # momentum ~1: the average stays at the weights after the first step, far from the trained ones
+    argv = TINY + ["--data_dir", str(corpus / "train"), "--epochs", "2", "--learning_rate", "0.05"]
+    train.main(argv + ["--run_dir", str(tmp_path / "ema"), "--ema_momentum", "0.99999999"])
+    train.main(argv + ["--run_dir", str(tmp_path / "one_step"), "--epochs", "1", "--steps_per_epoch", "1"])
+    averaged, one_step = _weights(tmp_path / "ema" / "best.keras"), _weights(tmp_path / "one_step" / "best.keras")
+    trainable = [i for i, w in enumerate(keras.models.load_model(tmp_path / "ema" / "best.keras").weights)
+                 if w.trainable]
+    for i in trainable:
+        np.testing.assert_allclose(averaged[i], one_step[i], atol=1e-6)
+
+
+def _predictions(run, clips):
+    net, _, _ = runs.load_run(str(run))
+    return np.argmax(net.predict_on_batch(np.stack([audio.load_clip(c) for c in clips])), axis=1)
+
+
+def test_a_teacher_that_contradicts_the_labels_moves_the_student_toward_it(corpus, tmp_path):
+    # the teacher says "up" for every training clip; with distill_weight 1 only the teacher is learnt
+    index = train.input_data.index_folder(str(corpus / "train"))
+    training = [key for key, _, _, split in index.clips if split == "training"]
+    up = ",".join(["0.0", "0.0", "0.0", "0.0", "1.0"])
+    teacher = _write(tmp_path / "teacher.csv", "fname,_silence_,_unknown_,yes,no,up\n"
+                     + "".join(f"{key},{up}\n" for key in training))
+    argv = TINY + ["--data_dir", str(corpus / "train"), "--epochs", "4", "--learning_rate", "0.01"]
+    train.main(argv + ["--run_dir", str(tmp_path / "taught"), "--teacher_probs", str(teacher),
+                       "--distill_weight", "1.0", "--distill_temperature", "1"])
+    train.main(argv + ["--run_dir", str(tmp_path / "untaught")])
+    clips = [path for key, path, _, split in index.clips if split == "training"]
+    up_index = LABELS.index("up")
+    taught = (_predictions(tmp_path / "taught", clips) == up_index).mean()
+    untaught = (_predictions(tmp_path / "untaught", clips) == up_index).mean()
+    assert taught >= 0.9 and untaught <= 0.5
+
+
+def test_teacher_runs_give_every_training_and_pseudo_clip_the_mean_tta_probabilities(baseline, corpus, tmp_path):
+    pseudo = _write(tmp_path / "pseudo" / "pseudo_labels.csv", "path,label\n" + "".join(
+        f"{os.path.relpath(c, tmp_path / 'pseudo')},yes\n" for c in sorted((corpus / "test" / "audio").glob("*.wav"))))
+    run = tmp_path / "student"
+    train.main(TINY + ["--data_dir", str(corpus / "train"), "--run_dir", str(run), "--epochs", "1",
+                       "--teacher_runs", str(baseline[0]), str(baseline[0]), "--pseudo_labels", str(pseudo)])
+    table = train.prob_files.read_probs_csv(run / train.TEACHER_PROBS_FILE)
+    index = train.input_data.index_folder(str(corpus / "train"))
+    training = {key: path for key, path, _, split in index.clips if split == "training"}
+    assert table.classes == LABELS and len(table.fnames) == len(training) + 8
+    key = sorted(training)[0]
+    teacher, _, _ = runs.load_run(str(baseline[0]))
+    clip = audio.load_clip(training[key])[None, :]
+    variants = train.make_submission.tta_variants([1500], 1.2)
+    expected = np.mean([teacher.predict_on_batch(v.apply(clip))[0] for v in variants], axis=0)
+    np.testing.assert_allclose(table.values[table.fnames.index(key)], expected, atol=1e-5)
+    # pseudo-labelled clips outside their CSV's folder are keyed by their absolute path
+    assert {os.path.normpath(c) for c in (corpus / "test" / "audio").glob("*.wav")} <= set(table.fnames)
