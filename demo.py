@@ -8,10 +8,11 @@ Stages, each the command a user would type (printed before it runs, its own prog
  3. make_submission.py + TTA   -> submissions/000_demo.csv, _all_labels.csv, _probs.csv
  4. convert_probs.py           -> submissions/000_demo_kaggle.{csv,uint8.memmap,json}
  5. score_submission.py        -> accuracy of the submission against data/synth/test/solution.csv
- 6. freeze_graph.py            -> tf_files/000_demo.pb, .tflite, _int8.tflite, _labels.txt
+ 6. freeze_graph.py            -> tf_files/000_demo.pb, .tflite, _int8.tflite, _labels.txt, _report.json
  7. make_submission_on_rpi.py  -> submissions/000_demo_rpi.csv (int8 TFLite, batch 1), then scored
  8. benchmark_model.py         -> size, multiply-adds, latency and peak memory of the int8 model
-Then a summary table: accuracy of each submission, model sizes, latency, and time per stage
+Then a summary table: accuracy of each submission, the int8 model's top-1 agreement with the
+Keras model (freeze_graph.py's check), model sizes, latency, and time per stage
 (also written to submissions/000_demo_summary.json).
 
 A stage whose output is already complete is skipped (a finished run folder, an existing
@@ -109,8 +110,10 @@ def main(argv=None):
                                            ["--model", f"{prefix}_int8.tflite", "--runs", 30, "--json"],
                                            capture=True)
     bench = json.loads(output)
+    export = runs.read_json(os.path.join(ROOT, f"{prefix}_report.json"))
     summary = {"run_dir": run_dir, "validation_accuracy": metrics.get("best_val_accuracy"),
                "test_split_accuracy": metrics.get("test_accuracy"), "accuracy": accuracy,
+               "int8_agreement": export["exports"]["int8"]["agreement"], "check_clips": export["check_clips"],
                "bytes": {ext: os.path.getsize(os.path.join(ROOT, prefix + ext))
                          for ext in (".pb", ".tflite", "_int8.tflite")},
                "int8_latency_ms": {k: v["median_ms"] for k, v in bench["latency"].items()},
@@ -126,6 +129,8 @@ def format_summary(summary):
              f"{'validation accuracy (training run)':<44}{summary['validation_accuracy']:>10.4f}",
              f"{'testing-split accuracy (training run)':<44}{summary['test_split_accuracy']:>10.4f}"]
     lines += [f"{'test accuracy, ' + name:<44}{value:>10.4f}" for name, value in summary["accuracy"].items()]
+    agreement_name = f"int8 agreement with Keras ({summary['check_clips']} clips)"
+    lines.append(f"{agreement_name:<44}{summary['int8_agreement']:>10.2%}")
     lines += [f"{'size ' + ext.lstrip('_') + ' (bytes)':<44}{size:>10,}" for ext, size in summary["bytes"].items()]
     lines += [f"{'int8 latency here, ' + threads + ' thread(s) (ms)':<44}{ms:>10.2f}"
               for threads, ms in summary["int8_latency_ms"].items()]

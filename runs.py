@@ -6,10 +6,17 @@ A run folder `runs/<name>/` holds `config.json` (every resolved setting, seed, g
 logs and a confusion-matrix picture. Later scripts take `--run_dir` and need nothing else.
 """
 
+import hashlib
 import json
 import os
 
 import labels as label_sets
+
+PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
+# The modules whose code decides what a training run computes: their fingerprint is stored in
+# config.json, so a finished run made by other code is not mistaken for a fresh one.
+TRAINING_CODE = ("audio.py", "features.py", "input_data.py", "labels.py", "model.py", "settings.py", "train.py",
+                 "train_loop.py")
 
 CONFIG_FILE = "config.json"
 LABELS_FILE = "labels.txt"
@@ -36,6 +43,15 @@ def find_experiment(directory, name):
         raise ValueError(f"experiment {name!r}: expected exactly one matching file "
                                      f"<number>_<name>.toml in {directory}, found {found}")
     return os.path.join(directory, f"{matches[0]}.toml")
+
+
+def code_fingerprint():
+    """16 hex digits of SHA-256 over the training code (TRAINING_CODE)."""
+    digest = hashlib.sha256()
+    for name in TRAINING_CODE:
+        with open(os.path.join(PROJECT_DIR, name), "rb") as f:
+            digest.update(name.encode() + b"\0" + f.read())
+    return digest.hexdigest()[:16]
 
 
 def read_json(path):

@@ -167,6 +167,23 @@ def resolve_run(args):
     return run_dir, settings.resolve(experiment_values, args), experiment, None
 
 
+def finished_run_differs(argv):
+    """Why the finished run in the run folder of `main(argv)` is not what `main(argv)` would train now
+    (other settings, other training code, unfinished, absent), or None when it can be reused."""
+    args = parse_args(argv)
+    args.overwrite = True  # only the settings are wanted; nothing is deleted here
+    run_dir, values, _, _ = resolve_run(args)
+    config_path = os.path.join(run_dir, runs.CONFIG_FILE)
+    if not os.path.isfile(os.path.join(run_dir, runs.METRICS_FILE)) or not os.path.isfile(config_path):
+        return f"{run_dir} holds no finished run"
+    config = runs.read_json(config_path)
+    if config.get("code") != runs.code_fingerprint():
+        return f"{run_dir} was trained by other training code ({config.get('code')} != {runs.code_fingerprint()})"
+    stored = settings.settings_from_config(config, config_path)
+    changed = sorted(name for name in values if stored.get(name) != values[name])
+    return f"{run_dir} was trained with other settings: {', '.join(changed)}" if changed else None
+
+
 def make_strategy(name):
     """The tf.distribute strategy; mirrored uses every GPU, or every logical CPU without GPUs."""
     if name == "mirrored":
@@ -351,7 +368,7 @@ def write_config(run_dir, values, experiment, labels, stored=None):
     """config.json and labels.txt (a resumed run keeps its original commit and creation time)."""
     created = datetime.datetime.now().isoformat(timespec="seconds")
     config = dict(stored or {"name": os.path.basename(os.path.abspath(run_dir)), "experiment": experiment,
-                             "git_commit": git_commit(), "created": created,
+                             "git_commit": git_commit(), "code": runs.code_fingerprint(), "created": created,
                              "versions": {"tensorflow": tf.__version__, "keras": keras.__version__}})
     config.update(seed=values["seed"], labels=labels, **settings.config_sections(values))
     os.makedirs(run_dir, exist_ok=True)

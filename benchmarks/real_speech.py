@@ -22,8 +22,9 @@ baselines get the same seeds.
 
 Writes `RUN_DIR/<name>/seed<k>/` (run folders), `RUN_DIR/<name>/test_seed<k>_{plain,tta}*.csv`
 and `RUN_DIR/<name>/test_ensemble*.csv` (submissions), and `RUN_DIR/real_speech.json`; prints a
-table with each accuracy and the ensemble's ratio to the real-only baseline's. A finished run
-(its metrics.json) is reused, so an interrupted benchmark continues; `--retrain` starts over.
+table with each accuracy and the ensemble's ratio to the real-only baseline's. A finished run is
+reused only when it was made with the same settings and training code (its config.json; see
+`train.finished_run_differs`), so an interrupted benchmark continues; `--retrain` starts over.
 The synthetic corpus is generated first when `--synth_dir` has none (seed 1).
 """
 
@@ -38,15 +39,18 @@ sys.path.insert(0, ROOT)
 import ensemble  # noqa: E402  (after the path set-up)
 import runs  # noqa: E402
 import score_submission  # noqa: E402
+import train as train_script  # noqa: E402
 
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 TTA = ["--tta_shift_samples", "1500", "--tta_louder", "1.2"]
 
 
-def python(script, *args):
-    """Runs one of the project's scripts; a failure stops the benchmark."""
+def python(script, *args, capture=False):
+    """Runs one of the project's scripts (returns its stdout with `capture`); a failure stops the benchmark."""
     env = {"TF_CPP_MIN_LOG_LEVEL": "2", **os.environ}
-    subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, args)], cwd=ROOT, env=env, check=True)
+    result = subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, args)], cwd=ROOT, env=env,
+                            check=True, text=True, stdout=subprocess.PIPE if capture else None)
+    return result.stdout
 
 
 def ensure_synthetic_corpus(synth_dir):
@@ -72,24 +76,30 @@ def variants(args, clips_csv):
 
 
 def train(run_dir, train_args, seed, retrain):
-    """Trains one seed unless a finished run is there; returns its metrics.json."""
-    metrics_path = os.path.join(run_dir, runs.METRICS_FILE)
-    if retrain or not os.path.isfile(metrics_path):
-        python("train.py", *train_args(seed), "--seed", seed, "--run_dir", run_dir, "--overwrite")
-    return runs.read_json(metrics_path)
+    """Trains one seed unless the run folder holds a finished run of the same settings and training
+    code (train.finished_run_differs); returns its metrics.json."""
+    argv = [*map(str, train_args(seed)), "--seed", str(seed), "--run_dir", run_dir, "--overwrite"]
+    why = "--retrain" if retrain else train_script.finished_run_differs(argv)
+    if why:
+        print(f"training {run_dir} ({why})", flush=True)
+        python("train.py", *argv)
+    return runs.read_json(os.path.join(run_dir, runs.METRICS_FILE))
 
 
-def submit(run_dir, test_dir, out_prefix, retrain):
-    """Real-test submissions of a run's best checkpoint, without and with TTA; name -> probs path.
-    A submission older than the checkpoint (a run trained again) is made again."""
+def submit(run_dir, test_dir, out_prefix, retrain, variants=("plain", "tta")):
+    """Submissions of a run's best checkpoint for `test_dir` (a test folder with audio/, or the folder of
+    WAVs), without and/or with TTA; name -> probs path. One older than the checkpoint is made again."""
     checkpoint_time = os.path.getmtime(os.path.join(run_dir, runs.BEST_CHECKPOINT))
+    wavs = os.path.join(test_dir, "audio") if os.path.isdir(os.path.join(test_dir, "audio")) else test_dir
     paths = {}
     for name, extra in (("plain", []), ("tta", TTA)):
+        if name not in variants:
+            continue
         submission = f"{out_prefix}_{name}.csv"
         paths[name] = submission.replace(".csv", "_probs.csv")
         if retrain or not os.path.isfile(paths[name]) or os.path.getmtime(paths[name]) < checkpoint_time:
-            python("make_submission.py", "--run_dir", run_dir, "--test_dir", os.path.join(test_dir, "audio"),
-                   "--out", submission, "--no_progress", *extra)
+            python("make_submission.py", "--run_dir", run_dir, "--test_dir", wavs, "--out", submission,
+                   "--no_progress", *extra)
     return paths
 
 
@@ -139,7 +149,10 @@ def parse_args(argv):
                         help="train and score only these (default: all three; recipe needs synth_only's runs)")
     parser.add_argument("--retrain", action="store_true",
                         help="retrain and resubmit finished runs instead of reusing them")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name in ("run_dir", "synth_dir", "real_train", "real_test"):  # the scripts run in the project folder
+        setattr(args, name, os.path.abspath(getattr(args, name)))
+    return args
 
 
 def main(argv=None):
