@@ -436,15 +436,15 @@ class AudioProcessor:
         self.labels = labels.model_labels(self.wanted_words)
         self._index_rows(entries, pseudo)
         self._plan_splits(silence_percentage, unknown_percentage)
-        self._teacher = self._has_teacher = None
+        self._teacher = self._has_teacher = self._teacher_function = None
         if teacher_probs is not None:
             self.set_teacher(teacher_probs)
         self._epoch_order = None
 
     @property
     def has_teacher(self):
-        """True when teacher probabilities were given (training targets are then packed)."""
-        return self._teacher is not None
+        """True when teacher probabilities or a teacher function were given (training targets are then packed)."""
+        return self._teacher is not None or self._teacher_function is not None
 
     @property
     def cache_bytes(self):
@@ -509,6 +509,12 @@ class AudioProcessor:
                 table[row], has[row] = probs, True
         logger.info("teacher probabilities for %d of %d clips", has.sum(), len(has))
         self._teacher, self._has_teacher = table, has
+
+    def set_teacher_function(self, teacher_function):
+        """An online teacher: `teacher_function(x [n, 16000]) -> probabilities [n, C]` labels every
+        training sample as the student sees it (augmented, silence included); datasets made
+        afterwards train on packed targets."""
+        self._teacher_function = teacher_function
 
     def clip_batches(self, batch_size=256):
         """(keys, float32 [n, 16000]) of the training-split and pseudo-labelled clips as recorded (no
@@ -627,13 +633,18 @@ class AudioProcessor:
             x[r] += np.float32(gain) * noise
         return np.clip(x, -1.0, 1.0, out=x)
 
-    def targets(self, plan, packed):
-        """int32 labels, or float32 [n, 2C+1] = [one-hot | teacher probs | has-teacher mask]."""
+    def targets(self, plan, packed, x=None):
+        """int32 labels, or float32 [n, 2C+1] = [one-hot | teacher probs | has-teacher mask]; an online
+        teacher labels the rendered samples `x`."""
         if not packed:
             return plan.label.astype(np.int32)
         n, c = len(plan), len(self.labels)
         y = np.zeros((n, 2 * c + 1), np.float32)
         y[np.arange(n), plan.label] = 1.0
+        if self._teacher_function is not None:
+            y[:, c:2 * c] = self._teacher_function(x)
+            y[:, 2 * c] = 1.0
+            return y
         has = plan.rows >= 0
         has[has] = self._has_teacher[plan.rows[has]]
         y[has, c:2 * c] = self._teacher[plan.rows[has]]
@@ -690,7 +701,8 @@ class SplitDataset(keras.utils.PyDataset):
             plan = ap.training_plan(self.epoch, self.start_batch + index, b, self.pseudo_probability)
         else:
             plan = ap.eval_plan(self.split)[index * b:(index + 1) * b]
-        return ap.render(plan), ap.targets(plan, self._packed)
+        x = ap.render(plan)
+        return x, ap.targets(plan, self._packed, x)
 
     def labels_array(self):
         """int32 [n] true labels of validation/testing, in dataset order."""
