@@ -75,6 +75,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import audio
 import input_data
 import labels as label_sets
 import make_submission
@@ -289,7 +290,8 @@ def load_teacher(run_dir, labels):
 
 def online_teacher(teacher_runs, labels):
     """x [n, 16000] -> the teachers' mean probabilities [n, C] (thread-safe: the loader threads call it)."""
-    functions = [tf.function(lambda x, m=load_teacher(run_dir, labels): m(x, training=False), reduce_retracing=True)
+    signature = [tf.TensorSpec([None, audio.CLIP_SAMPLES], tf.float32)]  # one trace for every batch size
+    functions = [tf.function(lambda x, m=load_teacher(run_dir, labels): m(x, training=False), input_signature=signature)
                  for run_dir in teacher_runs]
     log.info("online teacher: %d run(s) label every training sample", len(functions))
     return lambda x: np.mean([np.asarray(f(x)) for f in functions], axis=0)
