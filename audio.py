@@ -2,7 +2,8 @@
 
 Reading accepts what users actually have: integer PCM of 8, 16, 24 or 32 bits and IEEE float
 of 32 or 64 bits (plain or WAVE_FORMAT_EXTENSIBLE headers), mono or several channels (averaged
-to mono), at any sample rate (resampled to 16 kHz with scipy's polyphase filter). Samples come
+to mono), at any sample rate (resampled to 16 kHz by `Resampler`, scipy's polyphase filter
+rebuilt in numpy). Samples come
 back as float32 in [-1, 1]. Anything else -- an empty or truncated file, a file that is not a
 WAV, a compressed WAV, a WAV without samples -- raises `WavError` whose message names the file
 and the problem.
@@ -14,8 +15,14 @@ learned as a cue.
 
 Writing produces 16-bit PCM mono, atomically (a temporary file renamed into place).
 
-Only numpy and the standard library are imported here, so the Raspberry Pi script can use this
-module; scipy is imported only when a file needs resampling.
+Resampling (`resample`, `Resampler`): the output of `scipy.signal.resample_poly(x, up, down)` with
+its default filter (a Kaiser-windowed sinc, beta 5, 10 x max(up, down) taps each side), computed
+with numpy alone, so that the Raspberry Pi scripts read a 44.1 or 48 kHz microphone's clips. A
+`Resampler` takes its input in pieces of any size (a live stream) and gives, piece by piece, what
+resample_poly gives for the whole input (to float rounding).
+
+Only numpy and the standard library are imported here, so the Raspberry Pi scripts can use this
+module.
 """
 
 import math
@@ -129,12 +136,85 @@ def read_wav(path, target_rate=SAMPLE_RATE):
     return decode_wav(data, name=str(path), target_rate=target_rate)
 
 
-def resample(samples, from_rate, to_rate):
-    """Polyphase resampling (scipy's anti-aliased FIR) between integer sample rates."""
-    from scipy.signal import resample_poly  # only here: the Pi script never resamples
-
+def _rate_ratio(from_rate, to_rate):
+    """(up, down): to_rate / from_rate as a reduced fraction of positive integers."""
+    if int(from_rate) != from_rate or int(to_rate) != to_rate or from_rate < 1 or to_rate < 1:
+        raise ValueError(f"sample rates must be positive integers, got {from_rate} and {to_rate} Hz")
     g = math.gcd(int(from_rate), int(to_rate))
-    return resample_poly(samples, int(to_rate) // g, int(from_rate) // g).astype(np.float32)
+    return int(to_rate) // g, int(from_rate) // g
+
+
+class Resampler:
+    """Streaming polyphase resampler: `process(piece)` returns the output samples that the input so far
+    determines; `flush()` the rest (the input is then taken to end with zeros, as resample_poly does).
+
+    Output sample n is sum_k h[t_n - k * up] * x[k], t_n = n * down + offset, with h scipy's filter
+    (gain `up`) and the offset resample_poly uses to centre it; each output needs the input up to
+    index t_n // up, a look-ahead of 10 x max(up, down) / up input samples (under 2 ms from 8-48 kHz).
+    """
+
+    def __init__(self, from_rate, to_rate):
+        self.up, self.down = _rate_ratio(from_rate, to_rate)
+        half_len = 10 * max(self.up, self.down)
+        taps = np.arange(2 * half_len + 1) - half_len
+        h = np.sinc(taps / max(self.up, self.down)) * np.kaiser(len(taps), 5.0)
+        h *= self.up / h.sum()  # unit gain at DC after zero-stuffing by `up`
+        pre_pad = self.down - half_len % self.down  # resample_poly's centring
+        self._offset = (half_len + pre_pad) // self.down * self.down - pre_pad
+        self._taps = -(-len(h) // self.up)
+        # Polyphase form: row p holds h[p], h[p + up], ...: the coefficients of outputs with t_n % up == p.
+        self._phases = np.zeros((self.up, self._taps))
+        for p in range(self.up):
+            coefficients = h[p::self.up]
+            self._phases[p, :len(coefficients)] = coefficients
+        self._buffer = np.zeros(0, np.float64)
+        self._buffer_start = 0  # input index of _buffer[0]
+        self._received = 0  # input samples so far
+        self._produced = 0  # output samples so far
+
+    def _outputs(self, end):
+        """Output samples [_produced, end) from the buffered input (zeros outside it)."""
+        n = np.arange(self._produced, end, dtype=np.int64)
+        t = n * self.down + self._offset
+        newest = t // self.up
+        low = newest[0] - self._taps + 1  # the input span these outputs read, zero-padded at both ends
+        span = np.zeros(newest[-1] - low + 1)
+        first, last = max(low, self._buffer_start), min(newest[-1] + 1, self._received)
+        span[first - low:last - low] = self._buffer[first - self._buffer_start:last - self._buffer_start]
+        rows = (newest - low)[:, None] - np.arange(self._taps)[None, :]  # row n: inputs newest_n, newest_n - 1, ...
+        y = np.einsum("ij,ij->i", self._phases[t - newest * self.up], span[rows])
+        self._produced = end
+        oldest_needed = max(0, (end * self.down + self._offset) // self.up - self._taps + 1)
+        if oldest_needed > self._buffer_start:  # drop input no later output reads
+            self._buffer = self._buffer[oldest_needed - self._buffer_start:]
+            self._buffer_start = oldest_needed
+        return y.astype(np.float32)
+
+    def process(self, samples, max_outputs=4096):
+        """Resampled float32 output that the input so far determines (`max_outputs` per block: small temporaries)."""
+        samples = np.asarray(samples, np.float64).ravel()
+        self._buffer = np.concatenate([self._buffer, samples])
+        self._received += len(samples)
+        # the outputs whose newest input sample, t_n // up, has arrived
+        ready = (self._received * self.up - 1 - self._offset) // self.down + 1
+        return self._drain(ready, max_outputs)
+
+    def flush(self, max_outputs=4096):
+        """The remaining output of a finished input: ceil(input * up / down) samples in all."""
+        return self._drain(-(-self._received * self.up // self.down), max_outputs)
+
+    def _drain(self, end, max_outputs):
+        blocks = [self._outputs(min(start + max_outputs, end)) for start in range(self._produced, end, max_outputs)]
+        return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+
+
+def resample(samples, from_rate, to_rate):
+    """`samples` at `to_rate` Hz: scipy.signal.resample_poly's result, computed with numpy (see Resampler)."""
+    if from_rate == to_rate:
+        return np.asarray(samples, np.float32)
+    resampler = Resampler(from_rate, to_rate)
+    head = resampler.process(samples)
+    return np.concatenate([head, resampler.flush()])
 
 
 def fit_clip(samples, clip_samples=CLIP_SAMPLES):
