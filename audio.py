@@ -62,7 +62,7 @@ def _chunks(data, name):
         offset += 8 + size + (size & 1)  # chunks are word-aligned
 
 
-def _parse_format(fmt, name):
+def parse_format(fmt, name):
     """Returns (format tag, channels, sample rate, bits per sample) from a 'fmt ' payload."""
     if len(fmt) < 16:
         raise WavError(name, "truncated 'fmt ' chunk")
@@ -82,7 +82,7 @@ def _parse_format(fmt, name):
     return tag, channels, rate, bits
 
 
-def _samples_to_float(raw, tag, bits):
+def samples_to_float(raw, tag, bits):
     """Converts little-endian sample bytes to float32 in [-1, 1]."""
     if tag == _FLOAT:
         return np.frombuffer(raw, "<f4" if bits == 32 else "<f8").astype(np.float32)
@@ -102,7 +102,7 @@ def decode_wav(data, name="<bytes>", target_rate=SAMPLE_RATE):
     fmt = samples = None
     for chunk_id, payload, size in _chunks(data, name):
         if chunk_id == b"fmt ":
-            fmt = _parse_format(payload, name)
+            fmt = parse_format(payload, name)
         elif chunk_id == b"data":
             if len(payload) < size:
                 raise WavError(name, f"truncated: the header declares {size} bytes of samples, "
@@ -118,7 +118,7 @@ def decode_wav(data, name="<bytes>", target_rate=SAMPLE_RATE):
     frames = len(samples) // frame_bytes
     if frames == 0:
         raise WavError(name, "no samples")
-    audio = _samples_to_float(samples[:frames * frame_bytes], tag, bits).reshape(frames, channels)
+    audio = samples_to_float(samples[:frames * frame_bytes], tag, bits).reshape(frames, channels)
     mono = audio.mean(axis=1, dtype=np.float32) if channels > 1 else audio[:, 0]
     mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
     if target_rate and rate != target_rate:
