@@ -13,6 +13,9 @@ applies: a clip shorter than one second is padded with zeros *at the end*; a lon
 first second. Time-shift augmentation moves the word afterwards, so the padding side is not
 learned as a cue.
 
+`speech_span` finds the spoken part of a clip by frame energy (make_streaming_test.py places it,
+stream_augment.py moves it about a training window).
+
 Writing produces 16-bit PCM mono, atomically (a temporary file renamed into place).
 
 Resampling (`resample`, `Resampler`): the output of `scipy.signal.resample_poly(x, up, down)` with
@@ -228,6 +231,24 @@ def fit_clip(samples, clip_samples=CLIP_SAMPLES):
 def load_clip(path, clip_samples=CLIP_SAMPLES):
     """A WAV file as exactly one clip of float32 samples at 16 kHz."""
     return fit_clip(read_wav(path), clip_samples)
+
+
+SPEECH_FRAME_SAMPLES = 160  # 10 ms energy frames
+SPEECH_BELOW_PEAK_DB = 35.0
+SPEECH_ABOVE_FLOOR_DB = 8.0
+
+
+def speech_span(samples):
+    """(first, end) sample of the spoken part of a clip: from the first to the last 10 ms frame within
+    35 dB of the loudest frame and 8 dB above the quietest tenth of the frames (the clip's floor)."""
+    frames = len(samples) // SPEECH_FRAME_SAMPLES
+    if frames == 0:
+        return 0, len(samples)
+    power = np.mean(np.square(samples[:frames * SPEECH_FRAME_SAMPLES].reshape(frames, -1), dtype=np.float64), axis=1)
+    level_db = 10 * np.log10(power + 1e-12)
+    threshold = max(level_db.max() - SPEECH_BELOW_PEAK_DB, np.percentile(level_db, 10) + SPEECH_ABOVE_FLOOR_DB)
+    active = np.flatnonzero(level_db >= min(threshold, level_db.max()))
+    return int(active[0]) * SPEECH_FRAME_SAMPLES, (int(active[-1]) + 1) * SPEECH_FRAME_SAMPLES
 
 
 def float_to_int16(samples):

@@ -17,7 +17,8 @@ Reads:
 Writes into `--out` (created; files replaced atomically):
 - `stream.wav`: 16 kHz 16-bit mono, `--minutes` long;
 - `labels.csv`: `label,start_s,end_s` of every command word placed, in time order (the spoken part
-  of the clip: its frames within 35 dB of the loudest and 8 dB above its quietest tenth);
+  of the clip, audio.speech_span: its frames within 35 dB of the loudest and 8 dB above its
+  quietest tenth);
 - `words.csv`: every word placed, other words included: `word,label,start_s,end_s,clip,snr_db,speed`
   (label: the command word or `_unknown_`);
 - `stream.json`: the settings, counts of words, clips and their reuse, and the SNRs reached.
@@ -53,9 +54,6 @@ import labels as label_sets
 
 log = logging.getLogger(__name__)
 
-FRAME_SAMPLES = 160  # 10 ms energy frames for finding the spoken part
-SPEECH_BELOW_PEAK_DB = 35.0
-SPEECH_ABOVE_FLOOR_DB = 8.0
 PAD_SAMPLES = 480  # 30 ms kept around the spoken part ...
 FADE_SAMPLES = 160  # ... of which the outer 10 ms fade
 SEGMENT_S = (5.0, 20.0)
@@ -106,23 +104,11 @@ def read_noise(folder):
         except audio.WavError as e:
             log.warning("noise file skipped: %s", e)
             continue
-        if len(samples) >= FRAME_SAMPLES and np.sqrt(np.mean(samples ** 2)) > 1e-5:
+        if len(samples) >= audio.SPEECH_FRAME_SAMPLES and np.sqrt(np.mean(samples ** 2)) > 1e-5:
             noise.append(samples)
     if not noise:
         raise ValueError(f"{folder}: no readable, non-silent noise WAV files")
     return noise
-
-
-def speech_span(clip):
-    """(first, end) samples of the spoken part of a clip (see the module docstring)."""
-    frames = len(clip) // FRAME_SAMPLES
-    if frames == 0:
-        return 0, len(clip)
-    energy = np.mean(clip[:frames * FRAME_SAMPLES].reshape(frames, FRAME_SAMPLES) ** 2, axis=1)
-    level_db = 10 * np.log10(energy + 1e-12)
-    threshold = max(level_db.max() - SPEECH_BELOW_PEAK_DB, np.percentile(level_db, 10) + SPEECH_ABOVE_FLOOR_DB)
-    active = np.flatnonzero(level_db >= min(threshold, level_db.max()))
-    return int(active[0]) * FRAME_SAMPLES, (int(active[-1]) + 1) * FRAME_SAMPLES
 
 
 def change_speed(samples, factor):
@@ -168,7 +154,7 @@ class ClipPool:
 def prepare_word(path, speed):
     """(samples to place, spoken part's offset in them, its length) of a clip at a speed."""
     clip = change_speed(audio.read_wav(path), speed)
-    first, end = speech_span(clip)
+    first, end = audio.speech_span(clip)
     start, stop = max(0, first - PAD_SAMPLES), min(len(clip), end + PAD_SAMPLES)
     piece = clip[start:stop].copy()
     fade = np.linspace(0.0, 1.0, min(FADE_SAMPLES, len(piece) // 2), dtype=np.float32)
