@@ -15,6 +15,8 @@ import pytest
 
 import audio
 import freeze_graph
+import input_data
+import mine_negatives
 import score_streaming
 import spot_keywords
 import train
@@ -196,3 +198,32 @@ def test_bad_input_gives_clear_errors(setup, tmp_path):
     for argv, message in cases:
         with pytest.raises(SystemExit, match=message):
             spot_keywords.main(argv + ["--out", str(tmp_path / "d.csv")])
+
+
+def test_negative_windows_are_those_without_a_command_word():
+    words = [("_unknown_", 5.0, 5.4), ("yes", 10.0, 10.4), ("_unknown_", 20.0, 20.5)]
+    detections = [(5.6, "no", 0.6),    # an other word: its window and the one 0.2 s before are negatives
+                  (10.5, "yes", 0.9),  # a command word in the window: kept out
+                  (15.0, "up", 0.5),   # only noise in the window: silence
+                  (20.9, "go", 0.5), (21.3, "go", 0.5),  # windows overlapping the word are unknown
+                  (11.5, "up", 0.5)]   # its window is clear of "yes", the one 0.2 s earlier is not
+    windows = mine_negatives.negative_windows(detections, words, [0.0, 0.2])
+    assert windows == [(5.4, "_unknown_"), (5.6, "_unknown_"), (11.5, "_silence_"), (14.8, "_silence_"),
+                       (15.0, "_silence_"), (20.7, "_unknown_"), (20.9, "_unknown_"), (21.1, "_unknown_"),
+                       (21.3, "_unknown_")]
+
+
+def test_mined_negatives_are_one_second_clips_listed_for_training(setup, tmp_path_factory, tmp_path):
+    _, frozen = frozen_tiny_model(tmp_path_factory)  # untrained: it raises false alarms to mine
+    stream = setup[2]
+    counts = mine_negatives.main(["--model", frozen["int8"], "--stream", stream, "--out", str(tmp_path / "neg"),
+                                  "--threshold", "0.05"])
+    rows = input_data.read_pseudo_labels(str(tmp_path / "neg" / "pseudo_labels.csv"))
+    assert len(rows) == sum(counts.values()) > 0
+    words = mine_negatives.read_words(os.path.join(stream, "words.csv"))
+    for _, path, label in rows:
+        clip = audio.read_wav(path)
+        end_s = float(os.path.basename(path)[len("mined_"):-len(".wav")])
+        assert len(clip) == audio.CLIP_SAMPLES and label in ("_unknown_", "_silence_")
+        heard = mine_negatives.words_in(words, end_s - 1.0, end_s)
+        assert all(w[0] == "_unknown_" for w in heard) and (label == "_unknown_") == bool(heard)
