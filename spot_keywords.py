@@ -35,8 +35,9 @@ written and flushed as it is found -- not atomically: the file is a log, and a C
 pipe leaves every detection made so far in it, each row whole. With `--input -` (a stream) rows
 are also printed to standard output as they happen. At the end (or on Ctrl-C) a report goes to
 standard error: audio time, detections, processing time and the real-time factor (processing
-time / audio time) of the whole loop and of the model alone, and for a `.tflite` the Raspberry
-Pi 3 estimate per hop (benchmark_model.py's stated assumption, not a measurement).
+time / audio time) of the whole loop and of the model alone (wall time, and the CPU time of its
+thread, which other processes' load does not inflate), and for a `.tflite` the Raspberry Pi 3
+estimate per hop (benchmark_model.py's stated assumption, not a measurement).
 """
 
 import argparse
@@ -108,14 +109,16 @@ def _csv_field(text):
 
 
 def spot(blocks, model, detector, writer, hop_samples, tail_samples):
-    """Runs the stream; returns {"hops", "audio_s", "model_s", "total_s"} (also after a Ctrl-C)."""
-    stats = {"hops": 0, "audio_s": 0.0, "model_s": 0.0, "total_s": 0.0, "interrupted": False}
+    """Runs the stream; returns {"hops", "audio_s", "model_s", "model_cpu_s", "total_s", "interrupted"}
+    (also after a Ctrl-C): model_s is wall time inside the model, model_cpu_s the CPU time of this thread there."""
+    stats = {"hops": 0, "audio_s": 0.0, "model_s": 0.0, "model_cpu_s": 0.0, "total_s": 0.0, "interrupted": False}
     started = time.perf_counter()
     try:
         for hop in streaming.hops(blocks, hop_samples, tail_samples):
-            before = time.perf_counter()
+            before, before_cpu = time.perf_counter(), time.thread_time()
             probs = model.stream.push(hop)
             stats["model_s"] += time.perf_counter() - before
+            stats["model_cpu_s"] += time.thread_time() - before_cpu  # what other processes' load does not inflate
             stats["hops"] += 1
             time_s = stats["hops"] * hop_samples / audio.SAMPLE_RATE
             found = detector.update(time_s, probs)
@@ -139,7 +142,8 @@ def report(stats, model, writer, hop_ms, live):
         lines.append(f"processing: {stats['total_s']:.2f} s, real-time factor {stats['total_s'] / audio_s:.4f} "
                      "(reading, resampling, model, decisions)")
     lines.append(f"model alone: {stats['model_s']:.2f} s, real-time factor {stats['model_s'] / audio_s:.4f}, "
-                 f"{1e3 * stats['model_s'] / max(stats['hops'], 1):.3f} ms per hop")
+                 f"{1e3 * stats['model_s'] / max(stats['hops'], 1):.3f} ms per hop (CPU time of this thread: "
+                 f"{stats['model_cpu_s']:.2f} s, real-time factor {stats['model_cpu_s'] / audio_s:.4f})")
     pi3_ms = model.pi3_hop_ms()
     if pi3_ms is not None:
         lines.append(f"Raspberry Pi 3 estimate: {pi3_ms:.2f} ms per hop, real-time factor {pi3_ms / hop_ms:.3f} "
