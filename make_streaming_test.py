@@ -251,7 +251,8 @@ def main(argv=None):
         clips, noise = find_clips(args.clips, args.split), read_noise(args.noise)
     except (ValueError, OSError) as e:
         raise SystemExit(f"error: {e}") from e
-    split = {"command": [c for c in clips if c[1] in args.keywords], "other": [c for c in clips if c[1] not in args.keywords]}
+    split = {"command": [c for c in clips if c[1] in args.keywords],
+             "other": [c for c in clips if c[1] not in args.keywords]}
     empty = [kind for kind, pool in split.items() if not pool]
     if empty:
         raise SystemExit(f"error: {args.clips}: no {' and no '.join(empty)} words among its {len(clips)} clips")

@@ -181,7 +181,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     hop_samples = args.hop_ms * audio.SAMPLE_RATE / 1000
     if args.hop_ms <= 0 or hop_samples != int(hop_samples):
-        parser.error(f"--hop_ms must be a positive whole number of samples at {audio.SAMPLE_RATE} Hz, got {args.hop_ms}")
+        parser.error(f"--hop_ms must be a positive whole number of samples at {audio.SAMPLE_RATE} Hz, "
+                     f"got {args.hop_ms}")
     if args.smooth_ms < 0 or args.refractory_ms < 0 or args.tail_ms < 0 or not 0 <= args.threshold <= 1:
         parser.error("--smooth_ms, --refractory_ms and --tail_ms must be >= 0 and --threshold in [0, 1]")
     if args.num_threads < 1 or args.sample_rate < 1 or args.channels < 1:

@@ -96,9 +96,9 @@ def _neighbour_start(side, part_len, word_start, word_end, gap_samples, shown, w
 
 
 def render(clip, window, neighbours, noise, window_samples=audio.CLIP_SAMPLES):
-    """One stream window (float32 [window_samples], scaled down to a 0.99 peak where louder) of a word clip (float32, speed and volume
-    applied), its plan record, the neighbours' clips (float32, by side; None for none) and the noise
-    recording of `window["noise_file"]` (None: no noise file)."""
+    """One stream window (float32 [window_samples], scaled down to a 0.99 peak where louder) of a word
+    clip (float32, speed and volume applied), its plan record, the neighbours' clips (float32, by
+    side; None for none) and the noise recording of `window["noise_file"]` (None: no noise file)."""
     out = np.zeros(window_samples, np.float32)
     first, end = audio.speech_span(clip)
     spoken = min(end - first, window_samples)

@@ -152,12 +152,14 @@ def main(argv=None):
     stats = {"int8": run_spotter(models["int8"], stream, traces["int8"], "--threshold", "0"),
              "naive": run_spotter(models["int8"], stream, traces["naive"], "--threshold", "0", "--smooth_ms", "100",
                                   "--refractory_ms", "0")}
-    figures = {"spotter, int8 Pi export": score(stream, traces["int8"], 1.0, os.path.join(args.work_dir, "curve_int8.png"))}
+    curves = {kind: os.path.join(args.work_dir, f"curve_{kind}.png") for kind in ("int8", "float")}
+    figures = {"spotter, int8 Pi export": score(stream, traces["int8"], 1.0, curves["int8"])}
     if models["float"]:
         stats["float"] = run_spotter(models["float"], stream, traces["float"], "--threshold", "0")
-        figures["spotter, float TFLite"] = score(stream, traces["float"], 1.0, os.path.join(args.work_dir, "curve_float.png"))
+        figures["spotter, float TFLite"] = score(stream, traces["float"], 1.0, curves["float"])
     figures["naive (every hop, no averaging), int8"] = score(stream, traces["naive"], 0.0)
-    head = _write_head(os.path.join(stream, "stream.wav"), os.path.join(args.work_dir, "head"), args.full_window_minutes)
+    head = _write_head(os.path.join(stream, "stream.wav"), os.path.join(args.work_dir, "head"),
+                       args.full_window_minutes)
     stats["whole"] = run_spotter(models["int8"], head, traces["whole"], "--full_window", "--tail_ms", "0")
     print(f"stream: {info['minutes']:g} min, {info['words']} words, {info['command_words']} command words, "
           f"{info['other_words']} other words (clips: {args.clips}; seed {args.seed})")

@@ -51,7 +51,8 @@ def make_test_folder(folder, with_other_rates=False):
     os.makedirs(folder)
     for i, word in enumerate(WORDS):
         for j, seconds in enumerate((1.0, 0.55, 1.25)):
-            audio.write_wav(os.path.join(folder, f"clip_{word}{j}.wav"), tone(TONE_HZ[word] * (1 + 0.03 * j), seconds, i))
+            audio.write_wav(os.path.join(folder, f"clip_{word}{j}.wav"),
+                            tone(TONE_HZ[word] * (1 + 0.03 * j), seconds, i))
     stereo = np.stack([tone(300.0, seed=1), tone(3000.0, seed=2)], axis=1)
     _write(os.path.join(folder, "clip_stereo.wav"), wav_file_bytes(stereo))
     _write(os.path.join(folder, "clip_float.wav"), wav_file_bytes(tone(1500.0, seed=3), bits=32, tag=3))

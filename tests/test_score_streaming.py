@@ -90,7 +90,8 @@ def test_bad_input_is_a_clear_error(tmp_path):
     labels = write(tmp_path / "labels.csv", "label,start_s,end_s", WORDS)
     bad_labels = write(tmp_path / "bad.csv", "word,time", [("yes", 1.0)])
     detections = write(tmp_path / "d.csv", "time_s,label,score", [(1.0, "yes", 0.9)])
-    cases = [(["--labels", bad_labels, "--detections", detections, "--duration_s", "60"], "bad.csv: expected the header"),
+    cases = [(["--labels", bad_labels, "--detections", detections, "--duration_s", "60"],
+              "bad.csv: expected the header"),
              (["--labels", labels, "--detections", str(tmp_path / "none.csv"), "--duration_s", "60"], "none.csv"),
              (["--labels", labels, "--detections", detections], "pass --duration_s")]
     for argv, message in cases:

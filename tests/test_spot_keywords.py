@@ -64,7 +64,8 @@ def test_the_streaming_export_is_written_and_checked(setup):
     assert {"features", "classifier", "classifier_int8", "streaming"} <= set(frozen)
     with open(frozen["streaming"]) as f:
         spec = json.load(f)
-    assert (spec["frame_length_samples"], spec["frame_step_samples"], spec["frames"], spec["bins"]) == (640, 320, 49, 10)
+    shape = (spec["frame_length_samples"], spec["frame_step_samples"], spec["frames"], spec["bins"])
+    assert shape == (640, 320, 49, 10)
     with open(frozen["report"]) as f:
         report = json.load(f)["exports"]
     assert report["classifier"]["agreement"] == 1.0 and report["classifier_int8"]["agreement"] >= 0.97
@@ -190,7 +191,8 @@ def test_bad_input_gives_clear_errors(setup, tmp_path):
     cases = [(["--model", str(tmp_path / "none.tflite"), "--input", wav], "no such model file"),
              (["--model", frozen["int8"], "--input", str(tmp_path / "none.wav")], "no such input file"),
              (["--model", frozen["int8"], "--input", str(tmp_path / "noise.wav")], "noise.wav: not a WAV file"),
-             (["--model", frozen["int8"], "--input", wav, "--hop_ms", "50"], "not a multiple of the model's frame step"),
+             (["--model", frozen["int8"], "--input", wav, "--hop_ms", "50"],
+              "not a multiple of the model's frame step"),
              (["--model", frozen["tflite"], "--input", wav, "--labels", str(tmp_path / "three.txt")],
               "3 labels, but the model has 6"),
              (["--model", run_dir, "--input", wav, "--labels", str(tmp_path / "three.txt")],
