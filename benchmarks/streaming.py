@@ -31,7 +31,9 @@ writes `--work_dir/streaming.json`. The 60-minute run takes a few minutes on 2 c
 """
 
 import argparse
+import collections
 import contextlib
+import csv
 import io
 import json
 import os
@@ -93,6 +95,27 @@ def score(stream, trace_path, refractory_s, curve=None):
         score_streaming.draw_curve(points, curve, 2.0)
     return {"at_fa_per_hour": {rate: score_streaming.at_rate(points, float(rate)) for rate in FA_RATES},
             "at_threshold": {k: at_default[k] for k in ("recall", "false_alarms_per_hour", "wrong_rate", "latency_s")}}
+
+
+def false_alarm_sources(stream, trace_path, rate="2.0", refractory_s=1.0, top=3):
+    """(false alarms, [(count, clip, word, heard as)] of the most frequent sources) at the threshold of the
+    best recall within `rate` false alarms per hour (or the default threshold): with few distinct
+    other-word clips, each reused many times, one confusable clip can make most of them."""
+    words_csv = os.path.join(stream, "words.csv")
+    with open(words_csv, newline="") as f:
+        placed = [(float(r["start_s"]), float(r["end_s"]), r["clip"], r["word"]) for r in csv.DictReader(f)]
+    words = score_streaming.read_labels(os.path.join(stream, "labels.csv"))
+    trace = score_streaming.read_detections(trace_path)
+    duration_s = score_streaming.stream_duration_s(os.path.join(stream, "labels.csv"), None)
+    best = score_streaming.at_rate(score_streaming.sweep(words, trace, 1.0, duration_s, refractory_s), float(rate))
+    threshold = best[0] if best else DEFAULT_THRESHOLD
+    _, results = score_streaming.match(words, streaming.replay(trace, threshold, refractory_s), 1.0)
+    sources = collections.Counter()
+    for (time_s, heard, _), kind, _ in results:
+        if kind == "false_alarm":
+            near = [w for w in placed if w[0] <= time_s <= w[1] + 1.0]
+            sources[(near[-1][2], near[-1][3], heard) if near else ("(noise)", "", heard)] += 1
+    return threshold, sum(sources.values()), [(n, *key) for key, n in sources.most_common(top)]
 
 
 def row(name, figures):
@@ -173,6 +196,9 @@ def main(argv=None):
     spotter, naive = figures["spotter, int8 Pi export"], figures["naive (every hop, no averaging), int8"]
     ratio = _recall(spotter, "2.0") / max(_recall(naive, "2.0"), 1e-9)
     print(f"ratio of recall at 2 false alarms per hour, spotter / naive baseline (same run): {ratio:.2f}")
+    threshold, count, sources = false_alarm_sources(stream, traces["int8"])
+    print(f"false alarms of the int8 spotter at threshold {threshold:.3f}: {count}, of which "
+          + ", ".join(f"{n} from {clip} ({word!r} heard as {heard!r})" for n, clip, word, heard in sources))
     print("\n".join(speed_lines(stats["int8"], stats["whole"])))
     report = {"stream": info, "models": models, "figures": figures, "ratio_recall_at_2_fa_per_hour": ratio,
               "real_time_factor": {k: {"total": v["total_s"] / v["audio_s"], "model": v["model_s"] / v["audio_s"],
