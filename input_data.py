@@ -34,9 +34,10 @@ in `ap.unreadable`.
 Training (`AugmentSettings`): an epoch is one pass over every wanted-word training clip in a
 seeded permutation plus the silence and unknown slots; each unknown slot draws from the whole
 unknown pool, each silence slot is a slice of a noise file scaled to a log-uniform RMS. Clips
-get a time shift, a volume, optionally a speed change and background noise. All draws of batch i
-of epoch e come from `np.random.default_rng([seed, stream, e, i])`, so a resumed run or any
-number of loader workers gives the same batches. With `pseudo_labels` (one or more CSVs `path,label`,
+get a time shift, a volume, optionally a speed change and background noise; with
+`stream_probability` a share of the word slots become windows as a keyword spotter sees them
+(stream_augment.py). All draws of batch i of epoch e come from `np.random.default_rng([seed,
+stream, e, i])`, so a resumed run or any number of loader workers gives the same batches. With `pseudo_labels` (one or more CSVs `path,label`,
 path absolute or relative to the CSV's folder) each slot is replaced by a random pseudo-labelled clip
 with probability `pseudo_probability` (default 0.2; labels: wanted word -> itself, silence ->
 `_silence_`, anything else -> `_unknown_`). With `teacher_probs` (key -> probabilities in label
