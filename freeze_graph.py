@@ -76,7 +76,7 @@ MAX_FLOAT_DISAGREEMENT = 0.01  # a float export may change the top-1 label of at
 # (the dense mel filterbank's int8 kernels once kept only 52% of a DS-CNN's decisions).
 MIN_INT8_AGREEMENT = 0.97
 # Keras layer names of the models' feature front ends (model.py); full int8 keeps them float.
-FRONT_END_LAYERS = ("log_mel", "mfcc", "feature_norm")
+FRONT_END_LAYERS = ("mu_law", "log_mel", "mfcc", "feature_norm")
 KERAS_BATCH = 64
 
 

@@ -399,7 +399,11 @@ class BatchPlan:
     noise_start: np.ndarray  # first sample of the noise slice
     noise_gain: np.ndarray  # noise multiplier (clips)
     silence_rms: np.ndarray  # target RMS (silence samples; nan for clips)
-    window: np.ndarray  # stream_augment.WINDOW_DTYPE records: stream windows (window["on"])
+    window: np.ndarray = None  # stream_augment.WINDOW_DTYPE records of stream windows (None: none)
+
+    def __post_init__(self):
+        if self.window is None:
+            self.window = stream_augment.no_windows(len(self.rows))
 
     def __getitem__(self, index):
         return BatchPlan(*(getattr(self, f.name)[index] for f in dataclasses.fields(self)))
@@ -452,15 +456,15 @@ class AudioProcessor:
         self.labels = labels.model_labels(self.wanted_words)
         self._index_rows(entries, pseudo)
         self._plan_splits(silence_percentage, unknown_percentage)
-        self._teacher = self._has_teacher = None
+        self._teacher = self._has_teacher = self._teacher_function = None
         if teacher_probs is not None:
             self.set_teacher(teacher_probs)
         self._epoch_order = None
 
     @property
     def has_teacher(self):
-        """True when teacher probabilities were given (training targets are then packed)."""
-        return self._teacher is not None
+        """True when teacher probabilities or a teacher function were given (training targets are then packed)."""
+        return self._teacher is not None or self._teacher_function is not None
 
     @property
     def cache_bytes(self):
@@ -525,6 +529,12 @@ class AudioProcessor:
                 table[row], has[row] = probs, True
         logger.info("teacher probabilities for %d of %d clips", has.sum(), len(has))
         self._teacher, self._has_teacher = table, has
+
+    def set_teacher_function(self, teacher_function):
+        """An online teacher: `teacher_function(x [n, 16000]) -> probabilities [n, C]` labels every
+        training sample as the student sees it (augmented, silence included); datasets made
+        afterwards train on packed targets."""
+        self._teacher_function = teacher_function
 
     def clip_batches(self, batch_size=256):
         """(keys, float32 [n, 16000]) of the training-split and pseudo-labelled clips as recorded (no
@@ -666,13 +676,19 @@ class AudioProcessor:
         noise = self.noise[window["noise_file"]] if window["noise_file"] >= 0 else None
         return stream_augment.render(clip * np.float32(sample.gain), window, neighbours, noise)
 
-    def targets(self, plan, packed):
-        """int32 labels, or float32 [n, 2C+1] = [one-hot | teacher probs | has-teacher mask]."""
+    def targets(self, plan, packed, x=None):
+        """int32 labels, or float32 [n, 2C+1] = [one-hot | teacher probs | has-teacher mask]; an online
+        teacher labels the rendered samples `x` (stream-window fragments included: it hears what the
+        student hears), a table teacher gives none for a fragment relabelled _unknown_."""
         if not packed:
             return plan.label.astype(np.int32)
         n, c = len(plan), len(self.labels)
         y = np.zeros((n, 2 * c + 1), np.float32)
         y[np.arange(n), plan.label] = 1.0
+        if self._teacher_function is not None:
+            y[:, c:2 * c] = self._teacher_function(x)
+            y[:, 2 * c] = 1.0
+            return y
         has = (plan.rows >= 0) & ~(plan.window["on"] & plan.window["partial"])  # relabelled fragments: no teacher
         has[has] = self._has_teacher[plan.rows[has]]
         y[has, c:2 * c] = self._teacher[plan.rows[has]]
@@ -729,7 +745,8 @@ class SplitDataset(keras.utils.PyDataset):
             plan = ap.training_plan(self.epoch, self.start_batch + index, b, self.pseudo_probability)
         else:
             plan = ap.eval_plan(self.split)[index * b:(index + 1) * b]
-        return ap.render(plan), ap.targets(plan, self._packed)
+        x = ap.render(plan)
+        return x, ap.targets(plan, self._packed, x)
 
     def labels_array(self):
         """int32 [n] true labels of validation/testing, in dataset order."""

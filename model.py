@@ -33,7 +33,7 @@ import keras
 from keras import layers, ops
 
 from audio import CLIP_SAMPLES, SAMPLE_RATE
-from features import MFCC, Frame, LogMelSpectrogram, SpecAugment
+from features import MFCC, Frame, LogMelSpectrogram, MuLaw, SpecAugment
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,14 @@ def _attention_pooling(x):
     return layers.Flatten()(pooled)
 
 
-def pi_model(num_classes, width=1.0, dropout_rate=0.3):
+def _framed_waveform(waveform, mu_law):
+    """40-sample frames with a 20-sample hop (2.5 / 1.25 ms), of the mu-law companded waveform when
+    `mu_law` (features.MuLaw: int8 exports then keep quiet speech)."""
+    x = MuLaw(name="mu_law")(waveform) if mu_law else waveform
+    return Frame(40, 20, name="frame")(x)
+
+
+def pi_model(num_classes, width=1.0, dropout_rate=0.3, mu_law=True):
     """Raspberry Pi prize model (Heng-Ryan-See, Kaggle TF Speech Recognition Challenge 2018).
 
     Raw waveform framed into 40-sample windows with a 20-sample hop (799 x 40), a strided Conv1D,
@@ -107,9 +114,10 @@ def pi_model(num_classes, width=1.0, dropout_rate=0.3):
     Args:
       width: channel multiplier (1.0 = ~1.2 M params at 12 classes, below the 5 MB float32 budget).
       dropout_rate: dropout before the classifier.
+      mu_law: compand the waveform first (features.MuLaw; False = the original linear input).
     """
     waveform = _waveform_input()
-    x = Frame(40, 20, name="frame")(waveform)
+    x = _framed_waveform(waveform, mu_law)
     x = _conv1d_bn_relu6(x, _scaled(64, width), 3, strides=2, padding="valid")
     x = _separable1d_bn_relu6(x, _scaled(64, width))
     for channels in (128, 192, 256, 320, 384, 512):
@@ -133,7 +141,7 @@ def _xception_block(x, filters, strides=1):
     return layers.Add()([x, shortcut])
 
 
-def raw_large_model(num_classes, width=1.0, num_middle_blocks=8, dropout_rate=0.5):
+def raw_large_model(num_classes, width=1.0, num_middle_blocks=8, dropout_rate=0.5, mu_law=True):
     """Large raw-waveform model of the winning team's ensemble (trained there on 32 classes).
 
     Xception-like residual net in 1D (Chollet 2017): 40/20-sample framing, a strided Conv1D, residual
@@ -145,9 +153,10 @@ def raw_large_model(num_classes, width=1.0, num_middle_blocks=8, dropout_rate=0.
       width: channel multiplier.
       num_middle_blocks: residual blocks at 100 time steps.
       dropout_rate: dropout before the classifier.
+      mu_law: compand the waveform first (features.MuLaw; False = the original linear input).
     """
     waveform = _waveform_input()
-    x = Frame(40, 20, name="frame")(waveform)
+    x = _framed_waveform(waveform, mu_law)
     x = _conv1d_bn_relu6(x, _scaled(64, width), 3, strides=2, padding="valid")
     for channels in (128, 256):
         x = _xception_block(x, _scaled(channels, width), strides=2)

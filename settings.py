@@ -87,6 +87,9 @@ class Settings:
                                                    "(written to teacher_probs.csv in the run) are the soft targets")
     teacher_tta: bool = _setting(True, "data", "teacher_runs predict each clip as recorded, shifted left by 1,500 "
                                                "samples and 1.2x louder, and average (the winning entry's TTA)")
+    teacher_online: bool = _setting(False, "data", "teacher_runs label every training sample as the student sees it "
+                                                   "(augmented; silence too) at each step, instead of once per clip "
+                                                   "(~2x slower steps; no teacher_probs.csv)")
     # model
     model: str = _setting("conv", "model", "model.MODELS entry")
     model_params: dict = _setting({}, "model", "model builder parameters, as KEY=VALUE (TOML values)")

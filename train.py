@@ -75,6 +75,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import audio
 import input_data
 import labels as label_sets
 import make_submission
@@ -267,10 +268,7 @@ def teacher_from_runs(processor, values, cached_path):
         else make_submission.tta_variants()
     keys, total = [], 0.0
     for run_dir in values["teacher_runs"]:
-        teacher, teacher_labels, _ = runs.load_run(run_dir)
-        if teacher_labels != processor.labels:
-            raise settings.SettingsError(f"teacher_runs {run_dir}: its labels {teacher_labels} differ from this "
-                                         f"run's {processor.labels}")
+        teacher = load_teacher(run_dir, processor.labels)
         keys, parts = [], []
         for batch_keys, clips in processor.clip_batches(TEACHER_BATCH):
             x = np.stack([variant.apply(clips) for variant in variants])
@@ -279,6 +277,24 @@ def teacher_from_runs(processor, values, cached_path):
         total = total + np.concatenate(parts)
         log.info("teacher %s: probabilities of %d clips, %d variant(s) each", run_dir, len(keys), len(variants))
     return keys, total / len(values["teacher_runs"])
+
+
+def load_teacher(run_dir, labels):
+    """A teacher run's Keras model, checked to have `labels`."""
+    teacher, teacher_labels, _ = runs.load_run(run_dir)
+    if teacher_labels != labels:
+        raise settings.SettingsError(f"teacher_runs {run_dir}: its labels {teacher_labels} differ from this "
+                                     f"run's {labels}")
+    return teacher
+
+
+def online_teacher(teacher_runs, labels):
+    """x [n, 16000] -> the teachers' mean probabilities [n, C] (thread-safe: the loader threads call it)."""
+    signature = [tf.TensorSpec([None, audio.CLIP_SAMPLES], tf.float32)]  # one trace for every batch size
+    functions = [tf.function(lambda x, m=load_teacher(run_dir, labels): m(x, training=False), input_signature=signature)
+                 for run_dir in teacher_runs]
+    log.info("online teacher: %d run(s) label every training sample", len(functions))
+    return lambda x: np.mean([np.asarray(f(x)) for f in functions], axis=0)
 
 
 def load_data(values, run_dir):
@@ -296,7 +312,9 @@ def load_data(values, run_dir):
         teacher_probs=teacher, pseudo_probability=values["pseudo_ratio"])
     if expected is not None and processor.labels != expected:
         raise ValueError(f"the data's labels {processor.labels} changed while reading (unreadable clips?)")
-    if values["teacher_runs"]:
+    if values["teacher_runs"] and values["teacher_online"]:
+        processor.set_teacher_function(online_teacher(values["teacher_runs"], processor.labels))
+    elif values["teacher_runs"]:
         keys, probabilities = teacher_from_runs(processor, values, os.path.join(run_dir, TEACHER_PROBS_FILE))
         processor.set_teacher(dict(zip(keys, probabilities)))
         from_runs = prob_files.ProbTable(keys, processor.labels, probabilities, TEACHER_PROBS_FILE)

@@ -34,7 +34,7 @@ MODES = ("dynamic", "full")
 
 def train_args(args, name):
     return lambda seed: ["--experiment", "303", "--data_dir", args.real_train, "--model", name,
-                         "--max_minutes", args.budget_minutes, *args.train_args]
+                         "--max_minutes", args.budget_minutes]
 
 
 def export(run_dir, prefix, mode, args):
@@ -73,7 +73,7 @@ def main(argv=None):
     report = {"budget_minutes": args.budget_minutes, "models": {}}
     for name in args.models:
         run_dir = os.path.join(args.run_dir, name)
-        metrics = real_speech.train(run_dir, train_args(args, name), 0, args.retrain)
+        metrics = real_speech.train(run_dir, train_args(args, name), 0, args.retrain, args.train_args)
         row = {"val_accuracy": metrics["best_val_accuracy"], "minutes": metrics["train_seconds"] / 60}
         for mode in MODES:
             exported = export(run_dir, os.path.join(args.run_dir, "tf_files", f"{name}_{mode}"), mode, args)

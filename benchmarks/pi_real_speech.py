@@ -2,9 +2,10 @@
 each measured in the form it ships.
 
     python benchmarks/pi_real_speech.py --run_dir runs/pi_real_speech [--seeds 0 1 2]
-        [--teacher_experiment 302] [--students 310 320 330] [--unlabelled DIR] [--synth_dir data/synth]
+        [--teacher_experiment 301] [--students 310 320 330] [--unlabelled DIR] [--synth_dir data/synth]
         [--real_train ../shared/data/speech_commands_real]
-        [--real_test ../shared/data/speech_commands_real_test] [--retrain]
+        [--real_test ../shared/data/speech_commands_real_test] [--students_dir students] [--retrain]
+        [--train_args ARG ...]
 
 Steps (each skipped when its result is there and still valid, so an interrupted run continues):
  1. the synthetic corpus (`--synth_dir`, generated with seed 1 when missing);
@@ -20,16 +21,17 @@ Steps (each skipped when its result is there and still valid, so an interrupted 
     --threshold 0;
  5. each student experiment (`--students`), distilled from the teacher runs (`--teacher_runs`: their
     mean TTA probabilities are the soft targets of the real training clips, the synthetic clips
-    and the unlabelled clips), seed 0; students of the teacher's architecture start from its
-    seed-0 pre-training;
+    and the unlabelled clips), seed 0; a student whose experiment starts from a pre-training
+    (`init_from`) starts from the teacher's seed-0 pre-training;
  6. each student through freeze_graph.py (.pb, float and int8 TFLite; int8 agreement with Keras
     on the validation clips), then its Keras model (make_submission.py, no TTA) and its float and
     int8 TFLite files through make_submission_on_rpi.py (batch 1, as on the Pi) on the real test,
     and benchmark_model.py (bytes, multiply-adds, latency with 1 thread here, the Pi 3 estimate).
 
-Writes `RUN_DIR/pretrain/seed<k>/`, `RUN_DIR/teacher/seed<k>/` and `RUN_DIR/students/<name>/` (run
-folders), `RUN_DIR/submissions/` (CSVs), `RUN_DIR/unlabelled_pseudo/` (pseudo labels),
-`RUN_DIR/tf_files/<name>*` (exports) and `RUN_DIR/pi_real_speech.json`; prints one table:
+Writes `RUN_DIR/pretrain/seed<k>/`, `RUN_DIR/teacher/seed<k>/` (run folders), `RUN_DIR/submissions/`
+(the teachers' CSVs), and in `RUN_DIR/students/` (`--students_dir`: a variant, e.g. other unlabelled
+audio, in a folder of its own reuses the teachers) `<name>/` (run folders), `submissions/`,
+`unlabelled_pseudo/` (pseudo labels), `tf_files/<name>*` (exports) and `pi_real_speech.json`; prints one table:
 accuracy on the real test in Keras, float TFLite and int8 TFLite (the Pi script), int8 agreement,
 int8 bytes, multiply-adds, latency, the Pi 3 estimate, and each student's int8 accuracy over the
 teacher ensemble's. Checkpoints are chosen on the validation list, never on the test.
@@ -50,9 +52,6 @@ import real_speech  # noqa: E402
 import runs  # noqa: E402
 import settings  # noqa: E402
 
-TEACHER_OF = "ds_cnn"  # students of this model start from the teacher's pre-training
-
-
 def pretrain_args(args):
     return lambda seed: ["--experiment", "300", "--data_dir", os.path.join(args.synth_dir, "train"),
                          "--pseudo_labels", ""]
@@ -68,9 +67,9 @@ def train_teachers(args, clips_csv):
     teachers, minutes = {}, 0.0
     for seed in args.seeds:
         pretrain = real_speech.train(os.path.join(args.run_dir, "pretrain", f"seed{seed}"), pretrain_args(args), seed,
-                                     args.retrain)
+                                     args.retrain, args.train_args)
         run_dir = os.path.join(args.run_dir, "teacher", f"seed{seed}")
-        metrics = real_speech.train(run_dir, teacher_args(args, clips_csv), seed, args.retrain)
+        metrics = real_speech.train(run_dir, teacher_args(args, clips_csv), seed, args.retrain, args.train_args)
         teachers[seed] = run_dir
         minutes += (pretrain["train_seconds"] + metrics["train_seconds"]) / 60
     return teachers, minutes
@@ -86,8 +85,8 @@ def ensemble_probs(teachers, test_dir, out_prefix, retrain):
 
 def label_unlabelled(args, teachers):
     """pseudo_labels.csv of the unlabelled clips, labelled by the teacher ensemble (threshold 0: all)."""
-    out = os.path.join(args.run_dir, "unlabelled_pseudo")
-    prefix = ensemble_probs(teachers, args.unlabelled, os.path.join(args.run_dir, "submissions", "unlabelled"),
+    out = os.path.join(args.students_dir, "unlabelled_pseudo")
+    prefix = ensemble_probs(teachers, args.unlabelled, os.path.join(args.students_dir, "submissions", "unlabelled"),
                             args.retrain)
     csv_path = os.path.join(out, "pseudo_labels.csv")
     if args.retrain or not os.path.isfile(csv_path) or os.path.getmtime(csv_path) < os.path.getmtime(f"{prefix}_probs.csv"):
@@ -97,10 +96,11 @@ def label_unlabelled(args, teachers):
 
 
 def student_args(args, name, teachers, pseudo_csvs):
-    """train.py arguments of a student experiment."""
+    """train.py arguments of a student experiment; one that starts from a pre-training (its `init_from`)
+    starts from the seed-0 pre-training of the teacher here."""
     path = runs.find_experiment(os.path.join(ROOT, "experiments"), name)
-    same_model = settings.load_experiment(path).get("model") == TEACHER_OF
-    extra = ["--init_from", os.path.join(args.run_dir, "pretrain", f"seed{args.seeds[0]}")] if same_model else []
+    pretrained = bool(settings.load_experiment(path).get("init_from"))
+    extra = ["--init_from", os.path.join(args.run_dir, "pretrain", f"seed{args.seeds[0]}")] if pretrained else []
     return lambda seed: ["--experiment", name, "--data_dir", args.real_train, "--pseudo_labels", *pseudo_csvs,
                          "--teacher_runs", *teachers.values(), *extra]
 
@@ -133,9 +133,9 @@ def model_figures(model_path):
 
 def measure_student(args, name, run_dir):
     """Every figure of one student (see the module docstring)."""
-    prefix = os.path.join(args.run_dir, "tf_files", name)
+    prefix = os.path.join(args.students_dir, "tf_files", name)
     exported = export(run_dir, prefix, args.retrain)["exports"]
-    submissions = os.path.join(args.run_dir, "submissions")
+    submissions = os.path.join(args.students_dir, "submissions")
     keras_probs = real_speech.submit(run_dir, args.real_test, os.path.join(submissions, name), args.retrain,
                                      variants=("plain",))["plain"]
     solution = os.path.join(args.real_test, "solution.csv")
@@ -152,8 +152,8 @@ def parse_args(argv):
     parser.add_argument("--run_dir", required=True, help="folder for runs, submissions, exports and the report")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
                         help="seeds of the teacher ensemble (default: 0 1 2)")
-    parser.add_argument("--teacher_experiment", default="302",
-                        help="the teacher's fine-tuning experiment (default: 302)")
+    parser.add_argument("--teacher_experiment", default="301",
+                        help="the teacher's fine-tuning experiment (default: 301, the real-speech recipe)")
     parser.add_argument("--students", nargs="+", default=["310", "320", "330"],
                         help="student experiments (default: 310 ds_cnn, 320 pi, 330 micro)")
     parser.add_argument("--unlabelled", default=None,
@@ -164,9 +164,15 @@ def parse_args(argv):
                         help="real training data with list files (default: ../shared/data/speech_commands_real)")
     parser.add_argument("--real_test", default=os.path.join(real_speech.SHARED, "speech_commands_real_test"),
                         help="real test folder: audio/ and solution.csv (default: ../shared/data/...real_test)")
+    parser.add_argument("--students_dir", default="students",
+                        help="folder of the students, their exports, submissions, pseudo labels and the report, "
+                             "inside --run_dir (default: students; another one keeps a variant apart)")
     parser.add_argument("--retrain", action="store_true", help="retrain and remake everything")
+    parser.add_argument("--train_args", nargs=argparse.REMAINDER, default=[],
+                        help="more train.py arguments for every run (last; e.g. --epochs 1 for a smoke test)")
     args = parser.parse_args(argv)
     args.unlabelled = args.unlabelled or os.path.join(args.synth_dir, "test", "audio")
+    args.students_dir = os.path.join(args.run_dir, args.students_dir)
     for name in ("run_dir", "synth_dir", "real_train", "real_test", "unlabelled"):  # scripts run in the project
         setattr(args, name, os.path.abspath(getattr(args, name)))
     return args
@@ -178,7 +184,9 @@ def main(argv=None):
     for folder in (args.real_train, args.real_test):
         if not os.path.isdir(folder):
             sys.exit(f"pi_real_speech: {folder} not found (the team's shared real data; see --real_train/--real_test)")
+    os.makedirs(os.path.join(args.students_dir, "submissions"), exist_ok=True)
     os.makedirs(os.path.join(args.run_dir, "submissions"), exist_ok=True)
+    report_path = os.path.join(args.students_dir, "pi_real_speech.json")
     clips_csv = real_speech.ensure_synthetic_corpus(args.synth_dir)
     teachers, teacher_minutes = train_teachers(args, clips_csv)
     solution = os.path.join(args.real_test, "solution.csv")
@@ -190,12 +198,12 @@ def main(argv=None):
               "students": {}}
     pseudo_csvs = [clips_csv, label_unlabelled(args, teachers)]
     for name in args.students:
-        run_dir = os.path.join(args.run_dir, "students", name)
-        real_speech.train(run_dir, student_args(args, name, teachers, pseudo_csvs), 0, args.retrain)
+        run_dir = os.path.join(args.students_dir, name)
+        real_speech.train(run_dir, student_args(args, name, teachers, pseudo_csvs), 0, args.retrain, args.train_args)
         report["students"][name] = measure_student(args, name, run_dir)
-        runs.write_json(os.path.join(args.run_dir, "pi_real_speech.json"), report)
+        runs.write_json(report_path, report)
     report["minutes"] = (time.monotonic() - started) / 60
-    runs.write_json(os.path.join(args.run_dir, "pi_real_speech.json"), report)
+    runs.write_json(report_path, report)
     print(format_report(report))
     return report
 

@@ -4,6 +4,7 @@
         [--experiment 301] [--baseline_experiment 300] [--synth_dir data/synth]
         [--real_train ../shared/data/speech_commands_real]
         [--real_test ../shared/data/speech_commands_real_test] [--only real_only] [--retrain]
+        [--train_args ARG ...]
 
 Trains, one after the other, once per seed, each run within `--budget_minutes` on this machine:
   synth_only  experiments/300_real_speech.toml on the synthetic corpus alone (its own validation
@@ -75,10 +76,11 @@ def variants(args, clips_csv):
     }
 
 
-def train(run_dir, train_args, seed, retrain):
-    """Trains one seed unless the run folder holds a finished run of the same settings and training
-    code (train.finished_run_differs); returns its metrics.json."""
-    argv = [*map(str, train_args(seed)), "--seed", str(seed), "--run_dir", run_dir, "--overwrite"]
+def train(run_dir, train_args, seed, retrain, extra=()):
+    """Trains one seed (train.py arguments `train_args(seed)` and `extra`) unless the run folder holds a
+    finished run of the same settings and training code (train.finished_run_differs); returns its
+    metrics.json."""
+    argv = [*map(str, [*train_args(seed), *extra]), "--seed", str(seed), "--run_dir", run_dir, "--overwrite"]
     why = "--retrain" if retrain else train_script.finished_run_differs(argv)
     if why:
         print(f"training {run_dir} ({why})", flush=True)
@@ -114,7 +116,7 @@ def run_variant(folder, train_args, args):
     tta_probs = []
     for seed in args.seeds:
         run_dir = os.path.join(folder, f"seed{seed}")
-        metrics = train(run_dir, train_args, seed, args.retrain)
+        metrics = train(run_dir, train_args, seed, args.retrain, args.train_args)
         probs = submit(run_dir, args.real_test, os.path.join(folder, f"test_seed{seed}"), args.retrain)
         tta_probs.append(probs["tta"])
         result["minutes"] += metrics["train_seconds"] / 60
@@ -149,6 +151,8 @@ def parse_args(argv):
                         help="train and score only these (default: all three; recipe needs synth_only's runs)")
     parser.add_argument("--retrain", action="store_true",
                         help="retrain and resubmit finished runs instead of reusing them")
+    parser.add_argument("--train_args", nargs=argparse.REMAINDER, default=[],
+                        help="more train.py arguments for every run (last; e.g. --epochs 1 for a smoke test)")
     args = parser.parse_args(argv)
     for name in ("run_dir", "synth_dir", "real_train", "real_test"):  # the scripts run in the project folder
         setattr(args, name, os.path.abspath(getattr(args, name)))

@@ -349,6 +349,25 @@ def test_teacher_targets_are_packed(corpus):
         processor(corpus, teacher_probs={base.clips("training")[0][0]: np.ones(3)})
 
 
+def test_an_online_teacher_labels_every_rendered_training_sample(corpus):
+    ap = processor(corpus)
+    c = len(ap.labels)
+
+    def teacher(x):  # depends on the rendered audio: each sample's own loudness decides
+        loud = (np.abs(x).max(axis=1) > 0.3).astype(np.float32)
+        return np.stack([1.0 - loud, loud] + [np.zeros(len(x), np.float32)] * (c - 2), axis=1)
+
+    ap.set_teacher_function(teacher)
+    ds = ap.dataset("training", batch_size=16)
+    ds.set_epoch(2)
+    x, y = ds[1]
+    assert y.shape == (len(x), 2 * c + 1)
+    np.testing.assert_array_equal(y[:, c:2 * c], teacher(x))  # the samples as the student sees them
+    assert (y[:, 2 * c] == 1).all()  # silence samples too
+    np.testing.assert_array_equal(y[:, :c].argmax(axis=1), ap.training_plan(2, 1, 16).label)
+    assert ap.dataset("validation", batch_size=16)[0][1].dtype == np.int32
+
+
 def test_unreadable_clips_are_skipped_counted_and_the_cache_stays_aligned(tmp_path, capsys):
     root = make_corpus(tmp_path / "train", words=("yes", "no", "cat"), speakers=12,
                        clip_fn=lambda w, s: tone(200 + 50 * s + 7 * len(w)))

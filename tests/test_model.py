@@ -182,3 +182,23 @@ def test_spec_augment_is_a_model_parameter_without_weights():
     augmented = model.build_model("ds_cnn", 12, filters=8, num_blocks=1, spec_augment=2)
     assert [w.shape for w in plain.weights] == [w.shape for w in augmented.weights]  # init_from still fits
     assert "spec_augment" in [layer.name for layer in augmented.layers]
+
+
+def test_mu_law_companding_and_its_8_bit_resolution():
+    x = np.array([[0.0, 1.0, -1.0, 0.001, -0.5]], np.float32)
+    expected = np.sign(x) * np.log1p(255 * np.abs(x)) / np.log(256)
+    np.testing.assert_allclose(features.MuLaw()(x), expected, rtol=1e-6)
+    # why: a quiet word (peak 0.01) beside a full-scale click, rounded to 8 bits of the whole clip's range
+    quiet = 0.01 * np.sin(np.linspace(0, 60, 1000)).astype(np.float32)
+    clip = np.concatenate([quiet, [1.0]]).astype(np.float32)[None, :]
+    linear_levels = np.unique(np.round(clip[0, :-1] * 127)).size
+    mu_levels = np.unique(np.round(np.asarray(features.MuLaw()(clip))[0, :-1] * 127)).size
+    assert linear_levels <= 3 and mu_levels >= 40
+
+
+def test_raw_waveform_models_compand_their_input_by_default():
+    for name in ("pi", "raw_large"):
+        assert model.model_params(name)["mu_law"] is True
+    net = model.build_model("pi", 12, width=0.25)
+    assert [layer.name for layer in net.layers][:3] == ["waveform", "mu_law", "frame"]
+    assert "mu_law" not in [layer.name for layer in model.build_model("pi", 12, width=0.25, mu_law=False).layers]

@@ -467,3 +467,11 @@ def test_teacher_runs_give_every_training_and_pseudo_clip_the_mean_tta_probabili
     np.testing.assert_allclose(table.values[table.fnames.index(key)], expected, atol=1e-5)
     # pseudo-labelled clips outside their CSV's folder are keyed by their absolute path
     assert {os.path.normpath(c) for c in (corpus / "test" / "audio").glob("*.wav")} <= set(table.fnames)
+
+
+def test_an_online_teacher_trains_without_a_probability_file(baseline, corpus, tmp_path):
+    run = tmp_path / "online"
+    metrics = train.main(TINY + ["--data_dir", str(corpus / "train"), "--run_dir", str(run), "--epochs", "1",
+                                 "--teacher_runs", str(baseline[0]), "--teacher_online"])
+    assert metrics["epochs_trained"] == 1 and not (run / train.TEACHER_PROBS_FILE).exists()
+    assert runs.read_json(run / "config.json")["data"]["teacher_online"] is True

@@ -1,0 +1,158 @@
+"""Does the test suite catch small, plausible bugs? Applies one-line mutations to a scratch copy of the tree.
+
+    python benchmarks/mutation_check.py [--only NAME ...] [--list] [--timeout_s 900]
+
+Each mutation (MUTATIONS below) replaces one exact piece of code in one file of a scratch copy
+of the repository (the files git tracks, as they are in the working tree) with a bug, then runs
+the tests that should catch it (`pytest -x -q` on the named test files, in the scratch copy). A
+mutation whose tests still pass "survived": the suite has a hole there. A mutation whose original
+text is no longer found is reported as "stale" (the code moved: update the entry). Add each new
+kind of bug found in review to the list, with the tests that must catch it.
+
+Prints one line per mutation (killed / SURVIVED / stale, seconds, the failing test) and a summary;
+exits 1 if any mutation survived or is stale. Writes nothing in the repository (the scratch copy
+lives in a temporary folder, removed afterwards).
+"""
+
+import argparse
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str  # relative to the repository root
+    original: str  # exact text, found exactly once
+    mutated: str
+    tests: tuple  # test files (or node ids) that must fail
+
+
+MUTATIONS = (
+    Mutation("render ignores the speed factor", "input_data.py",
+             "int(plan.shift[r]), float(plan.speed[r]),", "int(plan.shift[r]), 1.0,",
+             ("tests/test_render_exact.py", "tests/test_input_data.py")),
+    Mutation("render ignores the volume gain", "input_data.py",
+             "x *= (plan.gain / 32768.0).astype(np.float32)[:, None]",
+             "x *= np.float32(1.0 / 32768.0)", ("tests/test_render_exact.py", "tests/test_input_data.py")),
+    Mutation("training forces the distillation weight to 0", "train_loop.py",
+             'loss_options = {key: values[key] for key in ("label_smoothing", "distill_temperature", "distill_weight")}',
+             'loss_options = {key: values[key] for key in ("label_smoothing", "distill_temperature", "distill_weight")}; '
+             'loss_options["distill_weight"] = 0.0', ("tests/test_train.py",)),
+    Mutation("freeze_graph does not compare the .pb with Keras", "freeze_graph.py",
+             'probs = predict_graph(graph_def, check) if kind == "pb" else predict_tflite(content, check)',
+             'probs = reference if kind == "pb" else predict_tflite(content, check)',
+             ("tests/test_export_checks.py", "tests/test_freeze_graph.py")),
+    Mutation("probability tables are not aligned by fname", "probs.py",
+             "order = pd.Index(table.fnames).get_indexer(reference.fnames)",
+             "order = np.arange(len(table.fnames))",
+             ("tests/test_ensemble_alignment.py", "tests/test_ensemble.py", "tests/test_probs.py")),
+    Mutation("the mel filterbank is a dense matrix product again (int8 loses log-mel models)", "features.py",
+             "mel_power = apply_sparse_filterbank(power, self._mel_filterbank, self.num_mel_bins)",
+             "mel_power = ops.matmul(power, mel_weight_matrix(self.num_mel_bins, self.fft_length // 2 + 1, "
+             "self.sample_rate, self.fmin_hz, self.sample_rate / 2 if self.fmax_hz is None else self.fmax_hz))",
+             ("tests/test_int8.py",)),
+    Mutation("EMA weights are not what validation and checkpoints use", "train_loop.py",
+             "        if not self.optimizer.use_ema:\n", "        if True:\n", ("tests/test_train.py",)),
+    Mutation("the online teacher labels the clean clip, not the augmented sample", "input_data.py",
+             "y[:, c:2 * c] = self._teacher_function(x)", "y[:, c:2 * c] = self._teacher_function(x * 0.5)",
+             ("tests/test_input_data.py",)),
+    Mutation("teacher_runs ignore the TTA variants", "train.py",
+             "x = np.stack([variant.apply(clips) for variant in variants])", "x = np.stack([clips for _ in variants])",
+             ("tests/test_train.py",)),
+    Mutation("the raw-waveform models lose their mu-law input", "model.py",
+             'x = MuLaw(name="mu_law")(waveform) if mu_law else waveform', "x = waveform",
+             ("tests/test_model.py::test_raw_waveform_models_compand_their_input_by_default",)),
+    Mutation("freeze_graph accepts an int8 export that disagrees", "freeze_graph.py",
+             'if kind == "int8" and result["agreement"] < min_int8_agreement:',
+             'if kind == "int8" and result["agreement"] < 0.0:', ("tests/test_freeze_graph.py",)),
+)
+
+
+def tracked_files():
+    result = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
+    return [p for p in result.stdout.decode().split("\0") if p]
+
+
+def scratch_copy(destination):
+    """The tracked files of the working tree, copied (tests then import the copy, not the repository)."""
+    for relative in tracked_files():
+        source = os.path.join(ROOT, relative)
+        if os.path.isfile(source):
+            os.makedirs(os.path.dirname(os.path.join(destination, relative)), exist_ok=True)
+            shutil.copy2(source, os.path.join(destination, relative))
+
+
+def apply(scratch, mutation):
+    """Writes the mutation into the scratch copy; False when its original text is not there exactly once."""
+    path = os.path.join(scratch, mutation.path)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if text.count(mutation.original) != 1:
+        return False
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text.replace(mutation.original, mutation.mutated))
+    return True
+
+
+def run_tests(scratch, mutation, timeout_s):
+    """("killed", failing test) or ("SURVIVED", "") for one mutation's tests in the scratch copy."""
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutation.tests]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    try:
+        result = subprocess.run(command, cwd=scratch, env=env, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return "killed", f"(timed out after {timeout_s} s)"
+    if result.returncode == 0:
+        return "SURVIVED", ""
+    failed = re.findall(r"^FAILED (\S+)", result.stdout, re.MULTILINE)
+    return "killed", failed[0] if failed else f"(pytest exit {result.returncode})"
+
+
+def check(mutation, timeout_s):
+    with tempfile.TemporaryDirectory(prefix="kws-mutation-") as scratch:
+        scratch_copy(scratch)
+        if not apply(scratch, mutation):
+            return "stale", "original text not found exactly once"
+        return run_tests(scratch, mutation, timeout_s)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", default=None, help="run only the mutations whose name contains these")
+    parser.add_argument("--list", action="store_true", help="list the mutations and their tests, run nothing")
+    parser.add_argument("--timeout_s", type=float, default=900.0, help="per mutation (default: 900)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    chosen = [m for m in MUTATIONS if not args.only or any(word in m.name for word in args.only)]
+    if args.list:
+        for m in chosen:
+            print(f"{m.name}  [{m.path}] -> {' '.join(m.tests)}")
+        return {}
+    outcomes = {}
+    for m in chosen:
+        started = time.monotonic()
+        outcome, detail = check(m, args.timeout_s)
+        outcomes[m.name] = outcome
+        print(f"{outcome:<9}{time.monotonic() - started:>7.0f} s  {m.name}  {detail}", flush=True)
+    survived = [name for name, outcome in outcomes.items() if outcome != "killed"]
+    print(f"{len(outcomes) - len(survived)} of {len(outcomes)} mutations killed"
+          + (f"; not killed: {', '.join(survived)}" if survived else ""))
+    if survived:
+        sys.exit(1)
+    return outcomes
+
+
+if __name__ == "__main__":
+    main()

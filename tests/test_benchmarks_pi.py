@@ -1,0 +1,47 @@
+"""benchmarks/pi_real_speech.py and benchmarks/int8_zoo.py end to end on a tiny synthetic corpus that
+stands in for the real data (one seed, one-epoch runs): every stage runs and the report holds
+every figure; a second run reuses what is done."""
+
+import json
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+import pi_real_speech  # noqa: E402
+import make_synthetic_dataset as synth  # noqa: E402
+
+QUICK = ["--train_args", "--epochs", "1", "--steps_per_epoch", "3", "--batch_size", "16", "--max_minutes", "0"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "synth"
+    synth.main(["--out", str(out), "--speakers", "24", "--words", "yes,no,up,down,left,right,on,off,stop,go,cat", "--test_clips", "24",
+                "--noise_duration_s", "3", "--workers", "2", "--seed", "5"])
+    return out
+
+
+def test_pi_real_speech_trains_distils_exports_and_reports(corpus, tmp_path, capsys):
+    argv = ["--run_dir", str(tmp_path / "bench"), "--seeds", "0", "--synth_dir", str(corpus),
+            "--real_train", str(corpus / "train"), "--real_test", str(corpus / "test"), *QUICK]
+    report = pi_real_speech.main(argv)
+    assert set(report["students"]) == {"310", "320", "330"}
+    for name, figures in report["students"].items():
+        for key in ("keras", "float_tflite", "int8_tflite"):
+            assert 0.0 < figures[key] <= 1.0, (name, key)
+        assert figures["int8_agreement"] >= 0.97 and figures["bytes"] > 0 and figures["macs"] > 0
+        assert os.path.isfile(tmp_path / "bench" / "students" / "tf_files" / f"{name}_int8.tflite")
+    assert report["students"]["330"]["bytes"] <= 64 * 1024  # the micro student's budget
+    with open(tmp_path / "bench" / "students" / "pi_real_speech.json") as f:
+        assert json.load(f)["teacher"]["keras_tta"] == report["teacher"]["keras_tta"]
+    table = capsys.readouterr().out
+    assert "teacher ensemble (TTA)" in table and "int8/teacher" in table
+
+    best = tmp_path / "bench" / "students" / "310" / "best.keras"
+    before = os.path.getmtime(best)
+    pi_real_speech.main(argv)  # everything finished: reused, not retrained
+    assert os.path.getmtime(best) == before
