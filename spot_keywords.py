@@ -86,8 +86,12 @@ class DetectionWriter:
         self.file.write(line)
         self.file.flush()
         if self.echo:
-            sys.stdout.write(line)
-            sys.stdout.flush()
+            try:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            except BrokenPipeError:  # the reader of the echo went away (`| head`): keep writing the file
+                self.echo = False
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (Python flushes stdout at exit)
 
     def add(self, time_s, label, score):
         if self.as_json:
