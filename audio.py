@@ -2,7 +2,8 @@
 
 Reading accepts what users actually have: integer PCM of 8, 16, 24 or 32 bits and IEEE float
 of 32 or 64 bits (plain or WAVE_FORMAT_EXTENSIBLE headers), mono or several channels (averaged
-to mono), at any sample rate (resampled to 16 kHz with scipy's polyphase filter). Samples come
+to mono), at any sample rate (resampled to 16 kHz by `Resampler`, scipy's polyphase filter
+rebuilt in numpy). Samples come
 back as float32 in [-1, 1]. Anything else -- an empty or truncated file, a file that is not a
 WAV, a compressed WAV, a WAV without samples -- raises `WavError` whose message names the file
 and the problem.
@@ -12,10 +13,19 @@ applies: a clip shorter than one second is padded with zeros *at the end*; a lon
 first second. Time-shift augmentation moves the word afterwards, so the padding side is not
 learned as a cue.
 
+`speech_span` finds the spoken part of a clip by frame energy (make_streaming_test.py places it,
+stream_augment.py moves it about a training window).
+
 Writing produces 16-bit PCM mono, atomically (a temporary file renamed into place).
 
-Only numpy and the standard library are imported here, so the Raspberry Pi script can use this
-module; scipy is imported only when a file needs resampling.
+Resampling (`resample`, `Resampler`): the output of `scipy.signal.resample_poly(x, up, down)` with
+its default filter (a Kaiser-windowed sinc, beta 5, 10 x max(up, down) taps each side), computed
+with numpy alone, so that the Raspberry Pi scripts read a 44.1 or 48 kHz microphone's clips. A
+`Resampler` takes its input in pieces of any size (a live stream) and gives, piece by piece, what
+resample_poly gives for the whole input (to float rounding).
+
+Only numpy and the standard library are imported here, so the Raspberry Pi scripts can use this
+module.
 """
 
 import math
@@ -55,7 +65,7 @@ def _chunks(data, name):
         offset += 8 + size + (size & 1)  # chunks are word-aligned
 
 
-def _parse_format(fmt, name):
+def parse_format(fmt, name):
     """Returns (format tag, channels, sample rate, bits per sample) from a 'fmt ' payload."""
     if len(fmt) < 16:
         raise WavError(name, "truncated 'fmt ' chunk")
@@ -75,7 +85,7 @@ def _parse_format(fmt, name):
     return tag, channels, rate, bits
 
 
-def _samples_to_float(raw, tag, bits):
+def samples_to_float(raw, tag, bits):
     """Converts little-endian sample bytes to float32 in [-1, 1]."""
     if tag == _FLOAT:
         return np.frombuffer(raw, "<f4" if bits == 32 else "<f8").astype(np.float32)
@@ -95,7 +105,7 @@ def decode_wav(data, name="<bytes>", target_rate=SAMPLE_RATE):
     fmt = samples = None
     for chunk_id, payload, size in _chunks(data, name):
         if chunk_id == b"fmt ":
-            fmt = _parse_format(payload, name)
+            fmt = parse_format(payload, name)
         elif chunk_id == b"data":
             if len(payload) < size:
                 raise WavError(name, f"truncated: the header declares {size} bytes of samples, "
@@ -111,7 +121,7 @@ def decode_wav(data, name="<bytes>", target_rate=SAMPLE_RATE):
     frames = len(samples) // frame_bytes
     if frames == 0:
         raise WavError(name, "no samples")
-    audio = _samples_to_float(samples[:frames * frame_bytes], tag, bits).reshape(frames, channels)
+    audio = samples_to_float(samples[:frames * frame_bytes], tag, bits).reshape(frames, channels)
     mono = audio.mean(axis=1, dtype=np.float32) if channels > 1 else audio[:, 0]
     mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
     if target_rate and rate != target_rate:
@@ -129,12 +139,85 @@ def read_wav(path, target_rate=SAMPLE_RATE):
     return decode_wav(data, name=str(path), target_rate=target_rate)
 
 
-def resample(samples, from_rate, to_rate):
-    """Polyphase resampling (scipy's anti-aliased FIR) between integer sample rates."""
-    from scipy.signal import resample_poly  # only here: the Pi script never resamples
-
+def _rate_ratio(from_rate, to_rate):
+    """(up, down): to_rate / from_rate as a reduced fraction of positive integers."""
+    if int(from_rate) != from_rate or int(to_rate) != to_rate or from_rate < 1 or to_rate < 1:
+        raise ValueError(f"sample rates must be positive integers, got {from_rate} and {to_rate} Hz")
     g = math.gcd(int(from_rate), int(to_rate))
-    return resample_poly(samples, int(to_rate) // g, int(from_rate) // g).astype(np.float32)
+    return int(to_rate) // g, int(from_rate) // g
+
+
+class Resampler:
+    """Streaming polyphase resampler: `process(piece)` returns the output samples that the input so far
+    determines; `flush()` the rest (the input is then taken to end with zeros, as resample_poly does).
+
+    Output sample n is sum_k h[t_n - k * up] * x[k], t_n = n * down + offset, with h scipy's filter
+    (gain `up`) and the offset resample_poly uses to centre it; each output needs the input up to
+    index t_n // up, a look-ahead of 10 x max(up, down) / up input samples (under 2 ms from 8-48 kHz).
+    """
+
+    def __init__(self, from_rate, to_rate):
+        self.up, self.down = _rate_ratio(from_rate, to_rate)
+        half_len = 10 * max(self.up, self.down)
+        taps = np.arange(2 * half_len + 1) - half_len
+        h = np.sinc(taps / max(self.up, self.down)) * np.kaiser(len(taps), 5.0)
+        h *= self.up / h.sum()  # unit gain at DC after zero-stuffing by `up`
+        pre_pad = self.down - half_len % self.down  # resample_poly's centring
+        self._offset = (half_len + pre_pad) // self.down * self.down - pre_pad
+        self._taps = -(-len(h) // self.up)
+        # Polyphase form: row p holds h[p], h[p + up], ...: the coefficients of outputs with t_n % up == p.
+        self._phases = np.zeros((self.up, self._taps))
+        for p in range(self.up):
+            coefficients = h[p::self.up]
+            self._phases[p, :len(coefficients)] = coefficients
+        self._buffer = np.zeros(0, np.float64)
+        self._buffer_start = 0  # input index of _buffer[0]
+        self._received = 0  # input samples so far
+        self._produced = 0  # output samples so far
+
+    def _outputs(self, end):
+        """Output samples [_produced, end) from the buffered input (zeros outside it)."""
+        n = np.arange(self._produced, end, dtype=np.int64)
+        t = n * self.down + self._offset
+        newest = t // self.up
+        low = newest[0] - self._taps + 1  # the input span these outputs read, zero-padded at both ends
+        span = np.zeros(newest[-1] - low + 1)
+        first, last = max(low, self._buffer_start), min(newest[-1] + 1, self._received)
+        span[first - low:last - low] = self._buffer[first - self._buffer_start:last - self._buffer_start]
+        rows = (newest - low)[:, None] - np.arange(self._taps)[None, :]  # row n: inputs newest_n, newest_n - 1, ...
+        y = np.einsum("ij,ij->i", self._phases[t - newest * self.up], span[rows])
+        self._produced = end
+        oldest_needed = max(0, (end * self.down + self._offset) // self.up - self._taps + 1)
+        if oldest_needed > self._buffer_start:  # drop input no later output reads
+            self._buffer = self._buffer[oldest_needed - self._buffer_start:]
+            self._buffer_start = oldest_needed
+        return y.astype(np.float32)
+
+    def process(self, samples, max_outputs=4096):
+        """Resampled float32 output that the input so far determines (`max_outputs` per block: small temporaries)."""
+        samples = np.asarray(samples, np.float64).ravel()
+        self._buffer = np.concatenate([self._buffer, samples])
+        self._received += len(samples)
+        # the outputs whose newest input sample, t_n // up, has arrived
+        ready = (self._received * self.up - 1 - self._offset) // self.down + 1
+        return self._drain(ready, max_outputs)
+
+    def flush(self, max_outputs=4096):
+        """The remaining output of a finished input: ceil(input * up / down) samples in all."""
+        return self._drain(-(-self._received * self.up // self.down), max_outputs)
+
+    def _drain(self, end, max_outputs):
+        blocks = [self._outputs(min(start + max_outputs, end)) for start in range(self._produced, end, max_outputs)]
+        return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+
+
+def resample(samples, from_rate, to_rate):
+    """`samples` at `to_rate` Hz: scipy.signal.resample_poly's result, computed with numpy (see Resampler)."""
+    if from_rate == to_rate:
+        return np.asarray(samples, np.float32)
+    resampler = Resampler(from_rate, to_rate)
+    head = resampler.process(samples)
+    return np.concatenate([head, resampler.flush()])
 
 
 def fit_clip(samples, clip_samples=CLIP_SAMPLES):
@@ -148,6 +231,24 @@ def fit_clip(samples, clip_samples=CLIP_SAMPLES):
 def load_clip(path, clip_samples=CLIP_SAMPLES):
     """A WAV file as exactly one clip of float32 samples at 16 kHz."""
     return fit_clip(read_wav(path), clip_samples)
+
+
+SPEECH_FRAME_SAMPLES = 160  # 10 ms energy frames
+SPEECH_BELOW_PEAK_DB = 35.0
+SPEECH_ABOVE_FLOOR_DB = 8.0
+
+
+def speech_span(samples):
+    """(first, end) sample of the spoken part of a clip: from the first to the last 10 ms frame within
+    35 dB of the loudest frame and 8 dB above the quietest tenth of the frames (the clip's floor)."""
+    frames = len(samples) // SPEECH_FRAME_SAMPLES
+    if frames == 0:
+        return 0, len(samples)
+    power = np.mean(np.square(samples[:frames * SPEECH_FRAME_SAMPLES].reshape(frames, -1), dtype=np.float64), axis=1)
+    level_db = 10 * np.log10(power + 1e-12)
+    threshold = max(level_db.max() - SPEECH_BELOW_PEAK_DB, np.percentile(level_db, 10) + SPEECH_ABOVE_FLOOR_DB)
+    active = np.flatnonzero(level_db >= min(threshold, level_db.max()))
+    return int(active[0]) * SPEECH_FRAME_SAMPLES, (int(active[-1]) + 1) * SPEECH_FRAME_SAMPLES
 
 
 def float_to_int16(samples):

@@ -5,7 +5,7 @@ Command line (everything else comes from the run folder; no training flag is eve
     python freeze_graph.py --run_dir runs/N [--checkpoint FILE] [--out tf_files/N]
                            [--skip_int8] [--int8_mode dynamic|full] [--calibration_clips 300]
                            [--check_clips 300] [--seed 0]
-                           [--data_dir DIR ...]
+                           [--data_dir DIR ...] [--streaming]
 
 Reads `runs/N/best.keras` (or `--checkpoint`), `labels.txt` and `config.json` (the data folders
 `data.data_dir` and their split settings). Writes, each atomically (`.tmp` then rename):
@@ -28,9 +28,16 @@ Reads `runs/N/best.keras` (or `--checkpoint`), `labels.txt` and `config.json` (t
   waveform input leaves a quiet word a handful of levels (the input scale is 1/128 for clips
   that reach full scale), and the attention softmax over ~100 time steps gets steps of 1/256.
   In both modes the models' log-mel front end stays float (features.py says why it must).
+- with `--streaming`, for a log-mel or MFCC model (stream_export.py; a raw-waveform model has no
+  front end to cut off and writes none): `<out>_features.tflite` (the feature front end per
+  frame: float32 [n, frame length] -> [n, bins], float), `<out>_classifier.tflite` and
+  `<out>_classifier_int8.tflite` (dynamic-range int8) (the model from its feature normalisation
+  on: [1, frames, bins] -> [1, C]) and `<out>_streaming.json` (frame length and step, frames,
+  bins, multiply-adds): what spot_keywords.py needs to compute only the new frames of each hop.
 - `<out>_labels.txt`: the labels, one per line (model output order).
 - `<out>_report.json`: what the checks measured: per export its bytes, top-1 agreement with
-  Keras and largest probability difference, the number of check clips and the int8 mode.
+  Keras and largest probability difference, the number of check clips and the int8 mode (the
+  streaming classifiers' figures are those of the front end and classifier run frame by frame).
 
 Before anything is written, every export is run on `--check_clips` clips of the run's validation
 split (training clips where there is none; batch 1, as on the Pi) and compared with the Keras
@@ -56,6 +63,8 @@ from tqdm import tqdm
 import audio
 import input_data
 import runs
+import stream_export
+import stream_models
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +84,9 @@ def output_paths(out_prefix):
     """{kind: path} of the files written for the prefix `tf_files/N`."""
     return {"pb": f"{out_prefix}.pb", "tflite": f"{out_prefix}.tflite",
             "int8": f"{out_prefix}_int8.tflite", "labels": f"{out_prefix}_labels.txt",
-            "report": f"{out_prefix}_report.json"}
+            "report": f"{out_prefix}_report.json", "features": f"{out_prefix}_features.tflite",
+            "classifier": f"{out_prefix}_classifier.tflite", "classifier_int8": f"{out_prefix}_classifier_int8.tflite",
+            "streaming": f"{out_prefix}{stream_models.STREAMING_SUFFIX}"}
 
 
 def frozen_graph_def(keras_model):
@@ -251,6 +262,9 @@ def parse_args(argv):
     parser.add_argument("--min_int8_agreement", type=float, default=MIN_INT8_AGREEMENT,
                         help="fail when the int8 export agrees with Keras on fewer check clips than this "
                              f"(default: {MIN_INT8_AGREEMENT})")
+    parser.add_argument("--streaming", action="store_true",
+                        help="also write the streaming export of a log-mel/MFCC model (front end per frame, "
+                             "classifier) for spot_keywords.py")
     parser.add_argument("--allow_int8_disagreement", action="store_true",
                         help="write an int8 export below --min_int8_agreement anyway (with a warning)")
     args = parser.parse_args(argv)
@@ -275,6 +289,15 @@ def main(argv=None):
         exports["int8"] = tflite_int8(keras_model, calibration, front_end_nodes(exports["tflite"]))
     elif not args.skip_int8:
         exports["int8"] = tflite_int8(keras_model)
+    split = stream_export.split_model(keras_model) if args.streaming else None
+    if split is not None:
+        exports["features"] = stream_export.tflite_front_end(split)
+        exports["classifier"] = stream_export.tflite_classifier(split)
+        if not args.skip_int8:
+            exports["classifier_int8"] = stream_export.tflite_classifier(split, int8=True)
+    elif args.streaming:
+        log.info("a raw-waveform model has no feature front end to split: no streaming export (spot_keywords.py "
+                 "runs the whole model every hop)")
 
     try:
         check_paths = split_clip_paths(data_dirs, "validation", config)
@@ -282,10 +305,10 @@ def main(argv=None):
         log.warning("%s; checking the exports on training clips instead", e)
         check_paths = split_clip_paths(data_dirs, "training", config)
     check = sample_clips(check_paths, args.check_clips, args.seed)
-    report = check_exports(keras_model, exports, check, paths)
+    report = check_exports(keras_model, exports, check, paths, split.spec if split else None)
     report.update(int8_mode=None if args.skip_int8 else args.int8_mode, check_clips=len(check))
     failed = export_failures(report["exports"], args.min_int8_agreement)
-    if failed and not (args.allow_int8_disagreement and all(kind == "int8" for kind, _ in failed)):
+    if failed and not (args.allow_int8_disagreement and all(kind.endswith("int8") for kind, _ in failed)):
         print("FAILED: " + "; ".join(problem for _, problem in failed) + "; nothing written", file=sys.stderr)
         sys.exit(1)
     for _, problem in failed:
@@ -297,22 +320,38 @@ def main(argv=None):
     write_atomic(paths["labels"], "".join(f"{label}\n" for label in labels).encode("utf-8"))
     write_atomic(paths["report"], (json.dumps(report, indent=2) + "\n").encode("utf-8"))
     written = {kind: paths[kind] for kind in [*exports, "labels", "report"]}
+    if split is not None:
+        write_atomic(paths["streaming"], (json.dumps(split.spec, indent=2) + "\n").encode("utf-8"))
+        written["streaming"] = paths["streaming"]
     print("wrote " + ", ".join(written.values()))
     return written
 
 
-def check_exports(keras_model, exports, check, paths):
-    """{"exports": {kind: {bytes, agreement, max_prob_diff}}} of each export against Keras on `check`; prints a table."""
+def _export_probs(kind, content, exports, check, spec):
+    """Probabilities of one export on the check clips (a streaming classifier after the front end)."""
+    if kind == "pb":
+        return predict_graph(tf.compat.v1.GraphDef.FromString(content), check)
+    if kind.startswith("classifier"):
+        return stream_export.predict_split(exports["features"], content, check, spec)
+    return predict_tflite(content, check)
+
+
+def check_exports(keras_model, exports, check, paths, spec=None):
+    """{"exports": {kind: {bytes, agreement, max_prob_diff}}} of each export against Keras on `check`; prints a table.
+
+    The streaming front end gives features, not labels: it is checked within its classifiers' rows."""
     reference = predict_keras(keras_model, check)
     results = {}
-    print(f"{'export':<24}{'bytes':>12}{'top-1 agreement':>18}{'max |dp|':>11}   ({len(check)} check clips)")
+    print(f"{'export':<30}{'bytes':>12}{'top-1 agreement':>18}{'max |dp|':>11}   ({len(check)} check clips)")
     for kind, content in exports.items():
-        graph_def = tf.compat.v1.GraphDef.FromString(content) if kind == "pb" else None
-        probs = predict_graph(graph_def, check) if kind == "pb" else predict_tflite(content, check)
+        if kind == "features":
+            print(f"{os.path.basename(paths[kind]):<30}{len(content):>12,}{'(with the classifiers)':>29}")
+            continue
+        probs = _export_probs(kind, content, exports, check, spec)
         same, max_diff = agreement(reference, probs)
         results[kind] = {"file": os.path.basename(paths[kind]), "bytes": len(content), "agreement": same,
                          "max_prob_diff": max_diff}
-        print(f"{os.path.basename(paths[kind]):<24}{len(content):>12,}{same:>18.2%}{max_diff:>11.1e}")
+        print(f"{os.path.basename(paths[kind]):<30}{len(content):>12,}{same:>18.2%}{max_diff:>11.1e}")
     return {"exports": results}
 
 
@@ -320,10 +359,10 @@ def export_failures(results, min_int8_agreement):
     """[(kind, problem)] of the exports that disagree with Keras beyond their limits."""
     failed = []
     for kind, result in results.items():
-        if kind == "int8" and result["agreement"] < min_int8_agreement:
-            failed.append((kind, f"int8 agrees with Keras on {result['agreement']:.2%} of the check clips, below "
+        if kind.endswith("int8") and result["agreement"] < min_int8_agreement:
+            failed.append((kind, f"{kind} agrees with Keras on {result['agreement']:.2%} of the check clips, below "
                                  f"{min_int8_agreement:.0%} (--allow_int8_disagreement to write it anyway)"))
-        elif kind != "int8" and 1.0 - result["agreement"] > MAX_FLOAT_DISAGREEMENT:
+        elif not kind.endswith("int8") and 1.0 - result["agreement"] > MAX_FLOAT_DISAGREEMENT:
             failed.append((kind, f"{kind} changes the label of {1.0 - result['agreement']:.2%} of the check clips, "
                                  f"more than {MAX_FLOAT_DISAGREEMENT:.0%}"))
     return failed

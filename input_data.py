@@ -34,9 +34,10 @@ in `ap.unreadable`.
 Training (`AugmentSettings`): an epoch is one pass over every wanted-word training clip in a
 seeded permutation plus the silence and unknown slots; each unknown slot draws from the whole
 unknown pool, each silence slot is a slice of a noise file scaled to a log-uniform RMS. Clips
-get a time shift, a volume, optionally a speed change and background noise. All draws of batch i
-of epoch e come from `np.random.default_rng([seed, stream, e, i])`, so a resumed run or any
-number of loader workers gives the same batches. With `pseudo_labels` (one or more CSVs `path,label`,
+get a time shift, a volume, optionally a speed change and background noise; with
+`stream_probability` a share of the word slots become windows as a keyword spotter sees them
+(stream_augment.py). All draws of batch i of epoch e come from `np.random.default_rng([seed,
+stream, e, i])`, so a resumed run or any number of loader workers gives the same batches. With `pseudo_labels` (one or more CSVs `path,label`,
 path absolute or relative to the CSV's folder) each slot is replaced by a random pseudo-labelled clip
 with probability `pseudo_probability` (default 0.2; labels: wanted word -> itself, silence ->
 `_silence_`, anything else -> `_unknown_`). With `teacher_probs` (key -> probabilities in label
@@ -69,6 +70,7 @@ from tqdm import tqdm
 
 import audio
 import labels
+import stream_augment
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +81,7 @@ CLIP_BYTES = audio.CLIP_SAMPLES * 2  # int16 cache row
 SILENCE_INDEX, UNKNOWN_INDEX = 0, 1  # positions in labels.model_labels()
 _UNKNOWN_SLOT, _SILENCE_SLOT = -1, -2  # training slot codes next to cache rows (>= 0)
 # Separate random streams so no two purposes ever share draws.
-_STREAMS = {"validation": 1, "testing": 2, "epoch_order": 3, "training_batch": 4}
+_STREAMS = {"validation": 1, "testing": 2, "epoch_order": 3, "training_batch": 4, "stream_window": 5}
 _DECODE_CHUNK = 256  # clips per thread task: few tasks, smooth progress bar
 
 
@@ -103,9 +105,10 @@ def which_set(filename, validation_percentage, testing_percentage):
     return "training"
 
 
-_RANGES = ("background_volume_range", "silence_volume_range", "volume_range", "speed_range")
+_RANGES = ("background_volume_range", "silence_volume_range", "volume_range", "speed_range", "stream_snr_db")
 _PROBABILITIES = ("background_frequency", "time_shift_probability", "volume_probability",
-                  "speed_probability", "eval_background_frequency")
+                  "speed_probability", "eval_background_frequency", "stream_probability",
+                  "stream_partial_probability", "stream_neighbour_probability")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +126,14 @@ class AugmentSettings:
         clip centre, by linear interpolation (no anti-alias filter: meant for factors near 1).
     eval_background_frequency: chance that a validation/testing word gets noise (default 0:
         clean words, so scores measure the model rather than the noise draw).
+    stream_probability: chance that a training word becomes a window as a sliding spotter sees
+        it (stream_augment.py: the word anywhere in the window, cut by its edges, neighbouring words,
+        noise at a drawn SNR); 0 = off.
+    stream_partial_probability: share of those windows whose word a window edge cuts (10-50% of it
+        shows), labelled _unknown_.
+    stream_neighbour_probability: chance, on each side of the word, of a neighbouring word cut by
+        the window edge.
+    stream_snr_db: signal-to-noise ratio of the word over the noise in those windows, in dB.
     """
 
     background_frequency: float = 0.8
@@ -136,6 +147,10 @@ class AugmentSettings:
     speed_probability: float = 0.0
     speed_range: tuple = (0.9, 1.1)
     eval_background_frequency: float = 0.0
+    stream_probability: float = 0.0
+    stream_partial_probability: float = 0.25
+    stream_neighbour_probability: float = 0.5
+    stream_snr_db: tuple = (0.0, 25.0)
 
     def __post_init__(self):
         for name in _RANGES:
@@ -384,6 +399,11 @@ class BatchPlan:
     noise_start: np.ndarray  # first sample of the noise slice
     noise_gain: np.ndarray  # noise multiplier (clips)
     silence_rms: np.ndarray  # target RMS (silence samples; nan for clips)
+    window: np.ndarray = None  # stream_augment.WINDOW_DTYPE records of stream windows (None: none)
+
+    def __post_init__(self):
+        if self.window is None:
+            self.window = stream_augment.no_windows(len(self.rows))
 
     def __getitem__(self, index):
         return BatchPlan(*(getattr(self, f.name)[index] for f in dataclasses.fields(self)))
@@ -571,7 +591,7 @@ class AudioProcessor:
         files, starts = self._noise_slices(rng, n)
         return BatchPlan(rows, np.where(is_clip, self._row_label[rows], SILENCE_INDEX), np.zeros(n, np.int64),
                          np.ones(n), np.ones(n), np.where((noisy | ~is_clip) & (files >= 0), files, -1),
-                         starts, noise_gain, np.where(is_clip, np.nan, silence_rms))
+                         starts, noise_gain, np.where(is_clip, np.nan, silence_rms), stream_augment.no_windows(n))
 
     def eval_plan(self, split):
         """The fixed plan of every validation/testing sample (fixed at construction)."""
@@ -613,9 +633,20 @@ class AudioProcessor:
         noise_gain = rng.uniform(*a.background_volume_range, n)
         silence_rms = _log_uniform(rng, a.silence_volume_range, n)
         files, starts = self._noise_slices(rng, n)
-        return BatchPlan(rows, np.where(is_clip, self._row_label[rows], SILENCE_INDEX), shift, gain, speed,
-                         np.where((noisy | ~is_clip) & (files >= 0), files, -1), starts, noise_gain,
-                         np.where(is_clip, np.nan, silence_rms))
+        label = np.where(is_clip, self._row_label[rows], SILENCE_INDEX)
+        windows = self._stream_windows(epoch, batch_index, is_clip)
+        label[windows["on"] & windows["partial"]] = UNKNOWN_INDEX  # a fragment of a word is no keyword
+        return BatchPlan(rows, label, shift, gain, speed, np.where((noisy | ~is_clip) & (files >= 0), files, -1),
+                         starts, noise_gain, np.where(is_clip, np.nan, silence_rms), windows)
+
+    def _stream_windows(self, epoch, batch_index, is_clip):
+        """Stream-window records of a training batch (stream_augment.plan), from a random stream of
+        their own: with stream_probability 0 the other draws, and so the batches, stay as they were."""
+        if self.augment.stream_probability == 0:
+            return stream_augment.no_windows(len(is_clip))
+        rng = np.random.default_rng([self.seed, _STREAMS["stream_window"], epoch, batch_index])
+        pool = np.concatenate([self._word_rows["training"], self._unknown_pool["training"]])
+        return stream_augment.plan(rng, is_clip, self.augment, pool, self._noise_slices)
 
     def render(self, plan):
         """The float32 waveforms [n, 16000] of a plan: clips moved and scaled, noise added, clipped."""
@@ -631,11 +662,24 @@ class AudioProcessor:
             if plan.rows[r] < 0:  # silence: scale the slice to its target RMS
                 gain = plan.silence_rms[r] / max(float(np.sqrt(np.mean(np.square(noise)))), 1e-9)
             x[r] += np.float32(gain) * noise
+        for r in np.flatnonzero(plan.window["on"]):
+            x[r] = self._render_window(plan[r])
         return np.clip(x, -1.0, 1.0, out=x)
+
+    def _render_window(self, sample):
+        """One stream window (stream_augment.render) of a one-sample plan."""
+        window = sample.window
+        clip = audio.int16_to_float(self._cache[sample.rows])
+        if sample.speed != 1.0:
+            clip = change_speed(clip, float(sample.speed))
+        neighbours = [audio.int16_to_float(self._cache[row]) if row >= 0 else None for row in window["neighbour_rows"]]
+        noise = self.noise[window["noise_file"]] if window["noise_file"] >= 0 else None
+        return stream_augment.render(clip * np.float32(sample.gain), window, neighbours, noise)
 
     def targets(self, plan, packed, x=None):
         """int32 labels, or float32 [n, 2C+1] = [one-hot | teacher probs | has-teacher mask]; an online
-        teacher labels the rendered samples `x`."""
+        teacher labels the rendered samples `x` (stream-window fragments included: it hears what the
+        student hears), a table teacher gives none for a fragment relabelled _unknown_."""
         if not packed:
             return plan.label.astype(np.int32)
         n, c = len(plan), len(self.labels)
@@ -645,7 +689,7 @@ class AudioProcessor:
             y[:, c:2 * c] = self._teacher_function(x)
             y[:, 2 * c] = 1.0
             return y
-        has = plan.rows >= 0
+        has = (plan.rows >= 0) & ~(plan.window["on"] & plan.window["partial"])  # relabelled fragments: no teacher
         has[has] = self._has_teacher[plan.rows[has]]
         y[has, c:2 * c] = self._teacher[plan.rows[has]]
         y[:, 2 * c] = has

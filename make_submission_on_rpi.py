@@ -18,12 +18,12 @@ Dependencies: for `.tflite` only numpy and a TFLite runtime (`ai_edge_litert`, e
 `tflite_runtime`, else TensorFlow's `tf.lite`; see requirements-rpi.txt); TensorFlow, scipy,
 pandas and Keras are not imported. `.pb` needs TensorFlow. tqdm shows progress when installed.
 
-Clips: 16 kHz WAVs as `audio.py` reads them (integer PCM or float, several channels averaged),
-cut or zero-padded at the end to 16000 samples. An unreadable clip (not a WAV, truncated, empty,
-compressed) is predicted as an all-zero clip -- make_submission.py's rule: digital silence, which
-a trained model labels `silence` -- listed in the log and counted in the report. Unlike
-make_submission.py, a clip at another sample rate than 16 kHz is unreadable here: resampling
-needs scipy, which the Pi path does not have.
+Clips: WAVs as `audio.py` reads them (integer PCM or float, several channels averaged, any sample
+rate: a Pi's USB microphone records at 44.1 or 48 kHz; resampled to 16 kHz with numpy, the values
+scipy's resample_poly gives), cut or zero-padded at the end to 16000 samples. An unreadable clip
+(not a WAV, truncated, empty, compressed) is predicted as an all-zero clip -- make_submission.py's
+rule: digital silence, which a trained model labels `silence` -- listed in the log and counted in
+the report.
 
 Resuming: results go first to an append-only journal `<submission_fn>.partial` (a header line
 fingerprinting the model, labels and test set, then one `fname,label` line per clip, flushed to
@@ -85,21 +85,20 @@ def read_clip(data, name):
     """(float32 [16000] samples, True if plain 16-bit mono PCM); raises audio.WavError.
 
     The common case (16-bit mono 16 kHz) is read straight from the bytes -- the same values as
-    `audio.decode_wav` gives, in a third of its time; everything else goes through audio.py.
+    `audio.decode_wav` gives, in a third of its time; everything else (other formats, channels and
+    sample rates) goes through audio.py.
     """
     layout = _wav_layout(data)
     if layout is not None:
         tag, channels, rate, bits, start, size = layout
-        if rate != audio.SAMPLE_RATE:
-            raise audio.WavError(name, f"sample rate {rate} Hz; the Pi path does not resample "
-                                       f"(convert the clip to {audio.SAMPLE_RATE} Hz)")
         frames = size // _PCM16_BYTES
-        if (tag, channels, bits) == (_PCM, 1, 16) and 0 < frames and start + size <= len(data):
+        plain = (tag, channels, rate, bits) == (_PCM, 1, audio.SAMPLE_RATE, 16)
+        if plain and 0 < frames and start + size <= len(data):
             samples = np.zeros(audio.CLIP_SAMPLES, np.float32)
             pcm = np.frombuffer(data, "<i2", count=min(frames, audio.CLIP_SAMPLES), offset=start)
             np.multiply(pcm, np.float32(1.0 / 32768.0), out=samples[:len(pcm)])
             return samples, True
-    return audio.fit_clip(audio.decode_wav(data, name=name, target_rate=None)), False
+    return audio.fit_clip(audio.decode_wav(data, name=name)), False
 
 
 def load_interpreter_class():

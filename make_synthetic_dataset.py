@@ -48,6 +48,7 @@ import argparse
 import collections
 import dataclasses
 import logging
+import math
 import os
 import shutil
 import time
@@ -211,7 +212,10 @@ def _speak(engine, speaker, word, rng, plain):
                                 pitch_range=np.clip(speaker.pitch_range + pitch_range, 0, 99))
         if not np.any(raw):
             raise espeak.EspeakError(f"eSpeak produced no sound for {word!r} with voice {voice!r}")
-        samples = _trim(audio.resample(audio.int16_to_float(raw), speaker.tract_rate_hz, audio.SAMPLE_RATE))
+        # scipy's resample_poly (audio.resample's numpy twin gives the same values ~10x slower)
+        g = math.gcd(speaker.tract_rate_hz, audio.SAMPLE_RATE)
+        resampled = signal.resample_poly(audio.int16_to_float(raw), audio.SAMPLE_RATE // g, speaker.tract_rate_hz // g)
+        samples = _trim(resampled.astype(np.float32))
         if len(samples) <= max_samples:
             break
         rate_wpm *= 1.1 * len(samples) / max_samples

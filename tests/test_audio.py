@@ -5,6 +5,7 @@ import struct
 import numpy as np
 import pytest
 import scipy.io.wavfile
+import scipy.signal
 
 import audio
 
@@ -69,6 +70,43 @@ def test_resamples_to_16k_keeping_pitch(tmp_path, rate):
     spectrum = np.abs(np.fft.rfft(samples))
     assert np.argmax(spectrum) * 16000 / len(samples) == pytest.approx(440, abs=4)
     assert np.sqrt(np.mean(samples[200:-200] ** 2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.02)
+
+
+RATE_PAIRS = [(48000, 16000), (44100, 16000), (8000, 16000), (22050, 16000), (16000, 8000), (11025, 16000)]
+
+
+@pytest.mark.parametrize("from_rate, to_rate", RATE_PAIRS)
+def test_numpy_resampling_equals_scipy_resample_poly(from_rate, to_rate):
+    rng = np.random.default_rng(from_rate)
+    for length in (1, 7, 300, 9001):
+        x = (0.3 * rng.standard_normal(length)).astype(np.float32)
+        expected = scipy.signal.resample_poly(x, to_rate, from_rate)
+        got = audio.resample(x, from_rate, to_rate)
+        assert got.dtype == np.float32 and got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("from_rate, to_rate", RATE_PAIRS[:3])
+def test_streamed_resampling_in_pieces_of_any_size_equals_the_whole(from_rate, to_rate):
+    rng = np.random.default_rng(1)
+    x = (0.3 * rng.standard_normal(20000)).astype(np.float32)
+    resampler, pieces, start = audio.Resampler(from_rate, to_rate), [], 0
+    for size in [1, 2, 5000, 0, 37, *rng.integers(1, 2000, 40)]:  # includes empty and one-sample pieces
+        pieces.append(resampler.process(x[start:start + size]))
+        start += size
+    pieces += [resampler.process(x[start:]), resampler.flush()]
+    streamed = np.concatenate(pieces)
+    np.testing.assert_allclose(streamed, scipy.signal.resample_poly(x, to_rate, from_rate), atol=1e-5)
+    # a live stream waits for no more than the filter's look-ahead (under 2 ms)
+    live = audio.Resampler(from_rate, to_rate)
+    produced = len(live.process(x[:8000]))
+    assert produced >= (8000 - 0.002 * from_rate) * to_rate / from_rate
+
+
+def test_resampling_rejects_rates_that_are_not_positive_integers():
+    for rates in [(0, 16000), (44100.5, 16000), (16000, -8000)]:
+        with pytest.raises(ValueError, match="positive integers"):
+            audio.Resampler(*rates)
 
 
 def test_write_then_read_round_trips_int16_exactly(tmp_path):

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from scipy.signal import resample_poly
 
 import audio
 import labels
@@ -36,12 +37,22 @@ def _write(path, content):
         f.write(content)
 
 
-def make_test_folder(folder, with_8khz=False):
-    """Kaggle-like test clips: words, short and long clips, other formats, silence, unreadable files."""
+OTHER_RATES = (8000, 44100, 48000)  # a telephone clip and a Pi's USB microphone
+
+
+def tone_at(rate, freq_hz, seconds=1.0, seed=0):
+    """`tone` recorded at another sample rate."""
+    return audio.resample(tone(freq_hz, seconds, seed), audio.SAMPLE_RATE, rate)
+
+
+def make_test_folder(folder, with_other_rates=False):
+    """Kaggle-like test clips: words, short and long clips, other formats, silence, unreadable files
+    (and, with `with_other_rates`, word clips recorded at 8, 44.1 and 48 kHz)."""
     os.makedirs(folder)
     for i, word in enumerate(WORDS):
         for j, seconds in enumerate((1.0, 0.55, 1.25)):
-            audio.write_wav(os.path.join(folder, f"clip_{word}{j}.wav"), tone(TONE_HZ[word] * (1 + 0.03 * j), seconds, i))
+            audio.write_wav(os.path.join(folder, f"clip_{word}{j}.wav"),
+                            tone(TONE_HZ[word] * (1 + 0.03 * j), seconds, i))
     stereo = np.stack([tone(300.0, seed=1), tone(3000.0, seed=2)], axis=1)
     _write(os.path.join(folder, "clip_stereo.wav"), wav_file_bytes(stereo))
     _write(os.path.join(folder, "clip_float.wav"), wav_file_bytes(tone(1500.0, seed=3), bits=32, tag=3))
@@ -52,8 +63,9 @@ def make_test_folder(folder, with_8khz=False):
     _write(os.path.join(folder, "clip_empty.wav"), b"")
     _write(os.path.join(folder, "clip_truncated.wav"), wav_file_bytes(tone(700.0))[:5000])
     _write(os.path.join(folder, "notes.txt"), b"not a clip")
-    if with_8khz:
-        _write(os.path.join(folder, "clip_8khz.wav"), wav_file_bytes(tone(700.0, seconds=0.5), rate=8000))
+    if with_other_rates:
+        for rate, word in zip(OTHER_RATES, WORDS):
+            _write(os.path.join(folder, f"clip_{rate}hz.wav"), wav_file_bytes(tone_at(rate, TONE_HZ[word]), rate=rate))
     return str(folder)
 
 
@@ -104,13 +116,22 @@ def test_int8_export_writes_one_kaggle_label_per_clip(frozen, test_dir, tmp_path
     assert {label for _, label in rows} <= set(labels.KAGGLE_LABELS)
 
 
-def test_unreadable_and_non_16khz_clips_are_predicted_as_all_zero_clips(frozen, tmp_path, capsys):
-    folder = make_test_folder(tmp_path / "test", with_8khz=True)
+def test_unreadable_clips_are_predicted_as_all_zero_clips(frozen, tmp_path, capsys):
+    folder = make_test_folder(tmp_path / "test")
     rows = dict(r.split(",") for r in _bytes(run_rpi(frozen[1]["tflite"], folder, tmp_path / "s.csv"))
                 .decode().splitlines()[1:])
-    for name in ("clip_garbage.wav", "clip_empty.wav", "clip_truncated.wav", "clip_8khz.wav"):
+    for name in ("clip_garbage.wav", "clip_empty.wav", "clip_truncated.wav"):
         assert rows[name] == rows["clip_zeros.wav"]
-    assert "4 unreadable" in capsys.readouterr().out
+    assert "3 unreadable" in capsys.readouterr().out
+
+
+def test_clips_at_8_44_and_48_khz_give_the_same_csv_as_make_submission(frozen, tmp_path, capsys):
+    folder = make_test_folder(tmp_path / "test", with_other_rates=True)
+    reference = str(tmp_path / "keras.csv")
+    make_submission.main(["--run_dir", frozen[0], "--test_dir", folder, "--out", reference, "--no_progress"])
+    out = run_rpi(frozen[1]["tflite"], folder, tmp_path / "rpi.csv")
+    assert _bytes(out) == _bytes(reference)
+    assert "3 unreadable" in capsys.readouterr().out  # the other rates are read, not predicted as silence
 
 
 def test_fast_wav_reading_equals_audio_py(tmp_path):
@@ -123,8 +144,14 @@ def test_fast_wav_reading_equals_audio_py(tmp_path):
         samples, plain = rpi.read_clip(content, name)
         np.testing.assert_array_equal(samples, audio.fit_clip(audio.decode_wav(content)))
         assert plain == (name in ("plain", "short", "long", "list"))
-    with pytest.raises(audio.WavError, match="8000 Hz"):
-        rpi.read_clip(wav_file_bytes(tone(300.0), rate=8000), "low.wav")
+    for rate in OTHER_RATES:  # resampled with numpy: within float rounding of scipy's resample_poly
+        content = wav_file_bytes(tone_at(rate, 700.0), rate=rate)
+        samples, plain = rpi.read_clip(content, f"{rate}.wav")
+        assert not plain and samples.shape == (audio.CLIP_SAMPLES,)
+        pcm = np.frombuffer(content[44:], "<i2").astype(np.float32) / 32768.0
+        expected = audio.fit_clip(resample_poly(pcm, audio.SAMPLE_RATE, rate))
+        np.testing.assert_allclose(samples, expected, atol=1e-5)
+        assert np.corrcoef(samples[1000:-1000], tone(700.0)[1000:-1000])[0, 1] > 0.99  # the tone came back
 
 
 def _journal_lines(path):
@@ -184,7 +211,7 @@ def test_a_journal_of_another_model_or_test_set_is_refused(frozen, test_dir, tmp
 
 
 def test_the_tflite_path_imports_neither_tensorflow_nor_scipy_nor_pandas(frozen, tmp_path):
-    folder = make_test_folder(tmp_path / "test", with_8khz=True)
+    folder = make_test_folder(tmp_path / "test", with_other_rates=True)  # resampling included
     code = ("import sys, make_submission_on_rpi as m; "
             f"m.main(['--model', {frozen[1]['int8']!r}, '--test_data', {folder!r}, "
             f"'--submission_fn', {str(tmp_path / 's.csv')!r}, '--num_threads', '1']); "

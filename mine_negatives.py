@@ -1,0 +1,129 @@
+"""Mines negatives from long audio: the windows where a model raises a false alarm, as training clips.
+
+Command line:
+
+    python make_streaming_test.py --clips data/train --split training --noise data/train/_background_noise_ \\
+        --minutes 30 --seed 7 --out data/mine_stream
+    python mine_negatives.py --model runs/N --stream data/mine_stream --out data/negatives [--threshold 0.5]
+    python train.py --experiment 350 --init_from runs/N --pseudo_labels data/synth/train/training_clips.csv \\
+        data/negatives/pseudo_labels.csv --run_dir runs/N_mined
+
+Reads `--stream`: a folder of make_streaming_test.py (stream.wav and words.csv: every word placed,
+other words included), built from clips the model may train on (a training split: the windows
+become training clips, so never mine the stream you test on), and `--model` (any format
+spot_keywords.py runs). Runs the spotter over the stream at `--threshold` (default 0.5: lower than
+in use, so that near misses are mined too) with spot_keywords.py's other defaults, and keeps the
+detections that no command word explains: no command word of any label is spoken in the one-second
+window that ended at the detection. That window, and the windows `--offsets_ms` before it (default
+0 and 200: the spotter averaged the scores of several windows) that hold no command word either,
+become clips labelled `_unknown_` when a word is heard in them and `_silence_` when only noise is.
+
+Writes into `--out`: `audio/<label>/mined_<seconds>.wav` (16 kHz, one second) and
+`pseudo_labels.csv` (`path,label`, paths relative to the folder: what train.py --pseudo_labels
+takes), each atomically; prints how many detections were false alarms and how many clips were
+written per label.
+"""
+
+import argparse
+import contextlib
+import csv
+import io
+import os
+import sys
+
+
+import audio
+import labels as label_sets
+import spot_keywords
+
+
+def read_words(path):
+    """[(label, start_s, end_s)] of every word of a words.csv (labels: command word or _unknown_)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or not {"label", "start_s", "end_s"} <= set(reader.fieldnames):
+            raise ValueError(f"{path}: expected make_streaming_test.py's words.csv (label,start_s,end_s,...)")
+        return [(row["label"], float(row["start_s"]), float(row["end_s"])) for row in reader]
+
+
+def words_in(words, start_s, end_s):
+    """The words whose spoken part overlaps [start_s, end_s)."""
+    return [w for w in words if w[1] < end_s and w[2] > start_s]
+
+
+def negative_windows(detections, words, offsets_s, window_s=1.0):
+    """[(end of window in s, label)] of the windows to keep (see the module docstring)."""
+    def has_command(end_s):
+        return any(w[0] != label_sets.UNKNOWN_LABEL for w in words_in(words, end_s - window_s, end_s))
+
+    kept = {}
+    for time_s, _, _ in detections:
+        if has_command(time_s):
+            continue  # a command word is in the window: not a false alarm
+        for end_s in (round(time_s - offset_s, 3) for offset_s in offsets_s):
+            if end_s >= window_s and not has_command(end_s):  # an earlier window may hold the word before
+                heard = words_in(words, end_s - window_s, end_s)
+                kept[end_s] = label_sets.UNKNOWN_LABEL if heard else label_sets.SILENCE_LABEL
+    return sorted(kept.items())
+
+
+def write_clips(stream, windows, out_dir):
+    """Writes the windows' clips and pseudo_labels.csv; returns {label: count}."""
+    rows, counts = [], {}
+    for end_s, label in windows:
+        end = int(round(end_s * audio.SAMPLE_RATE))
+        clip = stream[end - audio.CLIP_SAMPLES:end]
+        relative = os.path.join("audio", label, f"mined_{end_s:09.3f}.wav")
+        os.makedirs(os.path.join(out_dir, "audio", label), exist_ok=True)
+        audio.write_wav(os.path.join(out_dir, relative), clip)
+        rows.append((relative.replace(os.sep, "/"), label))
+        counts[label] = counts.get(label, 0) + 1
+    tmp = os.path.join(out_dir, f"pseudo_labels.csv.tmp{os.getpid()}")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("path", "label"), *rows])
+    os.replace(tmp, os.path.join(out_dir, "pseudo_labels.csv"))
+    return counts
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="model in any format spot_keywords.py runs")
+    parser.add_argument("--stream", required=True, help="make_streaming_test.py output folder (stream.wav, words.csv)")
+    parser.add_argument("--out", required=True, help="output folder (audio/<label>/*.wav, pseudo_labels.csv)")
+    parser.add_argument("--threshold", type=float, default=0.5, help="the spotter's threshold (default: 0.5)")
+    parser.add_argument("--offsets_ms", type=float, nargs="+", default=[0.0, 200.0],
+                        help="windows ending this long before each false alarm are kept (default: 0 200)")
+    args = parser.parse_args(argv)
+    if not 0 < args.threshold <= 1 or min(args.offsets_ms) < 0:
+        parser.error("--threshold must be in (0, 1] and --offsets_ms >= 0")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    wav, words_csv = os.path.join(args.stream, "stream.wav"), os.path.join(args.stream, "words.csv")
+    for path in (wav, words_csv):
+        if not os.path.isfile(path):
+            sys.exit(f"error: {path}: not found (make_streaming_test.py writes it)")
+    try:
+        words = read_words(words_csv)
+    except (ValueError, KeyError) as e:
+        sys.exit(f"error: {e}")
+    os.makedirs(args.out, exist_ok=True)
+    detections_csv = os.path.join(args.out, "detections.csv")
+    with contextlib.redirect_stderr(io.StringIO()):
+        spot_keywords.main(["--model", args.model, "--input", wav, "--out", detections_csv,
+                            "--threshold", str(args.threshold)])
+    with open(detections_csv, newline="", encoding="utf-8") as f:
+        detections = [(float(r["time_s"]), r["label"], float(r["score"])) for r in csv.DictReader(f)]
+    windows = negative_windows(detections, words, [ms / 1000 for ms in args.offsets_ms])
+    counts = write_clips(audio.read_wav(wav), windows, args.out)
+    false_alarms = len({round(t, 3) for t, _, _ in detections
+                        if not any(w[0] != label_sets.UNKNOWN_LABEL for w in words_in(words, t - 1.0, t))})
+    print(f"{len(detections)} detections at threshold {args.threshold:g}, {false_alarms} with no command word in "
+          f"their window; wrote {sum(counts.values())} clips ({counts}) and {args.out}/pseudo_labels.csv")
+    return counts
+
+
+if __name__ == "__main__":
+    main()
