@@ -73,7 +73,7 @@ def _wav_layout(data):
     fmt, offset = None, 12
     while offset + 8 <= len(data):
         chunk_id, size = struct.unpack_from("<4sI", data, offset)
-        if chunk_id == b"fmt " and size >= 16:
+        if chunk_id == b"fmt " and size >= 16 and offset + 8 + 16 <= len(data):  # a cut header: audio.py names it
             fmt = struct.unpack_from("<HHI6xH", data, offset + 8)
         elif chunk_id == b"data":
             return None if fmt is None else (*fmt, offset + 8, size)
