@@ -104,6 +104,15 @@ def check_outputs(outputs, inputs=(), overwrite=False):
     refuse_existing(outputs, overwrite)
 
 
+def out_prefix(out, suffix=".csv", flag="--out"):
+    """The PREFIX of `--out PREFIX[suffix]` (scripts writing PREFIX.csv, PREFIX_<more>...); a folder
+    is an error, not a prefix ending in a separator."""
+    out = os.fspath(out)
+    if out.endswith(("/", os.sep)) or os.path.isdir(out):
+        raise UserError(f"{flag} {out}: is a folder; give a file path such as {os.path.join(out, 'N' + suffix)}")
+    return out[:-len(suffix)] if suffix and out.endswith(suffix) else out
+
+
 def write_all(writers):
     """Writes several files as a group: {path: write(temporary path)}; all are renamed into place
     only when every one was written, so a failure leaves none of them (nor any temporary file)."""
