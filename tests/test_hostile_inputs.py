@@ -275,6 +275,14 @@ def test_probability_rows_that_do_not_sum_to_one_are_an_error_naming_the_file(ki
     assert sorted(os.listdir(tmp_path)) == ["good.csv", "point_nine.csv", "torn.csv"]  # nothing written
 
 
+def test_teacher_probabilities_that_do_not_sum_to_one_are_an_error(tmp_path):
+    files = torn_and_edited_probability_files(str(tmp_path))
+    model_labels = labels.model_labels(labels.COMMAND_WORDS)
+    with pytest.raises(cli.UserError, match=r"point_nine.csv:2: probabilities must lie in \[0, 1\] and sum to 1"):
+        train.read_teacher_probs(files["point_nine"], model_labels, {"a.wav", "b.wav"}, ["a.wav", "b.wav"])
+    assert len(train.read_teacher_probs(files["good"], model_labels, {"a.wav"}, ["a.wav", "b.wav"])) == 1
+
+
 # ------------------------------------------------------------------ files in the way
 
 def test_no_script_replaces_a_file_it_did_not_write_nor_writes_over_its_inputs(frozen, hostile_dir, tmp_path):
