@@ -2,11 +2,13 @@
 
 Reading accepts what users actually have: integer PCM of 8, 16, 24 or 32 bits and IEEE float
 of 32 or 64 bits (plain or WAVE_FORMAT_EXTENSIBLE headers), mono or several channels (averaged
-to mono), at any sample rate (resampled to 16 kHz by `Resampler`, scipy's polyphase filter
-rebuilt in numpy). Samples come
-back as float32 in [-1, 1]. Anything else -- an empty or truncated file, a file that is not a
-WAV, a compressed WAV, a WAV without samples -- raises `WavError` whose message names the file
-and the problem.
+to mono), at any sample rate from 1,000 to 384,000 Hz (resampled to 16 kHz by `Resampler`, scipy's
+polyphase filter rebuilt in numpy). Samples come back as float32 in [-1, 1] (float samples beyond
+full scale are clipped). Anything else -- an empty or truncated file, a file that is not a WAV, a
+compressed WAV, a WAV without samples, a sample rate outside that range, a float WAV holding NaN or
+infinite samples (no recording has them: the file is damaged, and silence or full scale in their
+place would train or predict as if it were audio) -- raises `WavError` (a `cli.UserError`) whose
+message names the file and the problem.
 
 Clip-length policy (`fit_clip`), the one the TensorFlow tutorial's `decode_wav(desired_samples=)`
 applies: a clip shorter than one second is padded with zeros *at the end*; a longer one keeps its
@@ -34,14 +36,19 @@ import struct
 
 import numpy as np
 
+import cli
+
 SAMPLE_RATE = 16000
+# Rates a recording can have; a header outside them is damaged (resampling from 1 Hz or 4 GHz
+# would need gigabytes).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
 CLIP_SAMPLES = 16000
 
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
 _INT_DTYPES = {8: np.uint8, 16: np.dtype("<i2"), 32: np.dtype("<i4")}
 
 
-class WavError(ValueError):
+class WavError(cli.UserError):
     """A file that cannot be read as audio; the message names the file and the problem."""
 
     def __init__(self, name, problem):
@@ -77,8 +84,9 @@ def parse_format(fmt, name):
     if tag not in (_PCM, _FLOAT):
         raise WavError(name, f"compressed or unsupported WAV encoding (format tag {tag:#06x}); "
                              "only integer PCM and IEEE float are read")
-    if channels == 0 or rate == 0:
-        raise WavError(name, f"invalid header ({channels} channels, {rate} Hz)")
+    if channels == 0 or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise WavError(name, f"invalid header ({channels} channels, {rate} Hz; rates from {MIN_SAMPLE_RATE} "
+                             f"to {MAX_SAMPLE_RATE} Hz are read)")
     if (tag == _PCM and bits not in (8, 16, 24, 32)) or (tag == _FLOAT and bits not in (32, 64)):
         kind = "integer" if tag == _PCM else "float"
         raise WavError(name, f"unsupported sample size: {bits}-bit {kind}")
@@ -123,7 +131,9 @@ def decode_wav(data, name="<bytes>", target_rate=SAMPLE_RATE):
         raise WavError(name, "no samples")
     audio = samples_to_float(samples[:frames * frame_bytes], tag, bits).reshape(frames, channels)
     mono = audio.mean(axis=1, dtype=np.float32) if channels > 1 else audio[:, 0]
-    mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
+    if tag == _FLOAT and not np.isfinite(mono).all():
+        bad = int(np.count_nonzero(~np.isfinite(mono)))
+        raise WavError(name, f"{bad} of {frames} float samples are NaN or infinite: a damaged file, not audio")
     if target_rate and rate != target_rate:
         mono = resample(mono, rate, target_rate)
     return np.clip(mono, -1.0, 1.0).astype(np.float32, copy=False)

@@ -34,6 +34,7 @@ import sys
 import numpy as np
 
 import audio
+import cli
 import make_submission_on_rpi as rpi
 
 BUDGET_BYTES = 5_000_000
@@ -220,13 +221,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warmup < 0 or min(args.threads) < 1:
         parser.error("--runs and --threads must be >= 1, --warmup >= 0")
-    try:
-        report = benchmark(args.model, args.runs, args.warmup, args.threads, args.seed)
-    except rpi.InputError as e:
-        sys.exit(f"error: {e}")
+    report = benchmark(args.model, args.runs, args.warmup, args.threads, args.seed)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return report
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -11,8 +11,10 @@ probability is >= `--threshold`; its label is that column's class, written as a 
 words stay words (all-word probabilities give word labels), "silence"/"_silence_" becomes
 `_silence_` and "unknown"/"_unknown_" becomes `_unknown_`.
 
-Writes into OUT (refuses to replace an earlier result unless `--overwrite`; everything is built in
-a temporary folder inside OUT and moved into place, the CSV last):
+Writes into OUT (everything is built in a temporary folder inside OUT and moved into place, the
+CSV last; when no clip reaches the threshold, the list is empty and a warning says so):
+  OUT/pseudo_labels.json    the marker of what this script wrote into OUT (written first):
+                            {"written_by", "outputs": [names in OUT], "probs", "threshold", "kept"}.
   OUT/pseudo_labels.csv     `path,label`, paths relative to OUT: the list train.py takes as
                             `--pseudo_labels` (input_data.AudioProcessor(pseudo_labels=...) mixes
                             these clips into training slots; labels map to wanted word,
@@ -24,6 +26,12 @@ a temporary folder inside OUT and moved into place, the CSV last):
   OUT/audio/_background_noise_/pseudo_silence_NNN.wav
                             the silence clips joined, `--silence_clips_per_file` per file: real
                             test-set silence for background mixing and silence samples.
+
+Replacing: OUT's outputs of an earlier run are replaced only with `--overwrite`, and only when
+OUT/pseudo_labels.json says this script wrote them: an `audio/`, `silence/` or CSV that it did not
+write is an error even with `--overwrite` (remove it yourself or choose another `--out`). OUT may
+not be the folder of the test clips nor hold them (`--out` = `--test_dir`), nor hold the
+probability or solution file.
 
 Two ways to train with it: `--pseudo_labels OUT/pseudo_labels.csv` (the intended one: the clips
 stay out of validation), or OUT as an extra data folder. The AudioProcessor then takes OUT's
@@ -37,6 +45,7 @@ the precision of the pseudo labels (comparing Kaggle labels), overall and per la
 
 import argparse
 import collections
+import csv
 import logging
 import os
 import shutil
@@ -45,12 +54,16 @@ import numpy as np
 from tqdm import tqdm
 
 import audio
+import cli
 import labels as label_sets
 import probs as prob_files
+import runs
 
 log = logging.getLogger(__name__)
 
 PSEUDO_CSV = "pseudo_labels.csv"
+MARKER = "pseudo_labels.json"  # what this script wrote into OUT: --overwrite removes only that
+WRITTEN_BY = "create_pseudo_with_thresh.py"
 AUDIO_DIR = "audio"
 SILENCE_DIR = "silence"
 NOISE_PATTERN = "pseudo_silence_{:03d}.wav"
@@ -69,7 +82,7 @@ def folder_label(class_name):
 def select(table, threshold):
     """(fnames, model labels, top probabilities) of the rows whose top probability >= threshold."""
     if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"--threshold must be in [0, 1], got {threshold}")
+        raise cli.UserError(f"--threshold must be in [0, 1], got {threshold}")
     top = table.values.max(axis=1)
     best = table.values.argmax(axis=1)
     kept = np.flatnonzero(top >= threshold)
@@ -92,7 +105,7 @@ def clip_folder(test_dir, fnames):
 def join_silence(paths, noise_dir, clips_per_file):
     """Concatenates silence clips into noise files of `clips_per_file` clips; returns their paths."""
     if clips_per_file < 1:
-        raise ValueError(f"--silence_clips_per_file must be >= 1, got {clips_per_file}")
+        raise cli.UserError(f"--silence_clips_per_file must be >= 1, got {clips_per_file}")
     samples = []
     for path in paths:
         try:
@@ -110,6 +123,7 @@ def join_silence(paths, noise_dir, clips_per_file):
 
 def write_folder(staging, source_dir, fnames, pseudo_labels, clips_per_file):
     """Copies the clips into `staging`, joins the silence, writes the CSV; returns the noise files."""
+    os.makedirs(staging, exist_ok=True)  # also when nothing is kept: the empty list is a result
     rows, silence_paths = [], []
     for fname, label in tqdm(list(zip(fnames, pseudo_labels)), desc="copying", unit="clip"):
         if label == label_sets.SILENCE_LABEL:
@@ -123,26 +137,51 @@ def write_folder(staging, source_dir, fnames, pseudo_labels, clips_per_file):
     noise_dir = os.path.join(staging, AUDIO_DIR, label_sets.BACKGROUND_NOISE_DIR)
     noise_files = join_silence(silence_paths, noise_dir, clips_per_file)
     with open(os.path.join(staging, PSEUDO_CSV), "w", encoding="utf-8", newline="") as f:
-        f.write("path,label\n" + "".join(f"{path},{label}\n" for path, label in rows))
+        writer = csv.writer(f, lineterminator="\n")  # quotes names with commas or quotes
+        writer.writerow(["path", "label"])
+        writer.writerows(rows)
     return [os.path.basename(p) for p in noise_files]
 
 
 def existing_outputs(out_dir):
-    """The outputs of an earlier run present in OUT."""
-    return [name for name in _OUTPUTS if os.path.exists(os.path.join(out_dir, name))]
+    """The names this script writes that are present in OUT (the marker included)."""
+    return [name for name in (*_OUTPUTS, MARKER) if os.path.lexists(os.path.join(out_dir, name))]
 
 
-def publish(staging, out_dir, overwrite):
-    """Moves the staged outputs into OUT (the CSV last), replacing old ones only with `overwrite`."""
+def written_here(out_dir):
+    """The names an earlier run of this script wrote into OUT, from its marker ([] without one)."""
+    path = os.path.join(out_dir, MARKER)
+    if not os.path.isfile(path):
+        return []
+    marker = runs.read_json(path)
+    if not isinstance(marker, dict) or marker.get("written_by") != WRITTEN_BY:
+        raise cli.UserError(f"{path}: not the marker of {WRITTEN_BY}; remove it or choose another --out")
+    return [name for name in marker.get("outputs", []) if name in _OUTPUTS]
+
+
+def check_out_dir(out_dir, inputs, overwrite):
+    """Raises UserError unless OUT's outputs may be written: none is an input or holds one, and
+    any present were written by this script and `overwrite` is given."""
+    cli.refuse_inputs([os.path.join(out_dir, name) for name in (*_OUTPUTS, MARKER)], inputs)
     existing = existing_outputs(out_dir)
     if existing and not overwrite:
-        raise FileExistsError(f"{out_dir}: already holds {existing}; pass --overwrite to replace them")
-    for name in existing:
+        raise cli.UserError(f"{out_dir}: already holds {existing}; pass --overwrite to replace the outputs of "
+                            "the earlier run, or choose another --out")
+    foreign = [name for name in existing if name != MARKER and name not in written_here(out_dir)]
+    if foreign:
+        raise cli.UserError(f"{out_dir}: {foreign} were not written by {WRITTEN_BY} (no {MARKER} lists them); "
+                            "--overwrite replaces only its own outputs: remove them yourself or choose another --out")
+
+
+def publish(staging, out_dir, marker):
+    """Replaces an earlier run's outputs in OUT by the staged ones: the marker first, the CSV last."""
+    for name in written_here(out_dir):
         target = os.path.join(out_dir, name)
-        if os.path.isdir(target):
+        if os.path.isdir(target) and not os.path.islink(target):
             shutil.rmtree(target)
-        else:
+        elif os.path.lexists(target):
             os.remove(target)
+    runs.write_json(os.path.join(out_dir, MARKER), marker)
     for name in (AUDIO_DIR, SILENCE_DIR, PSEUDO_CSV):
         if os.path.exists(os.path.join(staging, name)):
             os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
@@ -153,8 +192,8 @@ def precision(fnames, pseudo_labels, solution_path):
     solution = prob_files.read_label_csv(solution_path).set_index(prob_files.FNAME)[prob_files.LABEL]
     missing = sorted(set(fnames) - set(solution.index))
     if missing:
-        raise ValueError(f"{solution_path}: {len(missing)} pseudo-labelled clips are not in the solution, "
-                         f"e.g. {missing[:5]}")
+        raise cli.UserError(f"{solution_path}: {len(missing)} pseudo-labelled clips are not in the solution, "
+                            f"e.g. {missing[:5]}")
     predicted = [label_sets.kaggle_label(label) for label in pseudo_labels]
     correct = np.array([p == t for p, t in zip(predicted, solution.loc[list(fnames)])], bool)
     per_label = {}
@@ -164,7 +203,7 @@ def precision(fnames, pseudo_labels, solution_path):
     return (float(correct.mean()) if len(correct) else None), per_label
 
 
-def create_pseudo(probs_path, threshold, test_dir, out_dir, clips_per_file=60, overwrite=False):
+def create_pseudo(probs_path, threshold, test_dir, out_dir, clips_per_file=60, overwrite=False, solution=None):
     """Selects, copies and writes everything.
 
     Returns (kept fnames, their labels, noise file names, number of rows in the probability file).
@@ -172,16 +211,17 @@ def create_pseudo(probs_path, threshold, test_dir, out_dir, clips_per_file=60, o
     table = prob_files.read_probs(probs_path)
     fnames, pseudo_labels, _ = select(table, threshold)
     source_dir = clip_folder(test_dir, fnames)
+    # before copying thousands of clips
+    check_out_dir(out_dir, [*prob_files.source_files(probs_path), test_dir, source_dir, solution], overwrite)
     os.makedirs(out_dir, exist_ok=True)
-    if existing_outputs(out_dir) and not overwrite:  # fail before copying thousands of clips
-        raise FileExistsError(f"{out_dir}: already holds {existing_outputs(out_dir)}; "
-                              "pass --overwrite to replace them")
     if not fnames:
-        log.warning("no clip reaches the threshold %s: the pseudo-label list will be empty", threshold)
+        log.warning("no clip reaches the threshold %s: the pseudo-label list is empty", threshold)
     staging = os.path.join(out_dir, f".pseudo_tmp{os.getpid()}")
     try:
         noise_files = write_folder(staging, source_dir, fnames, pseudo_labels, clips_per_file)
-        publish(staging, out_dir, overwrite)
+        written = [name for name in _OUTPUTS if os.path.exists(os.path.join(staging, name))]
+        publish(staging, out_dir, {"written_by": WRITTEN_BY, "outputs": written, "probs": str(probs_path),
+                                   "threshold": threshold, "kept": len(fnames)})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return fnames, pseudo_labels, noise_files, len(table.fnames)
@@ -198,11 +238,12 @@ def main(argv=None):
                         help="optional CSV fname,label of the test set: report the pseudo labels' precision")
     parser.add_argument("--silence_clips_per_file", type=int, default=60,
                         help="silence clips joined per background-noise file (default: 60, one minute)")
-    parser.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run in --out")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the outputs of an earlier run of this script in --out (listed in its marker)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     fnames, pseudo_labels, noise_files, total = create_pseudo(
-        args.probs, args.threshold, args.test_dir, args.out, args.silence_clips_per_file, args.overwrite)
+        args.probs, args.threshold, args.test_dir, args.out, args.silence_clips_per_file, args.overwrite, args.solution)
     counts = collections.Counter(pseudo_labels)
     print(f"kept {len(fnames)} of {total} clips (top probability >= {args.threshold}); "
           f"{len(noise_files)} silence noise file(s); wrote {os.path.join(args.out, PSEUDO_CSV)}")
@@ -220,4 +261,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -1,6 +1,6 @@
 """The main job end to end on the synthetic corpus: what `make demo` runs.
 
-    python demo.py [--data_dir data/synth] [--experiment 000] [--skip_existing]
+    python demo.py [--data_dir data/synth] [--experiment 000] [--seed 1]
 
 Stages, each the command a user would type (printed before it runs, its own progress shown):
  1. make_synthetic_dataset.py  -> data/synth/          (skipped when data/synth/corpus.json exists)
@@ -15,8 +15,12 @@ Then a summary table: accuracy of each submission, the int8 model's top-1 agreem
 Keras model (freeze_graph.py's check), model sizes, latency, and time per stage
 (also written to submissions/000_demo_summary.json).
 
-A stage whose output is already complete is skipped (a finished run folder, an existing
-submission), so an interrupted demo continues where it stopped; `make clean-demo` starts over.
+The two long stages are skipped when their result is complete: the corpus when
+`data/synth/corpus.json` exists, training when the run folder holds `metrics.json` (an interrupted
+training is resumed). The later stages take a minute and run again each time, replacing the
+demo's own outputs of an earlier demo (they are passed `--overwrite`); `make clean-demo` starts
+over. A failed stage stops the demo with that stage's exit status (2 for a user error, whose
+`error: ...` line the stage printed).
 """
 
 import argparse
@@ -26,6 +30,7 @@ import subprocess
 import sys
 import time
 
+import cli
 import runs
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -39,8 +44,9 @@ def run_stage(title, script, args, capture=False):
     env = {"TF_CPP_MIN_LOG_LEVEL": "2", **os.environ}  # TensorFlow's start-up chatter hides the progress
     result = subprocess.run(command, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE if capture else None)
     if result.returncode != 0:
-        sys.exit(f"demo: stage '{title}' failed (exit code {result.returncode}); fix it and run again "
-                 "(finished stages are skipped)")
+        print(f"demo: stage '{title}' failed (exit code {result.returncode}); fix it and run again "
+              "(finished stages are skipped)", file=sys.stderr)
+        sys.exit(result.returncode)
     return result.stdout, time.perf_counter() - started
 
 
@@ -64,6 +70,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     times, accuracy = {}, {}
+    experiment_file = runs.find_experiment(os.path.join(ROOT, "experiments"), args.experiment)  # before any work
     test_audio = os.path.join(args.data_dir, "test", "audio")
     solution = os.path.join(args.data_dir, "test", "solution.csv")
     if os.path.isfile(os.path.join(ROOT, args.data_dir, "corpus.json")):
@@ -72,10 +79,6 @@ def main(argv=None):
         _, times["corpus"] = run_stage("generate the synthetic corpus", "make_synthetic_dataset.py",
                                        ["--out", args.data_dir, "--seed", args.seed, "--overwrite"])
 
-    try:
-        experiment_file = runs.find_experiment(os.path.join(ROOT, "experiments"), args.experiment)
-    except ValueError as error:
-        sys.exit(f"demo: {error}")
     run_dir = os.path.join("runs", os.path.splitext(os.path.basename(experiment_file))[0])
     train_args = ["--experiment", args.experiment, "--data_dir", os.path.join(args.data_dir, "train"),
                   "--run_dir", run_dir]
@@ -91,20 +94,20 @@ def main(argv=None):
     _, times["submission (TTA)"] = run_stage(
         "submission with test-time augmentation", "make_submission.py",
         ["--run_dir", run_dir, "--test_dir", test_audio, "--out", submission,
-         "--tta_shift_samples", 1500, "--tta_louder", "1.2"])
+         "--tta_shift_samples", 1500, "--tta_louder", "1.2", "--overwrite"])
     _, times["convert probs"] = run_stage("convert probabilities to the Kaggle order", "convert_probs.py",
                                           ["--probs", submission.replace(".csv", "_probs.csv"),
-                                           "--out", os.path.join("submissions", f"{name}_kaggle")])
+                                           "--out", os.path.join("submissions", f"{name}_kaggle"), "--overwrite"])
     accuracy["submission (Keras, TTA)"], times["score"] = score(solution, submission)
 
     prefix = os.path.join("tf_files", name)
     _, times["freeze"] = run_stage("freeze: GraphDef and TFLite", "freeze_graph.py",
-                                   ["--run_dir", run_dir, "--out", prefix])
+                                   ["--run_dir", run_dir, "--out", prefix, "--overwrite"])
     rpi_submission = os.path.join("submissions", f"{name}_rpi.csv")
     _, times["Pi submission"] = run_stage("Raspberry Pi submission (int8 TFLite, batch 1)",
                                           "make_submission_on_rpi.py",
                                           ["--model", f"{prefix}_int8.tflite", "--test_data", test_audio,
-                                           "--submission_fn", rpi_submission, "--restart"])
+                                           "--submission_fn", rpi_submission, "--restart", "--overwrite"])
     accuracy["Pi submission (int8 TFLite)"], _ = score(solution, rpi_submission)
     output, times["benchmark"] = run_stage("benchmark the int8 model", "benchmark_model.py",
                                            ["--model", f"{prefix}_int8.tflite", "--runs", 30, "--json"],
@@ -143,4 +146,4 @@ def format_summary(summary):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -57,6 +57,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+import cli
+
 log = logging.getLogger("download_dataset")
 
 URLS = {
@@ -73,7 +75,7 @@ LIST_FILES = ("validation_list.txt", "testing_list.txt")
 CHUNK_BYTES = 1 << 20
 
 
-class DatasetError(RuntimeError):
+class DatasetError(cli.UserError):
     """A download, checksum or archive problem; the message names the file or URL and the fault."""
 
 
@@ -287,7 +289,7 @@ def extract(archive, out_dir, record):
 # ----------------------------------------------------------------------------- command line
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+    parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", required=True, choices=sorted(URLS),
                         help="dataset version: v0.01 (30 words) or v0.02 (35 words)")
@@ -362,11 +364,8 @@ def main(argv=None):
     if args.sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", args.sha256.strip()):
         parser.error(f"--sha256 {args.sha256!r} is not a SHA-256 digest (64 hex digits)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return run(args)
-    except DatasetError as err:
-        raise SystemExit(f"error: {err}") from err
+    return run(args)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

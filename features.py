@@ -41,6 +41,8 @@ import numpy as np
 import scipy.fft
 from keras import ops
 
+import cli
+
 # HTK mel scale constants, as in tf.signal and keras.layers.MelSpectrogram.
 _MEL_BREAK_FREQUENCY_HZ = 700.0
 _MEL_HIGH_FREQUENCY_Q = 1127.0
@@ -52,11 +54,11 @@ _MAX_FRAME_PARTS = 64
 def num_frames(signal_samples, frame_length_samples, frame_step_samples):
     """Frames that fit into a signal without padding (at least 1, else a ValueError)."""
     if frame_length_samples < 1 or frame_step_samples < 1:
-        raise ValueError(
+        raise cli.UserError(
             f"frame length ({frame_length_samples}) and step ({frame_step_samples}) must be >= 1 sample"
         )
     if signal_samples < frame_length_samples:
-        raise ValueError(f"a {signal_samples}-sample signal is shorter than one {frame_length_samples}-sample frame")
+        raise cli.UserError(f"a {signal_samples}-sample signal is shorter than one {frame_length_samples}-sample frame")
     return 1 + (signal_samples - frame_length_samples) // frame_step_samples
 
 
@@ -74,7 +76,7 @@ def frame_signal(signal, frame_length_samples, frame_step_samples):
     block = math.gcd(frame_length_samples, frame_step_samples)
     parts, hop_blocks = frame_length_samples // block, frame_step_samples // block
     if parts > _MAX_FRAME_PARTS:
-        raise ValueError(
+        raise cli.UserError(
             f"frame length {frame_length_samples} and step {frame_step_samples} samples share too small a divisor "
             f"({block}); use lengths in whole milliseconds (multiples of 16 samples at 16 kHz)"
         )
@@ -92,7 +94,7 @@ def hertz_to_mel(frequencies_hz):
 def mel_weight_matrix(num_mel_bins, num_spectrogram_bins, sample_rate, fmin_hz, fmax_hz):
     """[num_spectrogram_bins, num_mel_bins] triangular filters, as `tf.signal.linear_to_mel_weight_matrix`."""
     if not 0.0 <= fmin_hz < fmax_hz <= sample_rate / 2:
-        raise ValueError(f"need 0 <= fmin_hz < fmax_hz <= {sample_rate / 2} Hz, got {fmin_hz} and {fmax_hz}")
+        raise cli.UserError(f"need 0 <= fmin_hz < fmax_hz <= {sample_rate / 2} Hz, got {fmin_hz} and {fmax_hz}")
     # The DC bin carries no useful energy and tf.signal drops it too.
     bin_hz = np.linspace(0.0, sample_rate / 2, num_spectrogram_bins)[1:]
     bin_mel = hertz_to_mel(bin_hz)[:, None]
@@ -237,7 +239,7 @@ class MFCC(keras.layers.Layer):
     def build(self, input_shape):
         num_mel_bins = input_shape[-1]
         if not 1 <= self.num_coefficients <= num_mel_bins:
-            raise ValueError(
+            raise cli.UserError(
                 f"num_coefficients must be in 1..{num_mel_bins} (the mel bins), got {self.num_coefficients}"
             )
         dct = scipy.fft.dct(np.eye(num_mel_bins), type=2, norm="ortho", axis=0)

@@ -5,10 +5,12 @@ Command line (everything else comes from the run folder; no training flag is eve
     python freeze_graph.py --run_dir runs/N [--checkpoint FILE] [--out tf_files/N]
                            [--skip_int8] [--int8_mode dynamic|full] [--calibration_clips 300]
                            [--check_clips 300] [--seed 0]
-                           [--data_dir DIR ...] [--streaming]
+                           [--data_dir DIR ...] [--streaming] [--overwrite]
 
 Reads `runs/N/best.keras` (or `--checkpoint`), `labels.txt` and `config.json` (the data folders
-`data.data_dir` and their split settings). Writes, each atomically (`.tmp` then rename):
+`data.data_dir` and their split settings). Writes, all or none, each atomically (`.tmp` then
+rename; existing files are replaced only with `--overwrite`, checked before any work; an output
+that is one of the run's files is an error):
 
 - `<out>.pb`: frozen GraphDef with the TensorFlow speech_commands tutorial's tensor names:
   `wav_data` (string placeholder: a WAV file's bytes), `decoded_sample_data` (float32 [16000, 1],
@@ -61,6 +63,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 from tqdm import tqdm
 
 import audio
+import cli
 import input_data
 import runs
 import stream_export
@@ -165,7 +168,7 @@ def data_dirs_of(config, run_dir):
     """The run's data folders from config.json (`data.data_dir`), checked to exist."""
     dirs = config.get("data", {}).get("data_dir")
     if not dirs:
-        raise ValueError(f"{run_dir}/config.json: no data.data_dir; pass --data_dir")
+        raise cli.UserError(f"{run_dir}/config.json: no data.data_dir; pass --data_dir")
     return [dirs] if isinstance(dirs, str) else list(dirs)
 
 
@@ -178,7 +181,7 @@ def split_clip_paths(data_dirs, split, config):
                                         data.get("testing_percentage", 10.0))
         paths += [path for _, path, _, clip_split in index.clips if clip_split == split]
     if not paths:
-        raise ValueError(f"no {split} clips in {', '.join(data_dirs)}")
+        raise cli.UserError(f"no {split} clips in {', '.join(data_dirs)}")
     return sorted(paths)
 
 
@@ -193,7 +196,7 @@ def sample_clips(paths, count, seed):
         except audio.WavError as e:
             log.warning("skipped: %s", e)
     if not clips:
-        raise ValueError(f"none of the {len(chosen)} chosen clips could be read")
+        raise cli.UserError(f"none of the {len(chosen)} chosen clips could be read")
     return np.stack(clips)
 
 
@@ -234,11 +237,12 @@ def agreement(reference_probs, probs):
     return float(same.mean()), float(np.abs(reference_probs - probs).max())
 
 
-def write_atomic(path, content):
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(content)
-    os.replace(tmp, path)
+def bytes_writer(content):
+    """A `cli.write_all` writer of `content`."""
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(content)
+    return write
 
 
 def parse_args(argv):
@@ -267,6 +271,7 @@ def parse_args(argv):
                              "classifier) for spot_keywords.py")
     parser.add_argument("--allow_int8_disagreement", action="store_true",
                         help="write an int8 export below --min_int8_agreement anyway (with a warning)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     args = parser.parse_args(argv)
     if args.calibration_clips < 1 or args.check_clips < 1:
         parser.error("--calibration_clips and --check_clips must be >= 1")
@@ -276,9 +281,15 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    keras_model, labels, config = runs.load_run(args.run_dir, args.checkpoint)
-    out_prefix = args.out or os.path.join("tf_files", os.path.basename(os.path.normpath(args.run_dir)))
+    out_prefix = cli.out_prefix(args.out or os.path.join("tf_files", os.path.basename(os.path.normpath(args.run_dir))),
+                                suffix="")
     paths = output_paths(out_prefix)
+    runs.check_run_dir(args.run_dir)
+    streaming_kinds = ("features", "classifier", "classifier_int8", "streaming")
+    planned = [path for kind, path in paths.items()
+               if not (kind.endswith("int8") and args.skip_int8) and (args.streaming or kind not in streaming_kinds)]
+    cli.check_outputs(planned, runs.run_files(args.run_dir, args.checkpoint), args.overwrite)
+    keras_model, labels, config = runs.load_run(args.run_dir, args.checkpoint)
     data_dirs = args.data_dir or data_dirs_of(config, args.run_dir)
 
     exports = {"pb": frozen_graph_def(keras_model).SerializeToString(), "tflite": tflite_float(keras_model)}
@@ -314,15 +325,12 @@ def main(argv=None):
     for _, problem in failed:
         log.warning("written anyway (--allow_int8_disagreement): %s", problem)
 
-    os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
-    for kind, content in exports.items():
-        write_atomic(paths[kind], content)
-    write_atomic(paths["labels"], "".join(f"{label}\n" for label in labels).encode("utf-8"))
-    write_atomic(paths["report"], (json.dumps(report, indent=2) + "\n").encode("utf-8"))
-    written = {kind: paths[kind] for kind in [*exports, "labels", "report"]}
+    contents = {**exports, "labels": "".join(f"{label}\n" for label in labels).encode("utf-8"),
+                "report": (json.dumps(report, indent=2) + "\n").encode("utf-8")}
     if split is not None:
-        write_atomic(paths["streaming"], (json.dumps(split.spec, indent=2) + "\n").encode("utf-8"))
-        written["streaming"] = paths["streaming"]
+        contents["streaming"] = (json.dumps(split.spec, indent=2) + "\n").encode("utf-8")
+    cli.write_all({paths[kind]: bytes_writer(content) for kind, content in contents.items()})
+    written = {kind: paths[kind] for kind in contents}
     print("wrote " + ", ".join(written.values()))
     return written
 
@@ -369,4 +377,4 @@ def export_failures(results, min_int8_agreement):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -34,6 +34,7 @@ import numpy as np
 from scipy import signal
 
 import audio
+import cli
 
 log = logging.getLogger(__name__)
 
@@ -213,9 +214,9 @@ NOISE_KINDS = tuple(NOISE_MAKERS)
 def make_noise(kind, num_samples, rng, sample_rate=audio.SAMPLE_RATE):
     """Unit-RMS float32 noise of a kind in `NOISE_KINDS`."""
     if kind not in NOISE_MAKERS:
-        raise ValueError(f"unknown noise kind {kind!r}; choose from {', '.join(NOISE_KINDS)}")
+        raise cli.UserError(f"unknown noise kind {kind!r}; choose from {', '.join(NOISE_KINDS)}")
     if num_samples <= 0:
-        raise ValueError(f"noise length must be positive, got {num_samples} samples")
+        raise cli.UserError(f"noise length must be positive, got {num_samples} samples")
     return NOISE_MAKERS[kind](int(num_samples), rng, sample_rate)
 
 
@@ -275,8 +276,8 @@ def write_noise_file(path, kind, duration_s, rms, rng, sample_rate=audio.SAMPLE_
     samples = make_noise(kind, round(duration_s * sample_rate), rng, sample_rate) * rms
     peak = float(np.max(np.abs(samples)))
     if peak > 1.0:
-        raise ValueError(f"{path}: RMS {rms:g} is too loud for {kind} noise (peaks reach {peak:.2f} of full "
-                         "scale and would clip); choose a lower --rms/--dbfs")
+        raise cli.UserError(f"{path}: RMS {rms:g} is too loud for {kind} noise (peaks reach {peak:.2f} of full "
+                            "scale and would clip); choose a lower --rms/--dbfs")
     audio.write_wav(path, samples, sample_rate)
 
 
@@ -285,12 +286,12 @@ def parse_kinds(text):
     kinds = NOISE_KINDS if text.strip() == "all" else tuple(k.strip() for k in text.split(",") if k.strip())
     unknown = [k for k in kinds if k not in NOISE_MAKERS]
     if unknown or not kinds:
-        raise ValueError(f"unknown noise kind(s) {unknown or text!r}; choose from {', '.join(NOISE_KINDS)} or 'all'")
+        raise cli.UserError(f"unknown noise kind(s) {unknown or text!r}; choose from {', '.join(NOISE_KINDS)} or 'all'")
     return kinds
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="folder to write into (created if missing), usually "
                                                      "<dataset>/train/audio/_background_noise_")
@@ -337,4 +338,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

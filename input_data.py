@@ -69,6 +69,7 @@ import numpy as np
 from tqdm import tqdm
 
 import audio
+import cli
 import labels
 import stream_augment
 
@@ -156,15 +157,15 @@ class AugmentSettings:
         for name in _RANGES:
             value = tuple(float(v) for v in getattr(self, name))
             if len(value) != 2 or not 0 <= value[0] <= value[1]:
-                raise ValueError(f"augmentation {name} must be [low, high] with 0 <= low <= high, got {value}")
+                raise cli.UserError(f"augmentation {name} must be [low, high] with 0 <= low <= high, got {value}")
             object.__setattr__(self, name, value)  # TOML/JSON give lists; keep tuples
         for name in _PROBABILITIES:
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"augmentation {name} is a probability in [0, 1], got {getattr(self, name)}")
+                raise cli.UserError(f"augmentation {name} is a probability in [0, 1], got {getattr(self, name)}")
         if self.silence_volume_range[0] <= 0 or self.speed_range[0] <= 0:
-            raise ValueError("silence_volume_range (log-uniform) and speed_range must start above 0")
+            raise cli.UserError("silence_volume_range (log-uniform) and speed_range must start above 0")
         if not 0 <= self.time_shift_ms <= 1000 * audio.CLIP_SAMPLES / audio.SAMPLE_RATE:
-            raise ValueError(f"time_shift_ms must be within one clip (0..1000), got {self.time_shift_ms}")
+            raise cli.UserError(f"time_shift_ms must be within one clip (0..1000), got {self.time_shift_ms}")
 
     @classmethod
     def from_dict(cls, settings):
@@ -172,7 +173,7 @@ class AugmentSettings:
         known = [field.name for field in dataclasses.fields(cls)]
         unknown = sorted(set(settings) - set(known))
         if unknown:
-            raise ValueError(f"unknown augmentation setting(s) {unknown}; known settings: {known}")
+            raise cli.UserError(f"unknown augmentation setting(s) {unknown}; known settings: {known}")
         return cls(**settings)
 
     def to_dict(self):
@@ -195,7 +196,7 @@ class FolderIndex:
 def find_audio_root(data_dir):
     """(audio root, folder of the list files) for the three accepted folder forms."""
     if not os.path.isdir(data_dir):
-        raise ValueError(f"{data_dir}: data folder not found")
+        raise cli.UserError(f"{data_dir}: data folder not found")
     if os.path.isdir(os.path.join(data_dir, "audio")):
         return os.path.join(data_dir, "audio"), data_dir
     parent = os.path.dirname(os.path.abspath(data_dir))
@@ -239,8 +240,8 @@ def index_folder(data_dir, validation_percentage=10.0, testing_percentage=10.0):
                 split = which_set(key, validation_percentage, testing_percentage)
             clips.append((key, os.path.join(entry.path, name), entry.name, split))
     if not clips and not noise_paths:
-        raise ValueError(f"{data_dir}: no <word>/*.wav folders and no {labels.BACKGROUND_NOISE_DIR}/ "
-                         "(expected X/audio/<word>/, X/<word>/ or X/audio)")
+        raise cli.UserError(f"{data_dir}: no <word>/*.wav folders and no {labels.BACKGROUND_NOISE_DIR}/ "
+                            "(expected X/audio/<word>/, X/<word>/ or X/audio)")
     missing = sorted((lists["validation"] | lists["testing"]) - {c[0] for c in clips})
     if missing:
         logger.warning("%s: %d list-file entries have no file, e.g. %s", list_dir, len(missing), missing[:3])
@@ -259,22 +260,22 @@ def read_pseudo_labels(csv_path):
     with open(csv_path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
-            raise ValueError(f"{csv_path}: expected the header 'path,label', found {reader.fieldnames}")
+            raise cli.UserError(f"{csv_path}: expected the header 'path,label', found {reader.fieldnames}")
         rows = []
         for line_number, row in enumerate(reader, start=2):
             path, label = (row["path"] or "").strip(), (row["label"] or "").strip()
             if not path or not label:
-                raise ValueError(f"{csv_path}:{line_number}: empty path or label")
+                raise cli.UserError(f"{csv_path}:{line_number}: empty path or label")
             path = os.path.normpath(path if os.path.isabs(path) else os.path.join(folder, path))
             relative = os.path.relpath(path, folder)
             key = path if relative.startswith(os.pardir) else relative.replace(os.sep, "/")
             rows.append((key, path, label))
     missing = [path for _, path, _ in rows if not os.path.isfile(path)]
     if missing:
-        raise ValueError(f"{csv_path}: {len(missing)} of {len(rows)} listed files do not exist, "
-                         f"e.g. {missing[:5]}")
+        raise cli.UserError(f"{csv_path}: {len(missing)} of {len(rows)} listed files do not exist, "
+                            f"e.g. {missing[:5]}")
     if not rows:
-        raise ValueError(f"{csv_path}: no pseudo-labelled clips listed")
+        raise cli.UserError(f"{csv_path}: no pseudo-labelled clips listed")
     return rows
 
 
@@ -284,7 +285,7 @@ def read_pseudo_label_files(csv_paths):
     for csv_path in csv_paths:
         for row in read_pseudo_labels(csv_path):
             if row[0] in seen:
-                raise ValueError(f"{csv_path}: the clip {row[0]} is also listed in {seen[row[0]]}")
+                raise cli.UserError(f"{csv_path}: the clip {row[0]} is also listed in {seen[row[0]]}")
             seen[row[0]] = csv_path
             rows.append(row)
     return rows
@@ -356,8 +357,8 @@ def resolve_wanted_words(wanted_words, found_words):
         words = list(found_words) if wanted_words in ("all", ["all"], ("all",)) else list(wanted_words)
     missing = [w for w in words if w not in found_words]
     if missing:
-        raise ValueError(f"wanted word(s) {missing} have no readable clips; words found: {list(found_words)} "
-                         "(pass wanted_words explicitly or 'all')")
+        raise cli.UserError(f"wanted word(s) {missing} have no readable clips; words found: {list(found_words)} "
+                            "(pass wanted_words explicitly or 'all')")
     return words
 
 
@@ -428,7 +429,7 @@ class AudioProcessor:
         if isinstance(pseudo_labels, (str, os.PathLike)):
             pseudo_labels = [pseudo_labels]
         if int(seed) < 0:
-            raise ValueError(f"seed must be >= 0, got {seed}")
+            raise cli.UserError(f"seed must be >= 0, got {seed}")
         self.seed = int(seed)
         self.augment = augment if isinstance(augment, AugmentSettings) else AugmentSettings.from_dict(augment or {})
         self.pseudo_probability = _check_probability(pseudo_probability, "pseudo_probability")
@@ -564,10 +565,10 @@ class AudioProcessor:
     def dataset(self, split, batch_size, **pydataset_kwargs):
         """A keras.utils.PyDataset of the split (kwargs: workers, use_multiprocessing, max_queue_size)."""
         if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise cli.UserError(f"batch_size must be >= 1, got {batch_size}")
         if split == "training" and self.split_size(split) == 0:
-            raise ValueError(f"no training clips of the wanted words {self.wanted_words} in "
-                             f"{[f.data_dir for f in self.folders]}")
+            raise cli.UserError(f"no training clips of the wanted words {self.wanted_words} in "
+                                f"{[f.data_dir for f in self.folders]}")
         return SplitDataset(self, _check_split(split), int(batch_size), **pydataset_kwargs)
 
     def _noise_slices(self, rng, n):
@@ -704,7 +705,7 @@ def _check_split(split):
 
 def _check_probability(value, name):
     if not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{name} is a probability in [0, 1], got {value}")
+        raise cli.UserError(f"{name} is a probability in [0, 1], got {value}")
     return float(value)
 
 
@@ -812,8 +813,7 @@ def format_description(report):
 
 def main(argv=None):
     """Describes the data folders given on the command line; returns the description dict."""
-    parser = argparse.ArgumentParser(description="Describe a Speech Commands data folder: splits, labels, "
-                                                 "speakers, unreadable clips, noise files.")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dirs", nargs="+", metavar="DATA_DIR",
                         help="data folder(s): X/ with audio/<word>/, X/ with <word>/, or X/audio")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -844,4 +844,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

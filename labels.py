@@ -11,6 +11,8 @@
 
 import numpy as np
 
+import cli
+
 SILENCE_LABEL = "_silence_"
 UNKNOWN_LABEL = "_unknown_"
 BACKGROUND_NOISE_DIR = "_background_noise_"
@@ -47,7 +49,7 @@ def model_labels(wanted_words):
     """A model's output labels: silence, unknown, then the wanted words in the given order."""
     words = [w for w in wanted_words if w not in (SILENCE_LABEL, UNKNOWN_LABEL)]
     if len(set(words)) != len(words):
-        raise ValueError(f"wanted words contain duplicates: {words}")
+        raise cli.UserError(f"wanted words contain duplicates: {words}")
     return [SILENCE_LABEL, UNKNOWN_LABEL, *words]
 
 
@@ -56,9 +58,9 @@ def read_labels(path):
     with open(path, encoding="utf-8") as f:
         labels = [line.strip() for line in f if line.strip()]
     if not labels:
-        raise ValueError(f"{path}: no labels in the file")
+        raise cli.UserError(f"{path}: no labels in the file")
     if len(set(labels)) != len(labels):
-        raise ValueError(f"{path}: duplicated labels")
+        raise cli.UserError(f"{path}: duplicated labels")
     return labels
 
 

@@ -2,7 +2,7 @@ r"""Predicts every clip of a test folder with a trained run; writes a submission
 
     python make_submission.py --run_dir runs/N --test_dir data/test/audio --out submissions/N.csv \
         [--checkpoint ep-012-va-0.9100.keras] [--tta_shift_samples 1500] [--tta_louder [1.2]] \
-        [--tta_stretch 0.9] [--batch_size 256] [--read_workers 2] [--limit 100]
+        [--tta_stretch 0.9] [--batch_size 256] [--read_workers 2] [--limit 100] [--overwrite]
 
 Reads `runs/N` (config.json, labels.txt and best.keras, or `--checkpoint`: a file name inside the
 run or a path) and every `*.wav` directly inside `--test_dir` (non-recursive: the Kaggle test
@@ -24,7 +24,7 @@ WAV, compressed) is logged with the reason and predicted as an all-zero clip, i.
 silence -- what a recording of nothing gives, which a trained model labels `silence`. So the
 submission keeps exactly one row per `.wav`; the number of such clips is printed.
 
-Writes (atomically, rows sorted by fname; PREFIX = --out without ".csv"):
+Writes (all three or none, each atomically, rows sorted by fname; PREFIX = --out without ".csv"):
   PREFIX.csv             `fname,label`, the 12 Kaggle labels. The label is the argmax of the
                          probabilities summed into the 12 Kaggle classes (`probs.to_kaggle`, sum
                          rule: unknown = total probability of `_unknown_` and every non-command
@@ -32,6 +32,10 @@ Writes (atomically, rows sorted by fname; PREFIX = --out without ".csv"):
                          12-class model both are the same.
   PREFIX_all_labels.csv  `fname,label` with the model's own labels (labels.txt names).
   PREFIX_probs.csv       `fname` + one probability column per model label (labels.txt order).
+The outputs are checked before any clip is read: an existing one is replaced only with
+`--overwrite` (`--out data/test/solution.csv` does not replace the ground truth by accident), one
+that is an input of the run (its checkpoint, config.json, labels.txt) is an error even then, and
+`--out` must name a file, not a folder. Errors exit with status 2 and `error: ...` (cli.py).
 """
 
 import argparse
@@ -46,6 +50,7 @@ import numpy as np
 from tqdm import tqdm
 
 import audio
+import cli
 import probs as prob_files
 import runs
 
@@ -78,11 +83,11 @@ def tta_variants(shift_samples=(), louder=None, stretch_rates=()):
     variants += [Variant("shift", int(n)) for n in shift_samples or ()]
     if louder is not None:
         if louder <= 0:
-            raise ValueError(f"--tta_louder must be > 0, got {louder}")
+            raise cli.UserError(f"--tta_louder must be > 0, got {louder}")
         variants.append(Variant("louder", float(louder)))
     for rate in stretch_rates or ():
         if rate <= 0:
-            raise ValueError(f"--tta_stretch rates must be > 0, got {rate}")
+            raise cli.UserError(f"--tta_stretch rates must be > 0, got {rate}")
         variants.append(Variant("stretch", float(rate)))
     return variants
 
@@ -126,7 +131,7 @@ def list_wavs(test_dir):
     if folders:
         log.info("%s: %d sub-folder(s) ignored (the test folder is read non-recursively)", test_dir, folders)
     if not names:
-        raise ValueError(f"{test_dir}: no .wav files (expected the flat test folder, e.g. data/test/audio)")
+        raise cli.UserError(f"{test_dir}: no .wav files (expected the flat test folder, e.g. data/test/audio)")
     return sorted(names)
 
 
@@ -193,7 +198,7 @@ def predict_folder(keras_model, paths, variants, batch_size=256, read_workers=2,
                    progress=True):
     """Streams `paths` through the model; probabilities averaged over the TTA variants."""
     if batch_size < 1 or read_workers < 1 or prefetch_batches < 0:
-        raise ValueError("batch_size and read_workers must be >= 1, prefetch_batches >= 0")
+        raise cli.UserError("batch_size and read_workers must be >= 1, prefetch_batches >= 0")
     started = time.perf_counter()
     num_classes = keras_model.output_shape[-1]
     probs = np.zeros((len(paths), num_classes), np.float32)
@@ -218,15 +223,20 @@ def predict_folder(keras_model, paths, variants, batch_size=256, read_workers=2,
     return Prediction(probs, failures, time.perf_counter() - started, read_seconds, model_seconds, wait_seconds)
 
 
+def output_paths(out_prefix):
+    """{kind: path} of the files written for PREFIX."""
+    return {"submission": out_prefix + ".csv", "all_labels": out_prefix + "_all_labels.csv",
+            "probs": out_prefix + "_probs.csv"}
+
+
 def write_outputs(out_prefix, fnames, model_labels, probabilities):
-    """Writes PREFIX.csv, PREFIX_all_labels.csv and PREFIX_probs.csv; returns (paths, Kaggle labels)."""
+    """Writes PREFIX.csv, PREFIX_all_labels.csv and PREFIX_probs.csv, all or none; returns (paths, Kaggle labels)."""
     table = prob_files.ProbTable(fnames, model_labels, probabilities, out_prefix)
-    paths = {"submission": out_prefix + ".csv", "all_labels": out_prefix + "_all_labels.csv",
-             "probs": out_prefix + "_probs.csv"}
+    paths = output_paths(out_prefix)
     submission = prob_files.kaggle_predictions(table)
-    prob_files.write_probs_csv(paths["probs"], table)
-    prob_files.write_label_csv(paths["all_labels"], fnames, table.argmax_labels())
-    prob_files.write_label_csv(paths["submission"], fnames, submission)
+    cli.write_all({paths["probs"]: lambda tmp: prob_files.write_probs_csv(tmp, table),
+                   paths["all_labels"]: lambda tmp: prob_files.write_label_csv(tmp, fnames, table.argmax_labels()),
+                   paths["submission"]: lambda tmp: prob_files.write_label_csv(tmp, fnames, submission)})
     return paths, submission
 
 
@@ -264,6 +274,7 @@ def build_parser():
     parser.add_argument("--limit", type=int, default=None,
                         help="predict only the first N clips in fname order (smoke tests)")
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     return parser
 
 
@@ -271,10 +282,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     variants = tta_variants(args.tta_shift_samples, args.tta_louder, args.tta_stretch)
+    out_prefix = cli.out_prefix(args.out)
+    runs.check_run_dir(args.run_dir)
+    cli.check_outputs(output_paths(out_prefix).values(), runs.run_files(args.run_dir, args.checkpoint), args.overwrite)
     fnames = list_wavs(args.test_dir)
     if args.limit is not None:
         if args.limit < 1:
-            raise ValueError(f"--limit must be >= 1, got {args.limit}")
+            raise cli.UserError(f"--limit must be >= 1, got {args.limit}")
         fnames = fnames[:args.limit]
     keras_model, model_labels, _ = runs.load_run(args.run_dir, args.checkpoint)
     log.info("%d clips, %d variant(s) per clip: %s", len(fnames), len(variants), variants)
@@ -283,7 +297,6 @@ def main(argv=None):
                                 args.prefetch_batches, progress=not args.no_progress)
     for name, problem in prediction.failures:
         log.warning("unreadable clip, predicted on an all-zero (silent) clip: %s: %s", name, problem)
-    out_prefix = args.out[:-len(".csv")] if args.out.endswith(".csv") else args.out
     outputs, submission = write_outputs(out_prefix, fnames, model_labels, prediction.probs)
     _print_report(prediction, outputs, submission)
     return {"outputs": outputs, "clips": len(fnames), "unreadable": prediction.failures,
@@ -292,4 +305,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

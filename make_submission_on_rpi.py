@@ -3,7 +3,8 @@
 Command line:
 
     python make_submission_on_rpi.py --model tf_files/N.tflite --test_data data/test \\
-        --submission_fn submissions/N_rpi.csv [--labels FILE] [--num_threads 4] [--limit K] [--restart]
+        --submission_fn submissions/N_rpi.csv [--labels FILE] [--num_threads 4] [--limit K] [--restart] \\
+        [--overwrite]
 
 Reads a model written by freeze_graph.py -- a TFLite file (`.tflite`, float32 or int8, input
 float32 [1, 16000]) or a frozen GraphDef (`.pb`, fed a WAV file's bytes at `wav_data:0`, read at
@@ -35,6 +36,11 @@ uninterrupted run's and never exists half-written. A journal started with anothe
 or test set is an error (pass `--restart` to discard it). A test hook: the environment variable
 `KWS_RPI_CLIP_DELAY_S` sleeps that many seconds after each clip (to interrupt a run mid-way).
 
+Outputs: an existing `--submission_fn` (a finished run's CSV, or any other file) is replaced only
+with `--overwrite`; the journal is this script's own file. The CSV may not be the model, the
+labels file or a test clip, even with `--overwrite`. Exit status (cli.py): 2 with `error: ...`
+for unusable input, 130 after Ctrl-C (the journal keeps what was done).
+
 Report (printed at the end): clips, unreadable clips, and per-clip time in ms (mean, median,
 p90) in total and inside the interpreter, and the share spent outside it (WAV reading, journal).
 """
@@ -51,6 +57,7 @@ import time
 import numpy as np
 
 import audio
+import cli
 import labels as label_sets
 
 log = logging.getLogger(__name__)
@@ -62,7 +69,7 @@ CLIP_DELAY_ENV = "KWS_RPI_CLIP_DELAY_S"
 _PCM, _PCM16_BYTES = 1, 2
 
 
-class InputError(ValueError):
+class InputError(cli.UserError):
     """Unusable input (model, labels, test folder, journal); the message names the file and problem."""
 
 
@@ -73,7 +80,7 @@ def _wav_layout(data):
     fmt, offset = None, 12
     while offset + 8 <= len(data):
         chunk_id, size = struct.unpack_from("<4sI", data, offset)
-        if chunk_id == b"fmt " and size >= 16:
+        if chunk_id == b"fmt " and size >= 16 and offset + 8 + 16 <= len(data):  # a cut header: audio.py names it
             fmt = struct.unpack_from("<HHI6xH", data, offset + 8)
         elif chunk_id == b"data":
             return None if fmt is None else (*fmt, offset + 8, size)
@@ -373,6 +380,8 @@ def parse_args(argv):
                         help="stop after classifying this many clips (0 = all); run again to continue")
     parser.add_argument("--restart", action="store_true",
                         help="discard an unfinished run's journal instead of resuming it")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --submission_fn (e.g. the CSV of a finished run)")
     args = parser.parse_args(argv)
     if args.num_threads < 1 or args.limit < 0:
         parser.error("--num_threads must be >= 1 and --limit >= 0")
@@ -382,16 +391,15 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        model = load_model(args.model, args.num_threads)
-        model_labels = read_model_labels(args.labels or default_labels_path(args.model), model.num_classes)
-        wavs = list_test_wavs(args.test_data)
-        journal_path = args.submission_fn + JOURNAL_SUFFIX
-        os.makedirs(os.path.dirname(os.path.abspath(args.submission_fn)), exist_ok=True)
-        done, journal = open_journal(journal_path, args.submission_fn,
-                                     fingerprint(args.model, model_labels, wavs), wavs, args.restart)
-    except (InputError, ValueError) as e:
-        sys.exit(f"error: {e}")
+    labels_path = args.labels or default_labels_path(args.model)
+    model = load_model(args.model, args.num_threads)
+    model_labels = read_model_labels(labels_path, model.num_classes)
+    wavs = list_test_wavs(args.test_data)
+    cli.check_outputs([args.submission_fn], [args.model, labels_path, *wavs.values()], args.overwrite)
+    journal_path = args.submission_fn + JOURNAL_SUFFIX
+    os.makedirs(os.path.dirname(os.path.abspath(args.submission_fn)), exist_ok=True)
+    done, journal = open_journal(journal_path, args.submission_fn,
+                                 fingerprint(args.model, model_labels, wavs), wavs, args.restart)
     todo = sorted(set(wavs) - set(done))
     resumed = len(done)
     if args.limit:
@@ -401,7 +409,8 @@ def main(argv=None):
             total_s, inside_s, unreadable = classify_clips(model, model_labels, todo, wavs, journal, done)
             os.fsync(journal.fileno())
     except KeyboardInterrupt:
-        sys.exit(f"\ninterrupted: {len(done)} of {len(wavs)} clips are in {journal_path}; run again to continue")
+        print(f"\n{len(done)} of {len(wavs)} clips are in {journal_path}; run again to continue", file=sys.stderr)
+        raise
     for problem in unreadable:
         log.warning("unreadable clip predicted as silence (all zeros): %s", problem)
     print(f"clips: {len(wavs)} ({resumed} from the journal, {len(total_s)} classified now, "
@@ -417,4 +426,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -26,7 +26,10 @@ echo, microphone band limit and colouring, background noise, noise floor, someti
 Each utterance jitters rate, pitch, level and intonation. The speaker id is 8 hex digits.
 
 OUT must be empty or absent; `--overwrite` first deletes OUT/train, OUT/test and OUT/corpus.json
-(nothing else in OUT is touched).
+(nothing else in OUT is touched), and only when this script wrote them: OUT holds corpus.json, or
+`OUT/.make_synthetic_dataset.partial`, the marker of an unfinished run (written before the first
+file, removed when corpus.json is written). `--out data` of the real dataset is refused even with
+`--overwrite`, and so is a `--noise_dir` inside OUT/train or OUT/test.
 
 Determinism: the same flags (and --noise_dir files) give the same bytes, whatever `--workers`.
 eSpeak keeps state between calls (pitch-flutter counters, phases, filter memories), so each fixed
@@ -60,6 +63,7 @@ from scipy import signal
 from tqdm import tqdm
 
 import audio
+import cli
 import espeak
 import generate_noise
 import labels
@@ -67,6 +71,7 @@ import runs
 
 
 CORPUS_FILE = "corpus.json"
+PARTIAL_MARKER = ".make_synthetic_dataset.partial"  # OUT/train and OUT/test are ours until corpus.json
 TRAINING_CLIPS_FILE = "training_clips.csv"
 HANG_HOOK_ENV = "MAKE_SYNTHETIC_DATASET_HANG_ONCE"
 CHUNK_CLIPS = 128  # clips per fresh process (fewer: start-up costs show); defines the output, so not a flag
@@ -296,7 +301,8 @@ def parse_words(text):
     words = words or tuple(w.strip().lower() for w in text.split(",") if w.strip())
     bad = [w for w in words if not w.isalpha() or not w.isascii()]
     if not words or bad or len(set(words)) != len(words):
-        raise ValueError(f"--words must be 'v1', 'v2' or a comma list of distinct words of letters a-z, got {text!r}")
+        raise cli.UserError(f"--words must be 'v1', 'v2' or a comma list of distinct words of letters a-z, "
+                            f"got {text!r}")
     return words
 
 
@@ -378,26 +384,35 @@ def _real_noise_files(noise_dir, reserved_names):
     if noise_dir is None:
         return []
     if not os.path.isdir(noise_dir):
-        raise ValueError(f"--noise_dir {noise_dir}: not a folder")
+        raise cli.UserError(f"--noise_dir {noise_dir}: not a folder")
     paths = sorted(os.path.join(noise_dir, n) for n in os.listdir(noise_dir) if n.lower().endswith(".wav"))
     if not paths:
-        raise ValueError(f"--noise_dir {noise_dir}: no .wav files in it")
+        raise cli.UserError(f"--noise_dir {noise_dir}: no .wav files in it")
     for path in paths:
         if os.path.basename(path) in reserved_names:
-            raise ValueError(f"{path}: its name clashes with a generated noise file; rename it")
+            raise cli.UserError(f"{path}: its name clashes with a generated noise file; rename it")
         audio.read_wav(path)  # raises WavError naming the file
     return paths
 
 
-def _prepare_out(out, overwrite):
-    """Refuses a non-empty OUT unless --overwrite, which removes only what this script writes."""
+def _prepare_out(out, overwrite, noise_dir=None):
+    """Refuses a non-empty OUT unless --overwrite, which removes only a corpus this script wrote;
+    then marks OUT as a corpus in progress."""
+    cli.refuse_inputs([os.path.join(out, "train"), os.path.join(out, "test")], [noise_dir])
     if os.path.isdir(out) and os.listdir(out):
         if not overwrite:
-            raise ValueError(f"{out} is not empty; pass --overwrite to replace the corpus in it")
+            raise cli.UserError(f"{out} is not empty; pass --overwrite to replace the corpus in it")
+        ours = any(os.path.exists(os.path.join(out, name)) for name in (CORPUS_FILE, PARTIAL_MARKER))
+        present = [name for name in ("train", "test") if os.path.exists(os.path.join(out, name))]
+        if present and not ours:
+            raise cli.UserError(f"{out}: holds {present} but no {CORPUS_FILE}: not a corpus of this script, which "
+                                "--overwrite would delete; remove them yourself or choose another --out")
         for name in ("train", "test"):
             shutil.rmtree(os.path.join(out, name), ignore_errors=True)
         if os.path.exists(os.path.join(out, CORPUS_FILE)):
             os.remove(os.path.join(out, CORPUS_FILE))
+    os.makedirs(out, exist_ok=True)
+    _write_text(os.path.join(out, PARTIAL_MARKER), "make_synthetic_dataset.py is writing a corpus here\n")
 
 
 def _write_text(path, text):
@@ -449,11 +464,12 @@ def write_corpus(args, words, real_paths, plan, workers, progress=True):
         "validation_percentage": args.validation_percentage, "testing_percentage": args.testing_percentage,
         "real_noise_files": [os.path.basename(p) for p in real_paths],
         "speaker_settings": [{"split": splits[s.speaker_id], **dataclasses.asdict(s)} for s in speakers]})
+    os.remove(os.path.join(args.out, PARTIAL_MARKER))  # corpus.json now says the corpus is ours
     return {**counts, "worker_cpu_s": pool.cpu_s}
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="corpus folder to create (must be empty or absent)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same flags write the same bytes")
@@ -513,7 +529,7 @@ def main(argv=None):
               f"{len(plan[4]) + len(real_paths)} noise files from {args.speakers} speakers into {args.out}")
         return {"train_clips": len(plan[2]), "test_clips": len(plan[3]), "files": num_files}
     try:
-        _prepare_out(args.out, args.overwrite)
+        _prepare_out(args.out, args.overwrite, args.noise_dir)
     except ValueError as e:
         parser.error(str(e))
     start = time.monotonic()
@@ -528,4 +544,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

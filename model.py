@@ -32,6 +32,7 @@ import math
 import keras
 from keras import layers, ops
 
+import cli
 from audio import CLIP_SAMPLES, SAMPLE_RATE
 from features import MFCC, Frame, LogMelSpectrogram, MuLaw, SpecAugment
 
@@ -62,7 +63,7 @@ def _log_mel_features(waveform, features, frame_length_ms, frame_step_ms, num_me
     -14..+8), and folds into the first convolution at inference.
     """
     if features not in ("logmel", "mfcc"):
-        raise ValueError(f"features must be 'logmel' or 'mfcc', got {features!r}")
+        raise cli.UserError(f"features must be 'logmel' or 'mfcc', got {features!r}")
     x = LogMelSpectrogram(SAMPLE_RATE, frame_length_ms, frame_step_ms, num_mel_bins, name="log_mel")(waveform)
     if features == "mfcc":
         x = MFCC(num_mfcc or num_mel_bins, name="mfcc")(x)
@@ -267,7 +268,7 @@ class SubSpectralNorm(layers.Layer):
     def build(self, input_shape):
         freq, time, channels = input_shape[1:]
         if freq % self.sub_bands:
-            raise ValueError(f"{freq} frequency bins do not split into {self.sub_bands} equal sub-bands")
+            raise cli.UserError(f"{freq} frequency bins do not split into {self.sub_bands} equal sub-bands")
         self.norm.build((None, freq // self.sub_bands, time, self.sub_bands * channels))
 
     def call(self, inputs, training=None):
@@ -358,13 +359,13 @@ def model_params(name):
 def build_model(name, num_classes, **params):
     """A fresh (uncompiled) registered model; unknown names or parameters raise ValueError."""
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
+        raise cli.UserError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        raise cli.UserError(f"num_classes must be an integer >= 2, got {num_classes!r}")
     accepted = model_params(name)
     unknown = sorted(set(params) - set(accepted))
     if unknown:
-        raise ValueError(
+        raise cli.UserError(
             f"model {name!r} has no parameter(s) {', '.join(unknown)}; "
             f"it accepts: {', '.join(f'{k}={v!r}' for k, v in accepted.items())}"
         )
@@ -439,4 +440,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -14,7 +14,9 @@ Formats (docs/ARCHITECTURE.md, "Probability files"):
 `read_probs(path)` takes a CSV, a sidecar, a `.uint8.memmap` file or the bare PREFIX and returns
 a `ProbTable` whose rows are sorted by fname. Files are never trusted to be in the same order:
 `align()` reorders several tables to one fname order and refuses different fname sets, naming
-the difference.
+the difference. Every row read must be a probability distribution: values in [0, 1] that sum to 1
+(within 1e-4 in a CSV; within the rounding, 0.5/255 per class, in a memmap); a row that does not
+-- a torn last number, an edited value -- is an error naming the file and the rows.
 
 Kaggle classes (`to_kaggle`): every model label maps to one of the 12 Kaggle classes through
 `labels.kaggle_label` ("_silence_" -> silence, command words -> themselves, `_unknown_` and every
@@ -33,6 +35,7 @@ import os
 import numpy as np
 import pandas as pd
 
+import cli
 import labels as label_sets
 
 FNAME = "fname"
@@ -44,6 +47,10 @@ UINT8_SCALE = 255
 CSV_FLOAT_FORMAT = "%.9g"  # 9 significant digits: float32 survives the text round trip
 UNKNOWN_RULES = ("sum", "max")
 _EXAMPLES = 5  # fnames quoted in an error message
+# Every row of a probability file is one distribution. A CSV written here sums to 1 within ~1e-6
+# (float32, 9 digits); 1e-4 lets through files written with 6 decimals and catches a torn or edited
+# number. A uint8 memmap rounds each value by up to half a step.
+CSV_SUM_TOLERANCE = 1e-4
 
 
 @dataclasses.dataclass
@@ -80,7 +87,7 @@ def check_unique(names, source, what):
     series = pd.Series(names, dtype=object)
     duplicated = series[series.duplicated()].unique().tolist()
     if duplicated:
-        raise ValueError(f"{source}: {len(duplicated)} duplicated {what}(s), e.g. {duplicated[:_EXAMPLES]}")
+        raise cli.UserError(f"{source}: {len(duplicated)} duplicated {what}(s), e.g. {duplicated[:_EXAMPLES]}")
 
 
 def _atomic_replace(write, path):
@@ -112,26 +119,33 @@ def read_probs_csv(path):
     try:
         frame = pd.read_csv(path, dtype={FNAME: str}, keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a probability CSV ({e})") from e
+        raise cli.UserError(f"{path}: not a probability CSV ({e})") from e
     if frame.columns.empty or frame.columns[0] != FNAME:
-        raise ValueError(f"{path}: the first column must be '{FNAME}', found {list(frame.columns[:3])}")
+        raise cli.UserError(f"{path}: the first column must be '{FNAME}', found {list(frame.columns[:3])}")
     classes = list(frame.columns[1:])
     if not classes:
-        raise ValueError(f"{path}: no probability columns after '{FNAME}'")
+        raise cli.UserError(f"{path}: no probability columns after '{FNAME}'")
     not_numeric = [c for c in classes if not pd.api.types.is_numeric_dtype(frame[c])]
     if not_numeric:
-        raise ValueError(f"{path}: column(s) {not_numeric} are not numbers (a label CSV, not probabilities?)")
+        raise cli.UserError(f"{path}: column(s) {not_numeric} are not numbers (a label CSV, not probabilities?)")
     values = frame[classes].to_numpy(dtype=np.float32)
-    _check_values(values, path)
+    _check_values(values, path, frame[FNAME].tolist(), CSV_SUM_TOLERANCE)
     return ProbTable(frame[FNAME].tolist(), classes, values, str(path)).sorted()
 
 
-def _check_values(values, source):
+def _check_values(values, source, fnames, sum_tolerance):
+    """Raises UserError unless every row is a probability distribution (in [0, 1], summing to 1)."""
     if np.isnan(values).any():
         rows = np.flatnonzero(np.isnan(values).any(axis=1))
-        raise ValueError(f"{source}: missing or NaN probabilities in {len(rows)} row(s), e.g. rows {rows[:5]}")
+        raise cli.UserError(f"{source}: missing or NaN probabilities in {len(rows)} row(s), e.g. rows {rows[:5]}")
     if values.size and (values.min() < -1e-6 or values.max() > 1 + 1e-6):
-        raise ValueError(f"{source}: values outside [0, 1] ({values.min()} .. {values.max()}): not probabilities")
+        raise cli.UserError(f"{source}: values outside [0, 1] ({values.min()} .. {values.max()}): not probabilities")
+    sums = values.astype(np.float64).sum(axis=1)
+    off = np.flatnonzero(np.abs(sums - 1.0) > sum_tolerance)
+    if len(off):
+        examples = ", ".join(f"{fnames[i]} sums to {sums[i]:.6g}" for i in off[:3])
+        raise cli.UserError(f"{source}: {len(off)} row(s) do not sum to 1 (within {sum_tolerance:.2g}): {examples}; "
+                            "each row must be one clip's probabilities (a torn or edited file?)")
 
 
 # ---------------------------------------------------------------------------- uint8 memmap + sidecar
@@ -146,11 +160,11 @@ def quantize(values):
     return np.rint(np.clip(np.asarray(values, np.float32), 0.0, 1.0) * UINT8_SCALE).astype(np.uint8)
 
 
-def write_probs_memmap(prefix, table):
-    """Writes PREFIX.uint8.memmap and its sidecar PREFIX.json (rows sorted by fname)."""
+def memmap_writers(prefix, table):
+    """{PREFIX.uint8.memmap: write(tmp), PREFIX.json: write(tmp)} for `cli.write_all`, the data file
+    first: renamed in that order, a sidecar never points at a partial file."""
     table = table.sorted()
     data_path, sidecar_path = memmap_paths(prefix)
-    _atomic_replace(lambda tmp: quantize(table.values).tofile(tmp), data_path)
     sidecar = {"format": SIDECAR_FORMAT, "data_file": os.path.basename(data_path),
                "shape": list(table.values.shape), "classes": table.classes, "dtype": "uint8",
                "scale": UINT8_SCALE, "fnames": table.fnames}
@@ -158,8 +172,12 @@ def write_probs_memmap(prefix, table):
     def write_sidecar(tmp):
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(sidecar, f)
-    _atomic_replace(write_sidecar, sidecar_path)  # last: a sidecar never points at a partial file
-    return data_path, sidecar_path
+    return {data_path: lambda tmp: quantize(table.values).tofile(tmp), sidecar_path: write_sidecar}
+
+
+def write_probs_memmap(prefix, table):
+    """Writes PREFIX.uint8.memmap and its sidecar PREFIX.json (rows sorted by fname)."""
+    return tuple(cli.write_all(memmap_writers(prefix, table)))
 
 
 def read_probs_memmap(sidecar_path):
@@ -167,46 +185,76 @@ def read_probs_memmap(sidecar_path):
     try:
         with open(sidecar_path, encoding="utf-8") as f:
             sidecar = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{sidecar_path}: malformed JSON sidecar ({e})") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise cli.UserError(f"{sidecar_path}: malformed JSON sidecar ({e})") from e
+    if not isinstance(sidecar, dict):
+        sidecar = {}
     missing = [k for k in ("data_file", "shape", "classes", "dtype", "scale", "fnames") if k not in sidecar]
     if missing or sidecar.get("format") != SIDECAR_FORMAT:
-        raise ValueError(f"{sidecar_path}: not a probability sidecar (format {sidecar.get('format')!r}, "
-                         f"missing keys {missing})")
-    rows, columns = sidecar["shape"]
+        raise cli.UserError(f"{sidecar_path}: not a probability sidecar (format {sidecar.get('format')!r}, "
+                            f"missing keys {missing})")
+    shape, scale = sidecar["shape"], sidecar["scale"]
+    if (not isinstance(shape, list) or len(shape) != 2 or not all(isinstance(n, int) and n >= 0 for n in shape)
+            or sidecar["dtype"] != "uint8" or not isinstance(scale, (int, float)) or scale <= 0
+            or not isinstance(sidecar["fnames"], list) or not isinstance(sidecar["classes"], list)
+            or not isinstance(sidecar["data_file"], str)):
+        raise cli.UserError(f"{sidecar_path}: malformed sidecar (shape [rows, classes], dtype 'uint8', a positive "
+                            "scale, lists of fnames and classes and a data_file name are expected)")
+    rows, columns = shape
     if len(sidecar["fnames"]) != rows or len(sidecar["classes"]) != columns:
-        raise ValueError(f"{sidecar_path}: shape {sidecar['shape']} disagrees with {len(sidecar['fnames'])} "
-                         f"fnames and {len(sidecar['classes'])} classes")
+        raise cli.UserError(f"{sidecar_path}: shape {sidecar['shape']} disagrees with {len(sidecar['fnames'])} "
+                            f"fnames and {len(sidecar['classes'])} classes")
     data_path = os.path.join(os.path.dirname(os.path.abspath(sidecar_path)), sidecar["data_file"])
-    dtype = np.dtype(sidecar["dtype"])
+    dtype = np.dtype(np.uint8)
     expected_bytes = rows * columns * dtype.itemsize
     actual_bytes = os.path.getsize(data_path) if os.path.isfile(data_path) else None
     if actual_bytes != expected_bytes:
-        raise ValueError(f"{data_path}: expected {expected_bytes} bytes for shape {sidecar['shape']} "
-                         f"{dtype}, found {'no file' if actual_bytes is None else actual_bytes}")
+        raise cli.UserError(f"{data_path}: expected {expected_bytes} bytes for shape {sidecar['shape']} "
+                            f"{dtype}, found {'no file' if actual_bytes is None else actual_bytes}")
     raw = np.memmap(data_path, dtype=dtype, mode="r", shape=(rows, columns)) if rows else np.zeros((0, columns))
     values = np.asarray(raw, dtype=np.float32) / np.float32(sidecar["scale"])
+    _check_values(values, data_path, sidecar["fnames"], columns * 0.5 / float(sidecar["scale"]) + 1e-6)
     return ProbTable(sidecar["fnames"], sidecar["classes"], values, str(sidecar_path)).sorted()
 
 
 # ---------------------------------------------------------------------------- any format
 
-def read_probs(path):
-    """A probability file: CSV, sidecar `.json`, `.uint8.memmap` or the bare memmap PREFIX."""
+def _locate(path):
+    """(the CSV or sidecar a probability path names, its reader)."""
     path = os.fspath(path)
     if path.endswith(".csv"):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: no such probability file")
-        return read_probs_csv(path)
+        return path, read_probs_csv
     if path.endswith(MEMMAP_SUFFIX):
         path = path[:-len(MEMMAP_SUFFIX)]
     if path.endswith(SIDECAR_SUFFIX) and os.path.isfile(path):
-        return read_probs_memmap(path)
+        return path, read_probs_memmap
     for candidate, reader in ((path + SIDECAR_SUFFIX, read_probs_memmap), (path + ".csv", read_probs_csv)):
         if os.path.isfile(candidate):
-            return reader(candidate)
+            return candidate, reader
     raise FileNotFoundError(f"{path}: no probability file (looked for {path}, {path}{SIDECAR_SUFFIX}, "
                             f"{path}.csv)")
+
+
+def read_probs(path):
+    """A probability file: CSV, sidecar `.json`, `.uint8.memmap` or the bare memmap PREFIX."""
+    found, reader = _locate(path)
+    return reader(found)
+
+
+def source_files(path):
+    """The files `read_probs(path)` reads: the CSV, or the sidecar and its data file (for output checks)."""
+    found, reader = _locate(path)
+    if reader is read_probs_csv:
+        return [found]
+    data_file = found[:-len(SIDECAR_SUFFIX)] + MEMMAP_SUFFIX
+    try:
+        with open(found, encoding="utf-8") as f:
+            data_file = os.path.join(os.path.dirname(os.path.abspath(found)), json.load(f)["data_file"])
+    except (ValueError, KeyError, TypeError):
+        pass  # read_probs names what is wrong with the sidecar
+    return [found, data_file]
 
 
 def describe_difference(a_fnames, b_fnames, a_name, b_name):
@@ -228,13 +276,20 @@ def align(tables):
     for table in tables[1:]:
         difference = describe_difference(reference.fnames, table.fnames, reference.source, table.source)
         if difference:
-            raise ValueError(f"probability files cover different clips: {difference}")
+            raise cli.UserError(f"probability files cover different clips: {difference}")
         order = pd.Index(table.fnames).get_indexer(reference.fnames)
         aligned.append(ProbTable(reference.fnames, table.classes, table.values[order], table.source))
     return aligned
 
 
 # ---------------------------------------------------------------------------- Kaggle classes
+
+def normalise_rows(values):
+    """Each row divided by its sum (rows summing to 0 kept): the up to 0.5/255 per class that a
+    uint8 memmap's rounding leaves would otherwise make a derived CSV fail the sum check."""
+    sums = values.sum(axis=1, keepdims=True, dtype=np.float64)
+    return (values / np.where(sums > 0, sums, 1.0)).astype(np.float32)
+
 
 def softmax(x):
     shifted = np.exp(x - np.max(x, axis=1, keepdims=True))
@@ -247,7 +302,7 @@ def to_kaggle(table, unknown="sum"):
         raise ValueError(f"unknown rule must be one of {UNKNOWN_RULES}, got {unknown!r}")
     membership = label_sets.kaggle_membership(table.classes)
     if unknown == "sum":
-        values = table.values @ membership
+        values = normalise_rows(table.values @ membership)  # a memmap's rounding must not outlive it
     else:
         members = membership.T.astype(bool)  # [12, classes]
         values = np.full((len(table.fnames), len(members)), -np.inf, np.float32)
@@ -279,13 +334,13 @@ def read_label_csv(path):
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a label CSV ({e})") from e
+        raise cli.UserError(f"{path}: not a label CSV ({e})") from e
     missing = [c for c in (FNAME, LABEL) if c not in frame.columns]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; expected the header 'fname,label'")
+        raise cli.UserError(f"{path}: missing column(s) {missing}; expected the header 'fname,label'")
     empty = frame[(frame[FNAME] == "") | (frame[LABEL] == "")]
     if len(empty):
-        raise ValueError(f"{path}: {len(empty)} row(s) with an empty fname or label, e.g. lines "
-                         f"{(empty.index[:_EXAMPLES] + 2).tolist()}")
+        raise cli.UserError(f"{path}: {len(empty)} row(s) with an empty fname or label, e.g. lines "
+                            f"{(empty.index[:_EXAMPLES] + 2).tolist()}")
     check_unique(frame[FNAME].tolist(), path, "fname")
     return frame

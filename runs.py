@@ -9,7 +9,10 @@ logs and a confusion-matrix picture. Later scripts take `--run_dir` and need not
 import hashlib
 import json
 import os
+import zipfile
+import zlib
 
+import cli
 import labels as label_sets
 
 PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -29,10 +32,10 @@ def find_experiment(directory, name):
     a ValueError names what is missing or ambiguous."""
     if name.endswith(".toml"):
         if not os.path.isfile(name):
-            raise ValueError(f"{name}: no such experiment file")
+            raise cli.UserError(f"{name}: no such experiment file")
         return name
     if not os.path.isdir(directory):
-        raise ValueError(f"experiment {name!r}: no experiments folder {directory}")
+        raise cli.UserError(f"experiment {name!r}: no experiments folder {directory}")
     stems = sorted(os.path.splitext(f)[0] for f in os.listdir(directory) if f.endswith(".toml"))
     if name.isdigit():
         matches = [s for s in stems if s.split("_")[0].isdigit() and int(s.split("_")[0]) == int(name)]
@@ -40,8 +43,8 @@ def find_experiment(directory, name):
         matches = [s for s in stems if s == name]
     if len(matches) != 1:
         found = ", ".join(f"{m}.toml" for m in matches) if matches else "none"
-        raise ValueError(f"experiment {name!r}: expected exactly one matching file "
-                                     f"<number>_<name>.toml in {directory}, found {found}")
+        raise cli.UserError(f"experiment {name!r}: expected exactly one matching file "
+                            f"<number>_<name>.toml in {directory}, found {found}")
     return os.path.join(directory, f"{matches[0]}.toml")
 
 
@@ -59,8 +62,8 @@ def read_json(path):
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: malformed JSON ({e})") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise cli.UserError(f"{path}: malformed JSON ({e})") from e
 
 
 def write_json(path, content):
@@ -94,17 +97,43 @@ def checkpoint_path(run_dir, checkpoint=None):
     return best
 
 
-def load_run(run_dir, checkpoint=None):
-    """(Keras model, labels, config) of a run; the best checkpoint unless one is named."""
+def run_files(run_dir, checkpoint=None):
+    """The files of a run that `load_run` reads (an output may not replace any of them)."""
+    return [os.path.join(run_dir, CONFIG_FILE), os.path.join(run_dir, LABELS_FILE),
+            checkpoint_path(run_dir, checkpoint)]
+
+
+def check_keras_file(path):
+    """Raises UserError naming `path` unless it is a whole .keras archive (Keras itself says "file
+    not found" for a truncated one)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names, broken = archive.namelist(), archive.testzip()
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        names, broken = [], str(e) or type(e).__name__
+    if broken or "config.json" not in names:
+        problem = f"a damaged archive ({broken})" if broken else "not a saved Keras model (no config.json)"
+        raise cli.UserError(f"{path}: the .keras file is damaged or not a model: {problem}; "
+                            "train again (--overwrite) or choose another checkpoint")
+
+
+def load_keras_model(path):
+    """A saved .keras model (custom layers registered), checked to be a whole file first."""
     import keras
 
     import model as _registers_custom_layers  # noqa: F401  (custom layers must be registered)
 
+    check_keras_file(path)
+    return keras.models.load_model(path, compile=False)
+
+
+def load_run(run_dir, checkpoint=None):
+    """(Keras model, labels, config) of a run; the best checkpoint unless one is named."""
     check_run_dir(run_dir)
     labels = label_sets.read_labels(os.path.join(run_dir, LABELS_FILE))
     config = read_json(os.path.join(run_dir, CONFIG_FILE))
-    keras_model = keras.models.load_model(checkpoint_path(run_dir, checkpoint), compile=False)
+    keras_model = load_keras_model(checkpoint_path(run_dir, checkpoint))
     classes = keras_model.output_shape[-1]
     if classes != len(labels):
-        raise ValueError(f"{run_dir}: the model has {classes} outputs but labels.txt lists {len(labels)}")
+        raise cli.UserError(f"{run_dir}: the model has {classes} outputs but labels.txt lists {len(labels)}")
     return keras_model, labels, config

@@ -21,6 +21,7 @@ import json
 
 import numpy as np
 
+import cli
 import labels as label_sets
 import probs as prob_files
 
@@ -31,9 +32,9 @@ def _check_labels(frame, path):
     bad = frame[~frame[prob_files.LABEL].isin(label_sets.KAGGLE_LABELS)]
     if len(bad):
         examples = bad[[prob_files.FNAME, prob_files.LABEL]].head(5).values.tolist()
-        raise ValueError(f"{path}: {len(bad)} row(s) with labels outside the 12 Kaggle labels "
-                         f"{list(label_sets.KAGGLE_LABELS)}: {sorted(bad[prob_files.LABEL].unique())[:5]}, "
-                         f"e.g. {examples}")
+        raise cli.UserError(f"{path}: {len(bad)} row(s) with labels outside the 12 Kaggle labels "
+                            f"{list(label_sets.KAGGLE_LABELS)}: {sorted(bad[prob_files.LABEL].unique())[:5]}, "
+                            f"e.g. {examples}")
 
 
 def check_fnames(solution, submission, solution_path, submission_path):
@@ -46,7 +47,7 @@ def check_fnames(solution, submission, solution_path, submission_path):
     if extra:
         problems.append(f"{len(extra)} fname(s) are not in {solution_path}, e.g. {extra[:5]}")
     if problems:
-        raise ValueError(f"{submission_path}: " + "; ".join(problems))
+        raise cli.UserError(f"{submission_path}: " + "; ".join(problems))
 
 
 def score(solution, submission):
@@ -109,4 +110,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -8,11 +8,12 @@ unchanged (same names, types and defaults), so the two never drift apart.
 Resolution order: defaults < experiment file (TOML) < command-line flags.
 
 An experiment file `experiments/<number>_<name>.toml` holds only what differs from the defaults.
-It may group keys in tables for readability (`[train]`, `[data]`, `[model]`...: table names are
-free), but every key is a setting name and appears once. The only table with meaning is
-`[model_params]`, the keyword arguments of the model builder (`model.build_model(name,
-num_classes, **params)`).
-An unknown key, a value of the wrong type, a repeated key or malformed TOML raises `SettingsError`
+It may group keys in tables for readability, named after the settings' groups: `[run]`, `[data]`,
+`[model]`, `[train]`, `[augment]` (a setting may sit in any of them, once; tables do not nest).
+`[model_params]` is not a group but a setting, the keyword arguments of the model builder
+(`model.build_model(name, num_classes, **params)`).
+An unknown key, an unknown table (a misspelled `[modle]` would otherwise hide its settings), a value
+of the wrong type, a repeated key or malformed TOML raises `SettingsError` (a `cli.UserError`)
 naming the file and the key.
 
 `config.json` of a run folder stores the resolved settings in sections (`model`, `data`, `train`);
@@ -28,6 +29,7 @@ import re
 import tomllib
 import typing
 
+import cli
 from input_data import AugmentSettings
 from labels import COMMAND_WORDS
 
@@ -38,9 +40,10 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 # what a training step computes (changing `epochs` does change a cosine schedule's length).
 RESUMABLE_CHANGES = ("epochs", "max_minutes", "save_state_every_steps", "save_state_every_seconds",
                      "loader_threads")
+TABLES = ("run", "data", "model", "train", "augment")  # the settings' groups: an experiment file's tables
 
 
-class SettingsError(ValueError):
+class SettingsError(cli.UserError):
     """A setting that cannot be used; the message names the file (or flag) and the key."""
 
 
@@ -58,7 +61,8 @@ class Settings:
     # run
     seed: int = _setting(0, "run", "seed of weights, data order, augmentation and dropout")
     epochs: int = _setting(30, "run", "training epochs")
-    steps_per_epoch: int = _setting(0, "run", "batches per epoch; 0 = one pass over the training split")
+    steps_per_epoch: int = _setting(0, "run", "batches per epoch, at most one pass over the training split "
+                                              "(a cap for short runs); 0 = one pass")
     batch_size: int = _setting(100, "run", "samples per step (the TensorFlow tutorial's batch size)")
     max_minutes: float = _setting(0.0, "run", "time budget: stop at the epoch boundary where one more epoch "
                                               "would exceed it (at least one epoch); 0 = no limit")
@@ -187,12 +191,15 @@ def _coerce(name, value, kind, where):
     raise RuntimeError(f"setting {name!r} has an unsupported type {kind!r}")
 
 
-def _flatten_toml(table, path, spec, flat, prefix=""):
-    """Collects {setting: value} from (possibly nested) TOML tables; keys must be unique settings."""
+def _flatten_toml(table, path, spec, flat, group=None):
+    """Collects {setting: value} from the top level and the TABLES of a TOML file; keys must be unique settings."""
     for key, value in table.items():
-        where = f"{prefix}{key}"
+        where = f"{group}.{key}" if group else key
         if isinstance(value, dict) and not (key in spec and spec[key][0] is dict):
-            _flatten_toml(value, path, spec, flat, prefix=f"{where}.")  # a group such as [model]
+            if group is not None or key not in TABLES:
+                raise SettingsError(f"{path}: unknown table [{where}]; tables are named {', '.join(TABLES)} "
+                                    "(and [model_params], the model builder's parameters)")
+            _flatten_toml(value, path, spec, flat, group=key)  # a group such as [model]
         elif key in spec:
             if key in flat:
                 raise SettingsError(f"{path}: setting {key!r} appears more than once")

@@ -76,6 +76,7 @@ import numpy as np
 import tensorflow as tf
 
 import audio
+import cli
 import input_data
 import labels as label_sets
 import make_submission
@@ -168,6 +169,13 @@ def resolve_run(args):
     return run_dir, settings.resolve(experiment_values, args), experiment, None
 
 
+def check_inputs_outside(run_dir, values):
+    """Raises UserError when the run folder is, or holds, one of the run's inputs (--overwrite
+    clears the run folder: a checkpoint given to init_from must not go with it)."""
+    cli.refuse_inputs([run_dir], [*values["data_dir"], *values["teacher_runs"], values["init_from"],
+                                  values["teacher_probs"], *values["pseudo_labels"]])
+
+
 def finished_run_differs(argv):
     """Why the finished run in the run folder of `main(argv)` is not what `main(argv)` would train now
     (other settings, other training code, unfinished, absent), or None when it can be reused."""
@@ -211,14 +219,14 @@ def _index_data(values):
 def _teacher_columns(path, header, model_labels):
     """Column index per model label of a teacher CSV header, or a clear error."""
     if not header or header[0] != "fname":
-        raise ValueError(f"{path}: expected the header fname,<one column per label>, found {header}")
+        raise cli.UserError(f"{path}: expected the header fname,<one column per label>, found {header}")
     columns = [_KAGGLE_TO_MODEL.get(c.strip(), c.strip()) for c in header[1:]]
     missing = [label for label in model_labels if label not in columns]
     extra = [c for c in columns if c not in model_labels]
     if missing or extra or len(columns) != len(model_labels):
-        raise ValueError(f"{path}: the columns {header[1:]} do not match the model labels {model_labels} "
-                         f"(missing {missing}, unexpected {extra}); give probabilities over the model's labels "
-                         "or, for a 12-class model, the 12 Kaggle labels")
+        raise cli.UserError(f"{path}: the columns {header[1:]} do not match the model labels {model_labels} "
+                            f"(missing {missing}, unexpected {extra}); give probabilities over the model's labels "
+                            "or, for a 12-class model, the 12 Kaggle labels")
     return [columns.index(label) + 1 for label in model_labels]
 
 
@@ -236,21 +244,24 @@ def read_teacher_probs(path, model_labels, training_keys, every_key):
             try:
                 values = np.array([float(row[i]) for i in order], np.float32)
             except (ValueError, IndexError) as e:
-                raise ValueError(f"{path}:{line_number}: expected {len(order)} probabilities after fname ({e})") from e
-            if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1:
-                raise ValueError(f"{path}:{line_number}: probabilities must lie in [0, 1], got {row[1:]}")
+                raise cli.UserError(f"{path}:{line_number}: expected {len(order)} probabilities after fname "
+                                    f"({e})") from e
+            if (not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1
+                    or abs(values.sum(dtype=np.float64) - 1.0) > prob_files.CSV_SUM_TOLERANCE):
+                raise cli.UserError(f"{path}:{line_number}: probabilities must lie in [0, 1] and sum to 1, "
+                                    f"got {row[1:]}")
             fname = row[0].strip().replace("\\", "/")
             if "/" not in fname:
                 keys = by_name.get(fname, set())
                 if len(keys) > 1:
-                    raise ValueError(f"{path}:{line_number}: {fname} names {len(keys)} clips ({sorted(keys)[:3]}); "
-                                     "write fnames relative to the audio root (word/file.wav)")
+                    raise cli.UserError(f"{path}:{line_number}: {fname} names {len(keys)} clips ({sorted(keys)[:3]}); "
+                                        "write fnames relative to the audio root (word/file.wav)")
                 fname = next(iter(keys), fname)
             if fname in training_keys:
                 probs[fname] = values
     if not probs:
-        raise ValueError(f"{path}: none of its {rows} rows matches a training clip (fname = path relative to "
-                         "the audio root such as yes/0a1b_nohash_0.wav, or the base name of a pseudo-labelled clip)")
+        raise cli.UserError(f"{path}: none of its {rows} rows matches a training clip (fname = path relative to "
+                            "the audio root such as yes/0a1b_nohash_0.wav, or the base name of a pseudo-labelled clip)")
     log.info("teacher probabilities: %d of %d rows of %s match training clips", len(probs), rows, path)
     return probs
 
@@ -261,7 +272,7 @@ def teacher_from_runs(processor, values, cached_path):
     if os.path.isfile(cached_path):
         table = prob_files.read_probs_csv(cached_path)
         if table.classes != processor.labels:
-            raise ValueError(f"{cached_path}: columns {table.classes} are not the run's labels {processor.labels}")
+            raise cli.UserError(f"{cached_path}: columns {table.classes} are not the run's labels {processor.labels}")
         log.info("teacher probabilities of %d clips from %s", len(table.fnames), cached_path)
         return table.fnames, table.values
     variants = make_submission.tta_variants([1500], make_submission.DEFAULT_LOUDER) if values["teacher_tta"] \
@@ -311,7 +322,7 @@ def load_data(values, run_dir):
         seed=values["seed"], augment=settings.augment_settings(values), pseudo_labels=values["pseudo_labels"] or None,
         teacher_probs=teacher, pseudo_probability=values["pseudo_ratio"])
     if expected is not None and processor.labels != expected:
-        raise ValueError(f"the data's labels {processor.labels} changed while reading (unreadable clips?)")
+        raise cli.UserError(f"the data's labels {processor.labels} changed while reading (unreadable clips?)")
     if values["teacher_runs"] and values["teacher_online"]:
         processor.set_teacher_function(online_teacher(values["teacher_runs"], processor.labels))
     elif values["teacher_runs"]:
@@ -322,7 +333,7 @@ def load_data(values, run_dir):
     for split, key in (("training", "train"), ("validation", "validation"), ("testing", "testing")):
         data[key] = processor.dataset(split, values["batch_size"])
     if not len(data["validation"]):
-        raise ValueError(f"{values['data_dir']}: the validation split is empty; the best checkpoint is chosen on it")
+        raise cli.UserError(f"{values['data_dir']}: the validation split is empty; the best checkpoint is chosen on it")
     return data
 
 
@@ -371,7 +382,7 @@ def load_initial_weights(net, source, labels):
             raise settings.SettingsError(f"init_from {source}: its labels {source_labels} differ from this run's "
                                          f"{labels}")
     elif os.path.isfile(source):
-        start = keras.models.load_model(source, compile=False)
+        start = runs.load_keras_model(source)
     else:
         raise settings.SettingsError(f"init_from {source}: no such run folder or .keras file")
     shapes, expected = [tuple(w.shape) for w in start.weights], [tuple(w.shape) for w in net.weights]
@@ -396,7 +407,7 @@ def write_config(run_dir, values, experiment, labels, stored=None):
 
 def evaluate(out_dir, data, values, progress):
     """Scores the testing split with best.keras; writes confusion_matrix.png and metrics.json."""
-    best = keras.models.load_model(os.path.join(out_dir, runs.BEST_CHECKPOINT), compile=False)
+    best = runs.load_keras_model(os.path.join(out_dir, runs.BEST_CHECKPOINT))
     labels, testing = data["labels"], data["testing"]
     true = testing.labels_array()
     predicted = np.zeros(0, np.int64)
@@ -438,7 +449,7 @@ def setup_tensorflow(values):
 def prepare_output(run_dir, values, experiment, stored, labels, strategy):
     """The folder this process writes: the run folder (chief), else a temporary one (other workers)."""
     if stored is not None and stored.get("labels") != labels:
-        raise ValueError(f"{run_dir}: the data now gives the labels {labels}, the run has {stored.get('labels')}")
+        raise cli.UserError(f"{run_dir}: the data now gives the labels {labels}, the run has {stored.get('labels')}")
     if not strategy.extended.should_checkpoint:
         return tempfile.mkdtemp(prefix="kws-worker-")
     if stored is None and _present_artifacts(run_dir):
@@ -454,6 +465,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_dir, values, experiment, stored = resolve_run(args)
     settings.check(values)
+    check_inputs_outside(run_dir, values)
     if values["model"] not in model_zoo.MODELS:
         raise settings.SettingsError(f"unknown model {values['model']!r}; known: {', '.join(model_zoo.MODELS)}")
     strategy = setup_tensorflow(values)
@@ -484,4 +496,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

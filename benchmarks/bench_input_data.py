@@ -28,6 +28,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import audio  # noqa: E402  (needs the project root on sys.path)
+import cli  # noqa: E402
 import input_data  # noqa: E402
 import labels  # noqa: E402
 
@@ -113,7 +114,7 @@ def run(data_dir, args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Benchmark input_data batches against a naive per-sample loop.")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=4000, help="clips of the generated corpus (default 4000)")
     parser.add_argument("--batch_size", type=int, default=100, help="samples per batch (default 100)")
     parser.add_argument("--baseline_samples", type=int, default=2000,
@@ -135,4 +136,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

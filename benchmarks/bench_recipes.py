@@ -44,6 +44,7 @@ SHARED_DATA = os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
 sys.path.insert(0, ROOT)
 
 import audio  # noqa: E402
+import cli  # noqa: E402
 import labels as label_sets  # noqa: E402
 import runs  # noqa: E402
 
@@ -169,4 +170,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 
 import audio  # noqa: E402
 import benchmark_model  # noqa: E402
+import cli  # noqa: E402
 import freeze_graph  # noqa: E402
 import labels  # noqa: E402
 import make_submission_on_rpi as rpi  # noqa: E402
@@ -157,4 +158,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -36,6 +36,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import audio  # noqa: E402
+import cli  # noqa: E402
 import labels  # noqa: E402
 import make_submission  # noqa: E402
 import model  # noqa: E402
@@ -97,7 +98,7 @@ def time_baseline(run_dir, paths, variants, args):
 
 def time_make_submission(run_dir, test_dir, out, tta, args):
     argv = ["--run_dir", run_dir, "--test_dir", test_dir, "--out", out, "--batch_size", str(args.batch_size),
-            "--read_workers", str(args.read_workers), "--no_progress"] + (TTA_FLAGS if tta else [])
+            "--read_workers", str(args.read_workers), "--no_progress", "--overwrite"] + (TTA_FLAGS if tta else [])
     with contextlib.redirect_stdout(io.StringIO()):
         result = make_submission.main(argv)
     return result
@@ -150,4 +151,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -18,7 +18,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import make_synthetic_dataset  # noqa: E402  (after the path fix, so the script runs from anywhere)
+import cli  # noqa: E402  (after the path fix, so the script runs from anywhere)
+import make_synthetic_dataset  # noqa: E402
 
 TARGET_CLIPS_PER_S = 300.0
 
@@ -43,7 +44,7 @@ def run(out, args, workers):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--speakers", type=int, default=60, help="speakers of the benchmark corpus (default 60)")
     parser.add_argument("--test_clips", type=int, default=200, help="test clips (default 200)")
     parser.add_argument("--words", default="v2", help="word set, as make_synthetic_dataset.py takes it (default v2)")
@@ -78,4 +79,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -26,7 +26,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import model as model_zoo  # noqa: E402  (after the path set-up)
+import cli  # noqa: E402  (after the path set-up)
+import model as model_zoo  # noqa: E402
 import real_speech  # noqa: E402
 import runs  # noqa: E402
 
@@ -52,7 +53,7 @@ def export(run_dir, prefix, mode, args):
             os.path.getmtime(report) < os.path.getmtime(os.path.join(run_dir, runs.BEST_CHECKPOINT)):
         # the table reports every agreement, also one below freeze_graph.py's gate
         real_speech.python("freeze_graph.py", "--run_dir", run_dir, "--out", prefix, "--int8_mode", mode,
-                           "--check_clips", args.check_clips, "--allow_int8_disagreement")
+                           "--check_clips", args.check_clips, "--allow_int8_disagreement", "--overwrite")
     return runs.read_json(report)
 
 
@@ -113,4 +114,4 @@ def format_report(report):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -47,7 +47,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import ensemble  # noqa: E402  (after the path set-up)
+import cli  # noqa: E402  (after the path set-up)
+import ensemble  # noqa: E402
 import real_speech  # noqa: E402
 import runs  # noqa: E402
 import settings  # noqa: E402
@@ -110,7 +111,7 @@ def export(run_dir, prefix, retrain):
     report = f"{prefix}_report.json"
     if retrain or not os.path.isfile(report) or \
             os.path.getmtime(report) < os.path.getmtime(os.path.join(run_dir, runs.BEST_CHECKPOINT)):
-        real_speech.python("freeze_graph.py", "--run_dir", run_dir, "--out", prefix)
+        real_speech.python("freeze_graph.py", "--run_dir", run_dir, "--out", prefix, "--overwrite")
     return runs.read_json(report)
 
 
@@ -118,7 +119,7 @@ def pi_accuracy(model_path, args, out_csv):
     """Accuracy of a .tflite through make_submission_on_rpi.py (batch 1) on the real test."""
     real_speech.python("make_submission_on_rpi.py", "--model", model_path, "--test_data",
                        os.path.join(args.real_test, "audio"), "--submission_fn", out_csv, "--restart",
-                       "--num_threads", 1)
+                       "--overwrite", "--num_threads", 1)
     return real_speech.accuracy(os.path.join(args.real_test, "solution.csv"), out_csv)
 
 
@@ -228,4 +229,4 @@ def format_report(report):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -37,7 +37,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import ensemble  # noqa: E402  (after the path set-up)
+import cli  # noqa: E402  (after the path set-up)
+import ensemble  # noqa: E402
 import runs  # noqa: E402
 import score_submission  # noqa: E402
 import train as train_script  # noqa: E402
@@ -101,7 +102,7 @@ def submit(run_dir, test_dir, out_prefix, retrain, variants=("plain", "tta")):
         paths[name] = submission.replace(".csv", "_probs.csv")
         if retrain or not os.path.isfile(paths[name]) or os.path.getmtime(paths[name]) < checkpoint_time:
             python("make_submission.py", "--run_dir", run_dir, "--test_dir", wavs, "--out", submission,
-                   "--no_progress", *extra)
+                   "--no_progress", "--overwrite", *extra)
     return paths
 
 
@@ -199,4 +200,4 @@ def format_report(report):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

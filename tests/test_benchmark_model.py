@@ -50,5 +50,5 @@ def test_text_report_states_budget_and_assumption(frozen, capsys):
 def test_a_file_that_is_not_a_model_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"nothing")
-    with pytest.raises(SystemExit, match="not a TFLite flatbuffer"):
+    with pytest.raises(benchmark_model.rpi.InputError, match="not a TFLite flatbuffer"):
         benchmark_model.main(["--model", str(bad)])

@@ -198,7 +198,7 @@ def test_server_ignoring_range_restarts_cleanly(tmp_path, archive_bytes):
 
 def test_bad_checksum_is_a_clear_error_and_extracts_nothing(tmp_path, archive_bytes):
     with _Server(archive_bytes) as server:
-        with pytest.raises(SystemExit, match="SHA-256 checksum mismatch.*expected 0+, got"):
+        with pytest.raises(download_dataset.DatasetError, match="SHA-256 checksum mismatch.*expected 0+, got"):
             main(_args(server, tmp_path, "--sha256", "0" * 64))
     assert not (tmp_path / "train").exists()
     assert not (tmp_path / "speech_commands_v0.01.tar.gz").exists()
@@ -208,7 +208,7 @@ def test_bad_checksum_is_a_clear_error_and_extracts_nothing(tmp_path, archive_by
 def test_unreachable_server_gives_up_after_retries(tmp_path, archive_bytes):
     with _Server(archive_bytes) as server:
         url = server.url
-    with pytest.raises(SystemExit, match="download failed after 3 attempts"):
+    with pytest.raises(download_dataset.DatasetError, match="download failed after 3 attempts"):
         main(["--version", "v0.02", "--out", str(tmp_path), "--url", url,
               "--retries", "2", "--retry_wait_s", "0", "--timeout_s", "2"])
     assert not (tmp_path / "train").exists()
@@ -241,7 +241,7 @@ def _symlink(name, target):
 def test_unsafe_member_is_rejected(tmp_path, archive_bytes, member_factory, reason):
     archive = _archive_with_member(tmp_path, archive_bytes, member_factory(tmp_path))
     out_dir = tmp_path / "deep" / "out"
-    with pytest.raises(SystemExit, match=reason):
+    with pytest.raises(download_dataset.DatasetError, match=reason):
         main(["--version", "v0.01", "--out", str(out_dir), "--archive", str(archive)])
     assert not list(tmp_path.rglob("evil.txt"))
     assert not (out_dir / "train").exists()
@@ -257,7 +257,7 @@ def test_local_archive_then_second_run_does_nothing(tmp_path, archive_bytes, cap
     _assert_kaggle_layout(out_dir)
     with _Server(archive_bytes) as server:
         main(_args(server, out_dir))
-        with pytest.raises(SystemExit, match="already holds Speech Commands v0.01"):
+        with pytest.raises(download_dataset.DatasetError, match="already holds Speech Commands v0.01"):
             main(_args(server, out_dir)[:1] + ["v0.02"] + _args(server, out_dir)[2:])
     assert server.range_headers == []  # nothing was downloaded again
     assert "already extracted" in capsys.readouterr().out
@@ -267,7 +267,7 @@ def test_existing_train_folder_without_marker_is_left_alone(tmp_path, archive_by
     archive = tmp_path / "speech_commands_v0.01.tar.gz"
     archive.write_bytes(archive_bytes)
     (tmp_path / "train" / "audio").mkdir(parents=True)
-    with pytest.raises(SystemExit, match="already exists but holds no completed extraction"):
+    with pytest.raises(download_dataset.DatasetError, match="already exists but holds no completed extraction"):
         main(["--version", "v0.01", "--out", str(tmp_path), "--archive", str(archive)])
     assert list((tmp_path / "train").rglob("*")) == [tmp_path / "train" / "audio"]
 
@@ -278,7 +278,7 @@ def test_archive_without_list_files_is_not_taken_for_the_dataset(tmp_path):
         member = tarfile.TarInfo("./yes/a.wav")
         member.size = 4
         tar.addfile(member, io.BytesIO(b"RIFF"))
-    with pytest.raises(SystemExit, match="not a Speech Commands archive.*validation_list"):
+    with pytest.raises(download_dataset.DatasetError, match="not a Speech Commands archive.*validation_list"):
         main(["--version", "v0.01", "--out", str(tmp_path / "out"), "--archive", str(archive)])
     assert not (tmp_path / "out" / "train").exists()
 
@@ -291,7 +291,7 @@ def test_python_without_tarfile_data_filter_still_extracts_and_rejects(tmp_path,
     main(["--version", "v0.01", "--out", str(tmp_path / "ok"), "--archive", str(good)])
     _assert_kaggle_layout(tmp_path / "ok")
     bad = _archive_with_member(tmp_path, archive_bytes, tarfile.TarInfo("../evil.txt"))
-    with pytest.raises(SystemExit, match="unsafe member '../evil.txt'"):
+    with pytest.raises(download_dataset.DatasetError, match="unsafe member '../evil.txt'"):
         main(["--version", "v0.01", "--out", str(tmp_path / "out"), "--archive", str(bad)])
     assert not list(tmp_path.rglob("evil.txt"))
 

@@ -33,7 +33,8 @@ def test_weighted_mean_by_hand_with_shuffled_rows_and_mixed_formats(tmp_path):
     probs.write_probs_memmap(str(tmp_path / "B"), table_b)
     submission, mean, _ = ensemble.ensemble([path_a, str(tmp_path / "B.json")], [3, 1], str(tmp_path / "E"))
     b_quantised = np.rint(b * 255) / 255
-    np.testing.assert_allclose(mean.values, 0.75 * a + 0.25 * b_quantised, atol=1e-6)
+    expected = 0.75 * a + 0.25 * b_quantised
+    np.testing.assert_allclose(mean.values, expected / expected.sum(axis=1, keepdims=True), atol=1e-6)
     # row a: yes 0.75*0.9 + 0.25*0.0091 vs no 0.75*0.0091 + 0.25*0.9 -> yes
     assert submission == ["yes", "no", "silence"]
     assert (tmp_path / "E.csv").read_text() == "fname,label\na.wav,yes\nb.wav,no\nc.wav,silence\n"
@@ -66,17 +67,18 @@ def test_vote_majority_and_tie_rule(tmp_path):
              write_csv(tmp_path / "M1.csv", FNAMES, kaggle_rows("yes", "down", "off")),
              write_csv(tmp_path / "M2.csv", FNAMES, kaggle_rows("no", "left", "go"))]
     out = str(tmp_path / "V")
+    vote = ["--method", "vote", "--overwrite"]  # each call replaces the last one's outputs
     # a: clear majority yes; b: three-way tie; c: go has 2 of 3
-    assert ensemble.main(["--probs", *paths, "--out", out, "--method", "vote"]) == ["yes", "up", "go"]
-    assert ensemble.main(["--probs", *paths, "--out", out, "--method", "vote", "--tie_model", "M1"]) == \
+    assert ensemble.main(["--probs", *paths, "--out", out, *vote]) == ["yes", "up", "go"]
+    assert ensemble.main(["--probs", *paths, "--out", out, *vote, "--tie_model", "M1"]) == \
         ["yes", "down", "go"]
-    assert ensemble.main(["--probs", *paths, "--out", out, "--method", "vote", "--tie_model", "2"]) == \
+    assert ensemble.main(["--probs", *paths, "--out", out, *vote, "--tie_model", "2"]) == \
         ["yes", "left", "go"]
     # weights: M2 weighs 3 of 5 -> it wins every row alone
-    assert ensemble.main(["--probs", *paths, "--out", out, "--method", "vote", "--weights", "1", "1", "3"]) == \
+    assert ensemble.main(["--probs", *paths, "--out", out, *vote, "--weights", "1", "1", "3"]) == \
         ["no", "left", "go"]
     # the winning entry's "at least 3 votes" rule: a's and c's 2 votes are not enough -> M1's labels
-    assert ensemble.main(["--probs", *paths, "--out", out, "--method", "vote", "--min_votes", "3",
+    assert ensemble.main(["--probs", *paths, "--out", out, *vote, "--min_votes", "3",
                           "--tie_model", "M1.csv"]) == ["yes", "down", "off"]
     assert open(out + ".csv").read().startswith("fname,label\na.wav,")
 

@@ -50,7 +50,9 @@ def test_train_submit_ensemble_score_pseudo_retrain(tmp_path):
                    "--out", str(subs / "ens")])
     mean = probs.read_probs(subs / "ens_probs.csv")
     a_kaggle, b_kaggle = probs.read_probs(subs / "a_kaggle.csv"), probs.read_probs(subs / "b_kaggle")
-    np.testing.assert_allclose(mean.values, (2 * a_kaggle.values + b_kaggle.values) / 3, atol=1e-6)
+    expected = (2 * a_kaggle.values + b_kaggle.values) / 3
+    # each row renormalised: the memmap's rounding leaves its rows up to 0.5/255 per class off 1
+    np.testing.assert_allclose(mean.values, expected / expected.sum(axis=1, keepdims=True), atol=1e-6)
 
     scores = {}
     for name in ("a", "b", "ens"):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import audio
+import cli
 import create_pseudo_with_thresh as pseudo
 import input_data
 import probs
@@ -71,7 +72,7 @@ def test_kaggle_order_probabilities_and_overwrite(test_set):
     pseudo.main(args)
     lines = (out / "pseudo_labels.csv").read_text().splitlines()
     assert "audio/_unknown_/c2.wav,_unknown_" in lines and "silence/c3.wav,_silence_" in lines
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(cli.UserError, match="--overwrite"):
         pseudo.main(args)
     result = pseudo.main(args[:3] + ["0.9"] + args[4:] + ["--overwrite"])
     assert result["kept"] == 2  # c0 (0.95), c3 (0.99)

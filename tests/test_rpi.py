@@ -13,6 +13,7 @@ import pytest
 from scipy.signal import resample_poly
 
 import audio
+import cli
 import labels
 import make_submission
 import make_submission_on_rpi as rpi
@@ -186,7 +187,10 @@ def test_torn_or_corrupt_journal_tail_is_recomputed(frozen, test_dir, tmp_path, 
     reference = run_rpi(frozen[1]["tflite"], test_dir, tmp_path / "uninterrupted.csv")
     out = str(tmp_path / "limited.csv")
     _write(out, b"fname,label\nan old CSV of another run\n")
-    assert run_rpi(frozen[1]["tflite"], test_dir, out, "--limit", "3") is None
+    with pytest.raises(cli.UserError, match="already exists; pass --overwrite"):
+        run_rpi(frozen[1]["tflite"], test_dir, out, "--limit", "3")
+    assert _bytes(out) == b"fname,label\nan old CSV of another run\n" and not os.path.exists(out + rpi.JOURNAL_SUFFIX)
+    assert run_rpi(frozen[1]["tflite"], test_dir, out, "--limit", "3", "--overwrite") is None
     assert not os.path.exists(out), "the old CSV must not pass for this run's result"
     assert "stopped after --limit 3" in capsys.readouterr().out
     with open(out + rpi.JOURNAL_SUFFIX, "ab") as f:
@@ -201,10 +205,10 @@ def test_a_journal_of_another_model_or_test_set_is_refused(frozen, test_dir, tmp
     shutil.copytree(test_dir, folder)
     out = str(tmp_path / "s.csv")
     run_rpi(frozen[1]["tflite"], folder, out, "--limit", "2")
-    with pytest.raises(SystemExit, match="another model"):
+    with pytest.raises(rpi.InputError, match="another model"):
         run_rpi(frozen[1]["int8"], folder, out)
     audio.write_wav(os.path.join(folder, "clip_new.wav"), tone(440.0))
-    with pytest.raises(SystemExit, match="another test_set"):
+    with pytest.raises(rpi.InputError, match="another test_set"):
         run_rpi(frozen[1]["tflite"], folder, out)
     run_rpi(frozen[1]["tflite"], folder, out, "--restart")
     assert len(_bytes(out).decode().splitlines()) == 1 + len([n for n in os.listdir(folder) if n.endswith(".wav")])
@@ -257,6 +261,6 @@ def test_bad_input_gives_clear_errors(frozen, test_dir, tmp_path):
         ([tflite, str(tmp_path / "nowhere")], "test folder not found"),
     ]
     for (model_path, folder, *extra), message in cases:
-        with pytest.raises(SystemExit, match=message):
+        with pytest.raises(rpi.InputError, match=message):
             run_rpi(model_path, folder, tmp_path / "out.csv", *extra)
     assert not os.path.exists(tmp_path / "out.csv")

@@ -174,9 +174,14 @@ def test_overwrite_replaces_only_the_corpus(corpus, noise_dir, tmp_path):
     (out / "notes.txt").write_text("mine")
     (out / "train").mkdir()
     (out / "train" / "stale.wav").write_bytes(b"old")
+    with pytest.raises(SystemExit):  # a train/ without corpus.json is not this script's to delete
+        synth.main(["--out", str(out), *TINY, "--test_clips", "0", "--words", "cat", "--overwrite"])
+    assert (out / "train" / "stale.wav").read_bytes() == b"old"
+    (out / synth.CORPUS_FILE).write_text("{}")  # an earlier corpus: --overwrite replaces it
     summary = synth.main(["--out", str(out), *TINY, "--test_clips", "0", "--words", "cat", "--overwrite"])
     assert (out / "notes.txt").read_text() == "mine" and not (out / "train" / "stale.wav").exists()
     assert summary["test_clips"] == 0 and os.listdir(out / "train" / "audio" / "cat")
+    assert not (out / synth.PARTIAL_MARKER).exists()
 
 
 def test_dry_run_plans_without_writing(tmp_path):

@@ -302,13 +302,13 @@ def test_distillation_with_pseudo_labels(corpus, tmp_path):
 def test_teacher_columns_kaggle_names_and_basenames(tmp_path):
     kaggle_labels = label_sets.model_labels(label_sets.COMMAND_WORDS)
     header = "fname," + ",".join(reversed(label_sets.KAGGLE_LABELS))  # another column order
-    values = ",".join(str(i / 100) for i in range(12))
+    values = ",".join(str(i / 66) for i in range(12))  # a distribution: 0 + 1 + ... + 11 = 66
     path = _write(tmp_path / "t.csv", f"{header}\nclip_1.wav,{values}\ngo/a.wav,{values}\nclip_9.wav,{values}\n")
     probs = train.read_teacher_probs(str(path), kaggle_labels, {"clip_1.wav", "go/a.wav"},
                                      ["clip_1.wav", "go/a.wav", "yes/b.wav"])
     assert set(probs) == {"clip_1.wav", "go/a.wav"}  # clip_9.wav is no training clip
     column_of = {label: 11 - i for i, label in enumerate(label_sets.KAGGLE_LABELS)}  # reversed columns
-    expected = [column_of[label_sets.kaggle_label(label)] / 100 for label in kaggle_labels]
+    expected = [column_of[label_sets.kaggle_label(label)] / 66 for label in kaggle_labels]
     np.testing.assert_allclose(probs["clip_1.wav"], expected)
 
 
