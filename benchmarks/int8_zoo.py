@@ -82,7 +82,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     if not os.path.isdir(args.real_train):
-        sys.exit(f"int8_zoo: {args.real_train} not found (the team's shared real data; see --real_train)")
+        raise cli.UserError(f"{args.real_train}: not found (the team's shared real data; see --real_train)")
     report = {"budget_minutes": {name: dict(args.budget).get(name, args.budget_minutes) for name in args.models},
               "models": {}}
     for name in args.models:

@@ -184,7 +184,7 @@ def main(argv=None):
     started = time.monotonic()
     for folder in (args.real_train, args.real_test):
         if not os.path.isdir(folder):
-            sys.exit(f"pi_real_speech: {folder} not found (the team's shared real data; see --real_train/--real_test)")
+            raise cli.UserError(f"{folder}: not found (the team's shared real data; see --real_train/--real_test)")
     os.makedirs(os.path.join(args.students_dir, "submissions"), exist_ok=True)
     os.makedirs(os.path.join(args.run_dir, "submissions"), exist_ok=True)
     report_path = os.path.join(args.students_dir, "pi_real_speech.json")
