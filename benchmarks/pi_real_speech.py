@@ -80,7 +80,7 @@ def ensemble_probs(teachers, test_dir, out_prefix, retrain):
     """The mean of the teachers' TTA probabilities on the WAVs of `test_dir`; returns its prefix."""
     probs = [real_speech.submit(run_dir, test_dir, f"{out_prefix}_seed{seed}", retrain, variants=("tta",))["tta"]
              for seed, run_dir in teachers.items()]
-    ensemble.ensemble(probs, [1.0] * len(probs), out_prefix)
+    ensemble.ensemble(probs, [1.0] * len(probs), out_prefix, overwrite=True)
     return out_prefix
 
 

@@ -125,7 +125,7 @@ def run_variant(folder, train_args, args):
                                  **{name: accuracy(solution, path.replace("_probs.csv", ".csv"))
                                     for name, path in probs.items()}}
     prefix = os.path.join(folder, "test_ensemble")
-    ensemble.ensemble(tta_probs, [1.0] * len(tta_probs), prefix)
+    ensemble.ensemble(tta_probs, [1.0] * len(tta_probs), prefix, overwrite=True)
     result["ensemble"] = accuracy(solution, prefix + ".csv")
     for key in ("val_accuracy", "plain", "tta"):
         result[key] = sum(s[key] for s in result["seeds"].values()) / len(result["seeds"])
