@@ -14,7 +14,8 @@ Reads:
   `--keywords` (default: the ten Kaggle words); every other word is an "other" word.
 - `--noise`: a folder of noise recordings (WAV, any format), e.g. a dataset's `_background_noise_`.
 
-Writes into `--out` (created; files replaced atomically):
+Writes into `--out` (created; each file atomically; existing ones are replaced only with
+`--overwrite`, and `--out` must not hold the clips or the noise):
 - `stream.wav`: 16 kHz 16-bit mono, `--minutes` long;
 - `labels.csv`: `label,start_s,end_s` of every command word placed, in time order (the spoken part
   of the clip, audio.speech_span: its frames within 35 dB of the loudest and 8 dB above its
@@ -49,6 +50,7 @@ import os
 import numpy as np
 
 import audio
+import cli
 import input_data
 import labels as label_sets
 
@@ -68,11 +70,11 @@ def test_folder_clips(folder):
     with open(solution, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"fname", "word"} <= set(reader.fieldnames):
-            raise ValueError(f"{solution}: expected the header fname,label,word, found {reader.fieldnames}")
+            raise cli.UserError(f"{solution}: expected the header fname,label,word, found {reader.fieldnames}")
         rows = [(os.path.join(audio_dir, row["fname"]), row["word"].strip()) for row in reader]
     missing = [path for path, _ in rows if not os.path.isfile(path)]
     if missing:
-        raise ValueError(f"{solution}: {len(missing)} listed clips do not exist, e.g. {missing[:3]}")
+        raise cli.UserError(f"{solution}: {len(missing)} listed clips do not exist, e.g. {missing[:3]}")
     return sorted((path, word) for path, word in rows if word and word != label_sets.SILENCE_LABEL)
 
 
@@ -84,11 +86,11 @@ def corpus_clips(folder, split):
 
 def find_clips(folder, split):
     if not os.path.isdir(folder):
-        raise ValueError(f"{folder}: clips folder not found")
+        raise cli.UserError(f"{folder}: clips folder not found")
     clips = test_folder_clips(folder) if os.path.isfile(os.path.join(folder, "solution.csv")) \
         else corpus_clips(folder, split)
     if not clips:
-        raise ValueError(f"{folder}: no labelled word clips (a test folder with solution.csv, or a corpus "
+        raise cli.UserError(f"{folder}: no labelled word clips (a test folder with solution.csv, or a corpus "
                          f"with a {split} split)")
     return clips
 
@@ -96,7 +98,7 @@ def find_clips(folder, split):
 def read_noise(folder):
     """[float32 recordings] of the WAVs in a folder (unreadable or silent ones skipped, logged)."""
     if not os.path.isdir(folder):
-        raise ValueError(f"{folder}: noise folder not found")
+        raise cli.UserError(f"{folder}: noise folder not found")
     noise = []
     for name in sorted(n for n in os.listdir(folder) if n.lower().endswith(".wav")):
         try:
@@ -107,7 +109,7 @@ def read_noise(folder):
         if len(samples) >= audio.SPEECH_FRAME_SAMPLES and np.sqrt(np.mean(samples ** 2)) > 1e-5:
             noise.append(samples)
     if not noise:
-        raise ValueError(f"{folder}: no readable, non-silent noise WAV files")
+        raise cli.UserError(f"{folder}: no readable, non-silent noise WAV files")
     return noise
 
 
@@ -220,6 +222,7 @@ def parse_args(argv):
     parser.add_argument("--minutes", type=float, required=True, help="length of the stream in minutes")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")
     parser.add_argument("--out", required=True, help="output folder (stream.wav, labels.csv, words.csv, stream.json)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the files of an earlier stream in --out")
     parser.add_argument("--split", default="testing", choices=input_data.SPLITS,
                         help="split of a corpus folder to take clips from (default: testing)")
     parser.add_argument("--keywords", nargs="+", default=list(label_sets.COMMAND_WORDS),
@@ -244,18 +247,21 @@ def parse_args(argv):
     return args
 
 
+OUTPUT_FILES = ("stream.wav", "labels.csv", "words.csv", "stream.json")
+
+
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        clips, noise = find_clips(args.clips, args.split), read_noise(args.noise)
-    except (ValueError, OSError) as e:
-        raise SystemExit(f"error: {e}") from e
+    outputs = [os.path.join(args.out, name) for name in OUTPUT_FILES]
+    cli.refuse_inputs([args.out], [args.clips, args.noise])
+    cli.check_outputs(outputs, [args.clips, args.noise], args.overwrite)
+    clips, noise = find_clips(args.clips, args.split), read_noise(args.noise)
     split = {"command": [c for c in clips if c[1] in args.keywords],
              "other": [c for c in clips if c[1] not in args.keywords]}
     empty = [kind for kind, pool in split.items() if not pool]
     if empty:
-        raise SystemExit(f"error: {args.clips}: no {' and no '.join(empty)} words among its {len(clips)} clips")
+        raise cli.UserError(f"{args.clips}: no {' and no '.join(empty)} words among its {len(clips)} clips")
     rng = np.random.default_rng(args.seed)
     pools = {kind: ClipPool(pool, rng) for kind, pool in split.items()}
     stream = noise_bed(noise, int(args.minutes * 60 * audio.SAMPLE_RATE), args.noise_rms, rng)
@@ -280,4 +286,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -20,7 +20,9 @@ become clips labelled `_unknown_` when a word is heard in them and `_silence_` w
 
 Writes into `--out`: `audio/<label>/mined_<seconds>.wav` (16 kHz, one second) and
 `pseudo_labels.csv` (`path,label`, paths relative to the folder: what train.py --pseudo_labels
-takes), each atomically; prints how many detections were false alarms and how many clips were
+takes), each atomically, and `detections.csv` (spot_keywords.py's output). A folder that holds
+anything is written into only with `--overwrite` (files of the same name are replaced); `--out`
+must not hold the stream or the model. Prints how many detections were false alarms and how many clips were
 written per label.
 """
 
@@ -29,10 +31,10 @@ import contextlib
 import csv
 import io
 import os
-import sys
 
 
 import audio
+import cli
 import labels as label_sets
 import spot_keywords
 
@@ -42,7 +44,7 @@ def read_words(path):
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"label", "start_s", "end_s"} <= set(reader.fieldnames):
-            raise ValueError(f"{path}: expected make_streaming_test.py's words.csv (label,start_s,end_s,...)")
+            raise cli.UserError(f"{path}: expected make_streaming_test.py's words.csv (label,start_s,end_s,...)")
         return [(row["label"], float(row["start_s"]), float(row["end_s"])) for row in reader]
 
 
@@ -90,6 +92,7 @@ def parse_args(argv):
     parser.add_argument("--model", required=True, help="model in any format spot_keywords.py runs")
     parser.add_argument("--stream", required=True, help="make_streaming_test.py output folder (stream.wav, words.csv)")
     parser.add_argument("--out", required=True, help="output folder (audio/<label>/*.wav, pseudo_labels.csv)")
+    parser.add_argument("--overwrite", action="store_true", help="write into an --out folder that holds files")
     parser.add_argument("--threshold", type=float, default=0.5, help="the spotter's threshold (default: 0.5)")
     parser.add_argument("--offsets_ms", type=float, nargs="+", default=[0.0, 200.0],
                         help="windows ending this long before each false alarm are kept (default: 0 200)")
@@ -104,15 +107,16 @@ def main(argv=None):
     wav, words_csv = os.path.join(args.stream, "stream.wav"), os.path.join(args.stream, "words.csv")
     for path in (wav, words_csv):
         if not os.path.isfile(path):
-            sys.exit(f"error: {path}: not found (make_streaming_test.py writes it)")
-    try:
-        words = read_words(words_csv)
-    except (ValueError, KeyError) as e:
-        sys.exit(f"error: {e}")
+            raise cli.UserError(f"{path}: not found (make_streaming_test.py writes it)")
+    cli.refuse_inputs([args.out], [args.stream, args.model])
+    if os.path.isdir(args.out) and os.listdir(args.out) and not args.overwrite:
+        raise cli.UserError(f"{args.out}: not empty; pass --overwrite to write into it (files of the same name "
+                            "are replaced), or choose another --out")
+    words = read_words(words_csv)
     os.makedirs(args.out, exist_ok=True)
     detections_csv = os.path.join(args.out, "detections.csv")
     with contextlib.redirect_stderr(io.StringIO()):
-        spot_keywords.main(["--model", args.model, "--input", wav, "--out", detections_csv,
+        spot_keywords.main(["--model", args.model, "--input", wav, "--out", detections_csv, "--overwrite",
                             "--threshold", str(args.threshold)])
     with open(detections_csv, newline="", encoding="utf-8") as f:
         detections = [(float(r["time_s"]), r["label"], float(r["score"])) for r in csv.DictReader(f)]
@@ -126,4 +130,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

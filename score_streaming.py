@@ -34,11 +34,11 @@ import argparse
 import csv
 import json
 import os
-import sys
 import wave
 
 import numpy as np
 
+import cli
 import labels as label_sets
 import streaming
 
@@ -46,7 +46,7 @@ CURVE_THRESHOLDS = 400  # quantiles of the trace's keyword scores tried as thres
 FA_RATES = (1.0, 2.0, 5.0)
 
 
-class ScoreError(ValueError):
+class ScoreError(cli.UserError):
     """Unusable input; the message names the file and the problem."""
 
 
@@ -233,6 +233,7 @@ def parse_args(argv):
     parser.add_argument("--target_fa_per_hour", type=float, default=2.0,
                         help="with a score trace: the false-alarm rate whose threshold is named (default: 2)")
     parser.add_argument("--curve", default=None, help="with a score trace: PNG of the curve to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --curve file")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     args = parser.parse_args(argv)
     if args.tolerance_s < 0 or not 0 < args.threshold <= 1 or args.refractory_ms < 0 or args.target_fa_per_hour < 0:
@@ -242,11 +243,10 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        words, detections = read_labels(args.labels), read_detections(args.detections)
-        duration_s = stream_duration_s(args.labels, args.duration_s)
-    except (ScoreError, OSError, ValueError) as e:
-        sys.exit(f"error: {e}")
+    if args.curve:
+        cli.check_outputs([args.curve], [args.labels, args.detections], args.overwrite)
+    words, detections = read_labels(args.labels), read_detections(args.detections)
+    duration_s = stream_duration_s(args.labels, args.duration_s)
     trace = is_trace(detections)
     if trace:
         detections_at_threshold = streaming.replay(detections, args.threshold, args.refractory_ms / 1000)
@@ -281,4 +281,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -28,7 +28,8 @@ Reads:
   Other rates are resampled to 16 kHz with numpy (audio.Resampler). After the end of the input
   `--tail_ms` (1000) of silence are fed, so that a word at the very end is reported too.
 
-Writes `--out` (default: standard output): a CSV `time_s,label,score` (JSON lines
+Writes `--out` (default: standard output; an existing file is replaced only with `--overwrite`, and
+never when it is the input or the model): a CSV `time_s,label,score` (JSON lines
 {"time_s", "label", "score"} with `--json`), one row per detection, where time_s is the end of the
 audio heard when the detection was made (seconds from the start of the input). Each row is
 written and flushed as it is found -- not atomically: the file is a log, and a Ctrl-C or a killed
@@ -37,7 +38,8 @@ are also printed to standard output as they happen. At the end (or on Ctrl-C) a 
 standard error: audio time, detections, processing time and the real-time factor (processing
 time / audio time) of the whole loop and of the model alone (wall time, and the CPU time of its
 thread, which other processes' load does not inflate), and for a `.tflite` the Raspberry Pi 3
-estimate per hop (benchmark_model.py's stated assumption, not a measurement).
+estimate per hop (benchmark_model.py's stated assumption, not a measurement). A Ctrl-C ends the
+run with exit status 130 after the report; a user error prints `error: ...` and exits with 2.
 """
 
 import argparse
@@ -49,6 +51,7 @@ import sys
 import time
 
 import audio
+import cli
 import make_submission_on_rpi as rpi
 import stream_models
 import streaming
@@ -162,6 +165,7 @@ def parse_args(argv):
     parser.add_argument("--input", required=True, help="WAV file, or - for standard input (WAV or raw PCM)")
     parser.add_argument("--out", default=None, help="detections file (default: standard output)")
     parser.add_argument("--json", action="store_true", help="write JSON lines instead of CSV")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     parser.add_argument("--labels", default=None, help="labels file (default: the model's, see above)")
     parser.add_argument("--sample_rate", type=int, default=16000,
                         help="sample rate of raw PCM input in Hz (default: 16000; a USB microphone: 44100 or 48000)")
@@ -198,27 +202,24 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     hop_samples = round(args.hop_ms * audio.SAMPLE_RATE / 1000)
-    try:
-        model = stream_models.load_stream_model(args.model, hop_samples, args.num_threads, args.labels,
-                                                args.full_window)
-        blocks = open_input(args)
-        detector = streaming.Detector(model.labels, max(1, round(args.smooth_ms / args.hop_ms)), args.threshold,
-                                      args.refractory_ms / 1000)
-        writer = DetectionWriter(args.out, args.json, echo=args.input == "-")
-    except (rpi.InputError, ValueError, OSError) as e:
-        sys.exit(f"error: {e}")
+    if args.out:
+        cli.check_outputs([args.out], [args.input, args.model], args.overwrite)
+    model = stream_models.load_stream_model(args.model, hop_samples, args.num_threads, args.labels,
+                                            args.full_window)
+    blocks = open_input(args)
+    detector = streaming.Detector(model.labels, max(1, round(args.smooth_ms / args.hop_ms)), args.threshold,
+                                  args.refractory_ms / 1000)
+    writer = DetectionWriter(args.out, args.json, echo=args.input == "-")
     try:
         stats = spot(blocks, model, detector, writer, hop_samples, round(args.tail_ms * audio.SAMPLE_RATE / 1000))
-    except audio.WavError as e:
+    finally:
         writer.close()
-        sys.exit(f"error: {e}")
-    writer.close()
     stats["trace"] = detector.trace
     print("\n".join(report(stats, model, writer, args.hop_ms, live=args.input == "-")), file=sys.stderr)
     if stats["interrupted"]:
-        sys.exit(130)  # the shell's code for Ctrl-C, after every detection is safely written
+        raise KeyboardInterrupt  # every detection is written: cli.run exits with the shell's 130
     return stats
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

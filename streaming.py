@@ -36,6 +36,7 @@ import struct
 import numpy as np
 
 import audio
+import cli
 import labels as label_sets
 
 WINDOW_SAMPLES = audio.CLIP_SAMPLES
@@ -115,7 +116,7 @@ def wav_blocks(stream, name):
 def pcm_blocks(stream, sample_rate, channels=1):
     """float32 16 kHz mono blocks of raw 16-bit little-endian PCM read from a binary file object."""
     if sample_rate < 1 or channels < 1:
-        raise ValueError(f"raw PCM needs a sample rate and channel count >= 1, got {sample_rate} and {channels}")
+        raise cli.UserError(f"raw PCM needs a sample rate and channel count >= 1, got {sample_rate} and {channels}")
     frame_bytes = 2 * channels
 
     def blocks():
@@ -183,7 +184,7 @@ class FeatureStream:
         self.length, self.step = spec["frame_length_samples"], spec["frame_step_samples"]
         self.frames, self.hop = spec["frames"], hop_samples
         if hop_samples % self.step:
-            raise ValueError(f"a hop of {hop_samples} samples is not a multiple of the model's frame step "
+            raise cli.UserError(f"a hop of {hop_samples} samples is not a multiple of the model's frame step "
                              f"({self.step} samples): the split model needs one (or recompute whole windows)")
         self.audio = np.zeros(spec["window_samples"], np.float32)  # from position audio_start on
         self.audio_start = 0

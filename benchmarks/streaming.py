@@ -43,6 +43,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import audio  # noqa: E402  (after the path set-up)
+import cli  # noqa: E402
 import freeze_graph  # noqa: E402
 import make_streaming_test  # noqa: E402
 import score_streaming  # noqa: E402
@@ -60,7 +61,7 @@ def build_stream(args):
     folder = os.path.join(args.work_dir, f"stream_{args.minutes:g}min_seed{args.seed}")
     if not os.path.isfile(os.path.join(folder, "stream.json")):
         make_streaming_test.main(["--clips", args.clips, "--noise", args.noise, "--minutes", str(args.minutes),
-                                  "--seed", str(args.seed), "--out", folder])
+                                  "--seed", str(args.seed), "--out", folder, "--overwrite"])
     with open(os.path.join(folder, "stream.json")) as f:
         return folder, json.load(f)
 
@@ -70,7 +71,7 @@ def export(args):
     if args.model:
         return {"int8": args.model, "float": args.float_model}
     prefix = os.path.join(args.work_dir, "tf_files", os.path.basename(os.path.normpath(args.run_dir)))
-    written = freeze_graph.main(["--run_dir", args.run_dir, "--out", prefix, "--streaming"])
+    written = freeze_graph.main(["--run_dir", args.run_dir, "--out", prefix, "--streaming", "--overwrite"])
     return {"int8": written["int8"], "float": written["tflite"]}
 
 
@@ -78,7 +79,7 @@ def run_spotter(model, stream, out, *extra):
     """spot_keywords.py's stats (its report, printed to stderr, kept out of the table)."""
     with contextlib.redirect_stderr(io.StringIO()):
         stats = spot_keywords.main(["--model", model, "--input", os.path.join(stream, "stream.wav"), "--out", out,
-                                    "--num_threads", "1", *extra])
+                                    "--num_threads", "1", "--overwrite", *extra])
     stats["model"] = stream_models.load_stream_model(model, 1600, 1, None, "--full_window" in extra)
     return stats
 
@@ -224,4 +225,4 @@ def _write_head(wav, folder, minutes):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -465,8 +465,9 @@ def test_ctrl_c_on_the_pi_exits_130_and_the_rerun_finishes_the_same_csv(frozen, 
 # ------------------------------------------------------------------ the command line of every script
 
 SCRIPTS = ("benchmark_model", "convert_probs", "create_pseudo_with_thresh", "demo", "download_dataset", "ensemble",
-           "freeze_graph", "generate_noise", "input_data", "make_submission", "make_submission_on_rpi",
-           "make_synthetic_dataset", "model", "score_submission", "train")
+           "freeze_graph", "generate_noise", "input_data", "make_streaming_test", "make_submission",
+           "make_submission_on_rpi", "make_synthetic_dataset", "mine_negatives", "model", "score_streaming",
+           "score_submission", "spot_keywords", "train")
 BENCHMARKS = tuple(f"benchmarks.{os.path.splitext(name)[0]}"
                    for name in sorted(os.listdir(os.path.join(ROOT, "benchmarks"))) if name.endswith(".py"))
 
@@ -565,6 +566,14 @@ def user_errors(frozen, tmp_path):
                                     "--submission_fn", str(tmp_path / "s.csv")], "nonempty: no .wav files"),
         "make_synthetic_dataset": (["--out", str(tmp_path / "nonempty")], "nonempty is not empty; pass --overwrite"),
         "model": (["--list", "--num_classes", "1"], "num_classes must be an integer >= 2"),
+        "make_streaming_test": (["--clips", missing, "--noise", missing, "--minutes", "1",
+                                 "--out", str(tmp_path / "stream")],
+                                "missing: clips folder not found"),
+        "mine_negatives": (["--model", frozen_files["tflite"], "--stream", missing, "--out", str(tmp_path / "m")],
+                           "stream.wav: not found (make_streaming_test.py writes it)"),
+        "score_streaming": (["--labels", f"{missing}.csv", "--detections", f"{missing}.csv"], "missing.csv"),
+        "spot_keywords": (["--model", f"{missing}.tflite", "--input", f"{missing}.wav"],
+                          "missing.tflite: no such model file"),
         "score_submission": (["--solution", str(solution), "--submission", str(submission)],
                              "sub.csv: 1 row(s) with labels outside the 12 Kaggle labels"),
         "train": (["--run_dir", str(tmp_path / "r"), "--model", "nosuch"], "unknown model 'nosuch'"),

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import audio
+import cli
 import input_data
 import labels
 import make_streaming_test
@@ -147,7 +148,7 @@ def test_bad_input_is_a_clear_error(tones, tmp_path):
              ((os.path.join(corpus, "yes"), noise), "no <word>/\\*.wav folders"),
              ((corpus, noise), "no labelled word clips")]  # list files and no testing list: no testing split
     for (clips, noise_dir), message in cases:
-        with pytest.raises(SystemExit, match=message):
+        with pytest.raises(cli.UserError, match=message):
             make_stream(clips, noise_dir, tmp_path / "out")
-    with pytest.raises(SystemExit, match="no other words"):
+    with pytest.raises(cli.UserError, match="no other words"):
         make_stream(test_dir, noise, tmp_path / "out", 0, 1.0, "--keywords", *TONE_HZ)

@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+import cli
+
 import score_streaming
 import streaming
 
@@ -95,5 +97,5 @@ def test_bad_input_is_a_clear_error(tmp_path):
              (["--labels", labels, "--detections", str(tmp_path / "none.csv"), "--duration_s", "60"], "none.csv"),
              (["--labels", labels, "--detections", detections], "pass --duration_s")]
     for argv, message in cases:
-        with pytest.raises(SystemExit, match=message):
+        with pytest.raises(cli.UserError, match=message):
             score_streaming.main(argv)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import audio
+import cli
 import freeze_graph
 import input_data
 import mine_negatives
@@ -198,7 +199,7 @@ def test_bad_input_gives_clear_errors(setup, tmp_path):
              (["--model", run_dir, "--input", wav, "--labels", str(tmp_path / "three.txt")],
               "the model has 6 outputs but its labels file lists 3")]
     for argv, message in cases:
-        with pytest.raises(SystemExit, match=message):
+        with pytest.raises(cli.UserError, match=message):
             spot_keywords.main(argv + ["--out", str(tmp_path / "d.csv")])
 
 
