@@ -36,13 +36,15 @@ MODES = ("dynamic", "full")
 
 def train_args(args, name):
     minutes = dict(args.budget).get(name, args.budget_minutes)
-    return lambda seed: ["--experiment", "303", "--data_dir", args.real_train, "--model", name, "--max_minutes", minutes]
+    return lambda seed: ["--experiment", "303", "--data_dir", args.real_train, "--model", name,
+                         "--max_minutes", minutes]
 
 
 def _model_minutes(text):
     name, _, minutes = text.partition("=")
     if name not in model_zoo.MODELS or not minutes:
-        raise argparse.ArgumentTypeError(f"expected MODEL=MINUTES with a model of {list(model_zoo.MODELS)}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected MODEL=MINUTES with a model of {list(model_zoo.MODELS)}, "
+                                         f"got {text!r}")
     return name, float(minutes)
 
 

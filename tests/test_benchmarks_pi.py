@@ -20,7 +20,8 @@ QUICK = ["--train_args", "--epochs", "1", "--steps_per_epoch", "3", "--batch_siz
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "synth"
-    synth.main(["--out", str(out), "--speakers", "24", "--words", "yes,no,up,down,left,right,on,off,stop,go,cat", "--test_clips", "24",
+    synth.main(["--out", str(out), "--speakers", "24", "--words", "yes,no,up,down,left,right,on,off,stop,go,cat",
+                "--test_clips", "24",
                 "--noise_duration_s", "3", "--workers", "2", "--seed", "5"])
     return out
 

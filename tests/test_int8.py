@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 import freeze_graph
+import make_submission
+import make_submission_on_rpi
 import model
 import runs
 import train
@@ -30,9 +32,9 @@ FRONT_ENDS = {
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("int8") / "synth"
-    synth.main(["--out", str(out), "--speakers", "120", "--words", "yes,no,up,down,cat", "--test_clips", "10",
+    synth.main(["--out", str(out), "--speakers", "120", "--words", "yes,no,up,down,cat", "--test_clips", "60",
                 "--noise_duration_s", "3", "--workers", "2", "--seed", "3"])
-    return str(out / "train")
+    return out
 
 
 @pytest.mark.parametrize("features", ["logmel", "mfcc"])
@@ -50,7 +52,7 @@ def test_the_feature_front_end_is_exact_in_dynamic_range_int8(features):
 @pytest.mark.parametrize("front_end", sorted(FRONT_ENDS))
 def test_a_trained_model_keeps_99_percent_of_its_decisions_in_int8(front_end, corpus, tmp_path):
     run_dir = str(tmp_path / front_end)
-    metrics = train.main(QUICK + FRONT_ENDS[front_end] + ["--data_dir", corpus, "--run_dir", run_dir])
+    metrics = train.main(QUICK + FRONT_ENDS[front_end] + ["--data_dir", str(corpus / "train"), "--run_dir", run_dir])
     assert metrics["best_val_accuracy"] > 0.5  # trained: far above the 1-in-6 of chance
     written = freeze_graph.main(["--run_dir", run_dir, "--out", str(tmp_path / "tf" / front_end),
                                  "--min_int8_agreement", "0.99"])
@@ -60,18 +62,29 @@ def test_a_trained_model_keeps_99_percent_of_its_decisions_in_int8(front_end, co
     # beyond freeze_graph's own check on the validation clips: every clip of the corpus
     keras_model, _, _ = runs.load_run(run_dir)
     paths = [path for split in ("training", "validation", "testing")
-             for path in freeze_graph.split_clip_paths([corpus], split, {})]
+             for path in freeze_graph.split_clip_paths([str(corpus / "train")], split, {})]
     clips = freeze_graph.sample_clips(paths, len(paths), seed=0)
     with open(written["int8"], "rb") as f:
         int8_probs = freeze_graph.predict_tflite(f.read(), clips)
     same, _ = freeze_graph.agreement(freeze_graph.predict_keras(keras_model, clips), int8_probs)
     assert len(clips) > 400 and same >= 0.99, f"int8 keeps {same:.2%} of {len(clips)} decisions"
+    # as it ships: the int8 file through the Pi script labels the test clips as the Keras model does
+    test_dir = str(corpus / "test" / "audio")
+    make_submission.main(["--run_dir", run_dir, "--test_dir", test_dir, "--out", str(tmp_path / "keras.csv"),
+                          "--no_progress"])
+    make_submission_on_rpi.main(["--model", written["int8"], "--test_data", test_dir,
+                                 "--submission_fn", str(tmp_path / "pi.csv")])
+    keras_rows = (tmp_path / "keras.csv").read_text().splitlines()
+    pi_rows = (tmp_path / "pi.csv").read_text().splitlines()
+    assert len(pi_rows) == len(keras_rows) == 61
+    assert sum(a == b for a, b in zip(keras_rows[1:], pi_rows[1:])) >= 59  # at most 1 clip in 30 differs
 
 
 @pytest.mark.parametrize("features", ["logmel", "mfcc"])
 def test_full_int8_keeps_the_front_end_float_and_passes_the_gate(features, corpus, tmp_path):
     run_dir = str(tmp_path / features)
-    train.main(QUICK + FRONT_ENDS[features] + ["--epochs", "12", "--data_dir", corpus, "--run_dir", run_dir])
+    train.main(QUICK + FRONT_ENDS[features] + ["--epochs", "12", "--data_dir", str(corpus / "train"),
+                                               "--run_dir", run_dir])
     written = freeze_graph.main(["--run_dir", run_dir, "--out", str(tmp_path / "full"), "--int8_mode", "full",
                                  "--calibration_clips", "100"])
     from ai_edge_litert.interpreter import Interpreter

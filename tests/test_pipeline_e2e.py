@@ -7,25 +7,27 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import convert_probs
+import create_pseudo_with_thresh
+import ensemble
 import labels
+import make_submission
+import make_synthetic_dataset as synth
 import probs
-
-synth = pytest.importorskip("make_synthetic_dataset", reason="make_synthetic_dataset.py is not written yet")
-train = pytest.importorskip("train", reason="train.py is not written yet")
-
-import convert_probs  # noqa: E402
-import create_pseudo_with_thresh  # noqa: E402
-import ensemble  # noqa: E402
-import make_submission  # noqa: E402
-import score_submission  # noqa: E402
+import score_submission
+import train
 
 TEST_CLIPS = 60
-QUICK = ["--epochs", "6", "--steps_per_epoch", "20", "--batch_size", "32", "--loader_threads", "1", "--seed", "1"]
+QUICK = ["--epochs", "30", "--batch_size", "32", "--loader_threads", "1", "--seed", "1", "--learning_rate", "0.003",
+         "--lr_schedule", "cosine", "--batch_norm_momentum", "0.9"]
+# Chance on this test set: the largest class (each of yes/no/up) is ~27% of the clips; these models
+# reach 0.50-0.60 (measured), so 0.4 is a floor that only a model that learnt nothing falls below.
+ACCURACY_FLOOR = 0.4
 
 
 def test_train_submit_ensemble_score_pseudo_retrain(tmp_path):
     corpus = tmp_path / "synth"
-    synth.main(["--out", str(corpus), "--speakers", "40", "--words", "yes,no,up,cat", "--test_clips", str(TEST_CLIPS),
+    synth.main(["--out", str(corpus), "--speakers", "120", "--words", "yes,no,up,cat", "--test_clips", str(TEST_CLIPS),
                 "--noise_duration_s", "3", "--workers", "2"])
     data, test_dir = str(corpus / "train"), str(corpus / "test" / "audio")
     solution = str(corpus / "test" / "solution.csv")
@@ -33,9 +35,9 @@ def test_train_submit_ensemble_score_pseudo_retrain(tmp_path):
 
     # two models: 5 classes (3 wanted words) and an all-words head (the sum rule matters for it)
     train.main(QUICK + ["--data_dir", data, "--run_dir", str(runs_dir / "a"), "--wanted_words", "yes", "no", "up",
-                        "--model", "ds_cnn", "--model_params", "filters=8", "num_blocks=1"])
+                        "--model", "ds_cnn", "--model_params", "filters=16", "num_blocks=2"])
     train.main(QUICK + ["--data_dir", data, "--run_dir", str(runs_dir / "b"), "--wanted_words", "all",
-                        "--model", "low_latency_conv", "--model_params", "filters=8", "fc_units=16", "num_mel_bins=20"])
+                        "--model", "ds_cnn", "--model_params", "filters=16", "num_blocks=2", 'features="logmel"'])
     make_submission.main(["--run_dir", str(runs_dir / "a"), "--test_dir", test_dir, "--out", str(subs / "a.csv"),
                           "--no_progress"])
     make_submission.main(["--run_dir", str(runs_dir / "b"), "--test_dir", test_dir, "--out", str(subs / "b.csv"),
@@ -60,22 +62,24 @@ def test_train_submit_ensemble_score_pseudo_retrain(tmp_path):
         merged = pd.read_csv(solution).merge(pd.read_csv(subs / f"{name}.csv"), on="fname")
         assert scores[name]["rows"] == TEST_CLIPS
         assert scores[name]["accuracy"] == pytest.approx((merged["label_x"] == merged["label_y"]).mean())
-    print({name: round(report["accuracy"], 3) for name, report in scores.items()})
+        assert scores[name]["accuracy"] >= ACCURACY_FLOOR, (name, scores[name]["accuracy"])
 
     # pseudo labels from the ensemble: the more confident half of the clips
     threshold = float(np.median(mean.values.max(axis=1)))
     pseudo = create_pseudo_with_thresh.main(["--probs", str(subs / "ens_probs.csv"), "--threshold", str(threshold),
                                              "--test_dir", test_dir, "--out", str(tmp_path / "pseudo"),
                                              "--solution", solution])
-    assert TEST_CLIPS // 2 <= pseudo["kept"] < TEST_CLIPS and 0.0 <= pseudo["precision"] <= 1.0
+    assert TEST_CLIPS // 2 <= pseudo["kept"] < TEST_CLIPS
+    assert pseudo["precision"] >= 0.5  # the confident half: more often right than the whole (0.77 measured)
     pseudo_csv = tmp_path / "pseudo" / "pseudo_labels.csv"
     assert len(pseudo_csv.read_text().splitlines()) == pseudo["kept"] + 1
 
     metrics = train.main(QUICK + ["--data_dir", data, "--run_dir", str(runs_dir / "a_pseudo"), "--wanted_words", "yes",
                                   "no", "up", "--model", "ds_cnn", "--model_params", "filters=8", "num_blocks=1",
                                   "--pseudo_labels", str(pseudo_csv), "--pseudo_ratio", "0.5"])
-    assert metrics is not None and (runs_dir / "a_pseudo" / "best.keras").is_file()
+    assert metrics["best_val_accuracy"] >= ACCURACY_FLOOR and (runs_dir / "a_pseudo" / "best.keras").is_file()
     result = make_submission.main(["--run_dir", str(runs_dir / "a_pseudo"), "--test_dir", test_dir,
                                    "--out", str(subs / "a_pseudo.csv"), "--no_progress"])
     assert result["clips"] == TEST_CLIPS and result["unreadable"] == []
-    score_submission.main(["--solution", solution, "--submission", str(subs / "a_pseudo.csv")])
+    retrained = score_submission.main(["--solution", solution, "--submission", str(subs / "a_pseudo.csv")])
+    assert retrained["accuracy"] >= ACCURACY_FLOOR
