@@ -1,6 +1,6 @@
 """The main job end to end on the synthetic corpus: what `make demo` runs.
 
-    python demo.py [--data_dir data/synth] [--experiment 000] [--seed 1]
+    python demo.py [--data_dir data/synth] [--experiment 000] [--seed 1] [--work_dir .]
 
 Stages, each the command a user would type (printed before it runs, its own progress shown):
  1. make_synthetic_dataset.py  -> data/synth/          (skipped when data/synth/corpus.json exists)
@@ -13,7 +13,9 @@ Stages, each the command a user would type (printed before it runs, its own prog
  8. benchmark_model.py         -> size, multiply-adds, latency and peak memory of the int8 model
 Then a summary table: accuracy of each submission, the int8 model's top-1 agreement with the
 Keras model (freeze_graph.py's check), model sizes, latency, and time per stage
-(also written to submissions/000_demo_summary.json).
+(also written to submissions/000_demo_summary.json). `--work_dir W` puts runs/, submissions/ and
+tf_files/ in W instead of the project folder (a smoke test runs the whole demo in a temporary
+folder with a tiny experiment file: `--experiment path/to/file.toml`).
 
 The two long stages are skipped when their result is complete: the corpus when
 `data/synth/corpus.json` exists, training when the run folder holds `metrics.json` (an interrupted
@@ -64,6 +66,8 @@ def parse_args(argv):
     parser.add_argument("--data_dir", default="data/synth", help="synthetic corpus folder (default: data/synth)")
     parser.add_argument("--experiment", default="000", help="experiment number to train (default: 000, the demo)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the corpus (default: 1)")
+    parser.add_argument("--work_dir", default="",
+                        help="folder of runs/, submissions/ and tf_files/ (default: the project folder)")
     return parser.parse_args(argv)
 
 
@@ -79,7 +83,7 @@ def main(argv=None):
         _, times["corpus"] = run_stage("generate the synthetic corpus", "make_synthetic_dataset.py",
                                        ["--out", args.data_dir, "--seed", args.seed, "--overwrite"])
 
-    run_dir = os.path.join("runs", os.path.splitext(os.path.basename(experiment_file))[0])
+    run_dir = os.path.join(args.work_dir, "runs", os.path.splitext(os.path.basename(experiment_file))[0])
     train_args = ["--experiment", args.experiment, "--data_dir", os.path.join(args.data_dir, "train"),
                   "--run_dir", run_dir]
     if os.path.isfile(os.path.join(ROOT, run_dir, runs.METRICS_FILE)):
@@ -90,20 +94,21 @@ def main(argv=None):
     metrics = runs.read_json(os.path.join(ROOT, run_dir, runs.METRICS_FILE))
 
     name = os.path.basename(run_dir)
-    submission = os.path.join("submissions", f"{name}.csv")
+    submissions = os.path.join(args.work_dir, "submissions")
+    submission = os.path.join(submissions, f"{name}.csv")
     _, times["submission (TTA)"] = run_stage(
         "submission with test-time augmentation", "make_submission.py",
         ["--run_dir", run_dir, "--test_dir", test_audio, "--out", submission,
          "--tta_shift_samples", 1500, "--tta_louder", "1.2", "--overwrite"])
     _, times["convert probs"] = run_stage("convert probabilities to the Kaggle order", "convert_probs.py",
                                           ["--probs", submission.replace(".csv", "_probs.csv"),
-                                           "--out", os.path.join("submissions", f"{name}_kaggle"), "--overwrite"])
+                                           "--out", os.path.join(submissions, f"{name}_kaggle"), "--overwrite"])
     accuracy["submission (Keras, TTA)"], times["score"] = score(solution, submission)
 
-    prefix = os.path.join("tf_files", name)
+    prefix = os.path.join(args.work_dir, "tf_files", name)
     _, times["freeze"] = run_stage("freeze: GraphDef and TFLite", "freeze_graph.py",
                                    ["--run_dir", run_dir, "--out", prefix, "--overwrite"])
-    rpi_submission = os.path.join("submissions", f"{name}_rpi.csv")
+    rpi_submission = os.path.join(submissions, f"{name}_rpi.csv")
     _, times["Pi submission"] = run_stage("Raspberry Pi submission (int8 TFLite, batch 1)",
                                           "make_submission_on_rpi.py",
                                           ["--model", f"{prefix}_int8.tflite", "--test_data", test_audio,
@@ -121,7 +126,7 @@ def main(argv=None):
                          for ext in (".pb", ".tflite", "_int8.tflite")},
                "int8_latency_ms": {k: v["median_ms"] for k, v in bench["latency"].items()},
                "pi3_estimate_ms": bench.get("pi3_estimate_ms"), "seconds": times}
-    runs.write_json(os.path.join(ROOT, "submissions", f"{name}_summary.json"), summary)
+    runs.write_json(os.path.join(ROOT, submissions, f"{name}_summary.json"), summary)
     print(format_summary(summary))
     return summary
 

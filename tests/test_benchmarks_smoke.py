@@ -1,0 +1,138 @@
+"""Every script of benchmarks/ and demo.py, run on tiny arguments: a benchmark that no longer runs is
+found by CI, not by the next person who needs its figures. Figures are not asserted here (they
+belong to the benchmarks); each run must finish and return or print its table. A tiny synthetic
+corpus stands in for the real data (benchmarks/pi_real_speech.py has its own test)."""
+
+import importlib.util
+import os
+import sys
+
+import pytest
+
+import make_synthetic_dataset as synth
+import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+import bench_input_data  # noqa: E402  (benchmarks/ on the path first)
+import bench_models_speed  # noqa: E402
+import bench_recipes  # noqa: E402
+import bench_rpi  # noqa: E402
+import bench_submission  # noqa: E402
+import bench_synthetic_dataset  # noqa: E402
+import int8_zoo  # noqa: E402
+import mutation_check  # noqa: E402
+import real_speech  # noqa: E402
+
+# benchmarks/streaming.py shares its module name with the project's streaming.py
+_spec = importlib.util.spec_from_file_location("streaming_benchmark", os.path.join(ROOT, "benchmarks", "streaming.py"))
+streaming_benchmark = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(streaming_benchmark)
+
+ONE_EPOCH = ["--epochs", "1", "--steps_per_epoch", "2", "--batch_size", "16", "--max_minutes", "0"]
+TINY_DEMO = """
+[data]
+data_dir = ["unused"]
+[model]
+model = "ds_cnn"
+batch_norm_momentum = 0.9
+[model_params]
+filters = 8
+num_blocks = 1
+[train]
+epochs = 2
+steps_per_epoch = 3
+batch_size = 16
+"""
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A corpus of every Kaggle command word (and one other word), test folder included."""
+    out = tmp_path_factory.mktemp("smoke") / "synth"
+    synth.main(["--out", str(out), "--speakers", "16", "--words", "yes,no,up,down,left,right,on,off,stop,go,cat",
+                "--test_clips", "24", "--noise_duration_s", "3", "--workers", "2", "--seed", "2"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def run_dir(corpus, tmp_path_factory):
+    run = str(tmp_path_factory.mktemp("smoke_run") / "run")
+    train.main(["--data_dir", str(corpus / "train"), "--run_dir", run, "--model", "ds_cnn", "--model_params",
+                "filters=8", "num_blocks=1", *ONE_EPOCH])
+    return run
+
+
+def test_bench_input_data(capsys):
+    bench_input_data.main(["--clips", "120", "--passes", "1", "--baseline_samples", "60", "--batch_size", "20"])
+    assert "validation" in capsys.readouterr().out
+
+
+def test_bench_models_speed(capsys):
+    bench_models_speed.main(["--models", "ds_cnn,low_latency_conv", "--baseline", "ds_cnn", "--steps", "2",
+                             "--warmup_steps", "1", "--batch_size", "4"])
+    assert "low_latency_conv" in capsys.readouterr().out
+
+
+def test_bench_recipes(corpus, capsys):
+    bench_recipes.main(["--budget_minutes", "0.05", "--recipes", "ds_cnn", "--baseline", "ds_cnn",
+                        "--steps_per_epoch", "1", "--batch_size", "8", "--synth_dir", str(corpus / "train"),
+                        "--real_dir", str(corpus / "train"), "--test_dir", str(corpus / "test")])
+    assert "ds_cnn" in capsys.readouterr().out
+
+
+def test_bench_rpi(capsys):
+    bench_rpi.main(["--width", "0.25", "--clips", "10", "--runs", "3"])
+    assert "int8" in capsys.readouterr().out
+
+
+def test_bench_submission(capsys):
+    bench_submission.main(["--clips", "40", "--batch_size", "16", "--model", "ds_cnn", "--repeats", "1"])
+    assert "clips/s" in capsys.readouterr().out
+
+
+def test_bench_synthetic_dataset(capsys):
+    bench_synthetic_dataset.main(["--speakers", "2", "--test_clips", "10", "--repeats", "1", "--workers", "2",
+                                  "--words", "yes,no,cat"])
+    assert "clips/s" in capsys.readouterr().out
+
+
+def test_real_speech(corpus, tmp_path, capsys):
+    report = real_speech.main(["--run_dir", str(tmp_path / "rs"), "--seeds", "0", "--synth_dir", str(corpus),
+                               "--real_train", str(corpus / "train"), "--real_test", str(corpus / "test"),
+                               "--only", "real_only", "--train_args", *ONE_EPOCH])
+    assert set(report["runs"]) == {"real_only"}
+    assert "vs real_only" in capsys.readouterr().out
+
+
+def test_int8_zoo(corpus, tmp_path, capsys):
+    report = int8_zoo.main(["--run_dir", str(tmp_path / "zoo"), "--models", "ds_cnn", "--check_clips", "20",
+                            "--real_train", str(corpus / "train"), "--train_args", *ONE_EPOCH])
+    assert set(report["models"]) == {"ds_cnn"} and "dynamic" in capsys.readouterr().out
+
+
+def test_streaming(corpus, run_dir, tmp_path, capsys):
+    streaming_benchmark.main(["--run_dir", run_dir, "--minutes", "0.5", "--full_window_minutes", "0.2",
+                              "--work_dir", str(tmp_path / "stream"), "--clips", str(corpus / "test"),
+                              "--noise", str(corpus / "train" / "audio" / "_background_noise_")])
+    assert "false alarms per hour" in capsys.readouterr().out
+
+
+def test_mutation_check_lists_and_runs_one_mutation(capsys):
+    mutation_check.main(["--list"])
+    assert "render ignores the volume gain" in capsys.readouterr().out
+    assert mutation_check.main(["--only", "render ignores the volume gain"]) == {
+        "render ignores the volume gain": "killed"}
+
+
+def test_demo_runs_every_stage_in_a_work_folder(corpus, tmp_path, capsys):
+    import demo
+
+    experiment = tmp_path / "001_tiny_demo.toml"
+    experiment.write_text(TINY_DEMO)
+    summary = demo.main(["--data_dir", str(corpus), "--experiment", str(experiment), "--work_dir", str(tmp_path)])
+    assert set(summary["accuracy"]) == {"submission (Keras, TTA)", "Pi submission (int8 TFLite)"}
+    assert summary["int8_agreement"] >= 0.97 and (tmp_path / "tf_files" / "001_tiny_demo_int8.tflite").is_file()
+    assert "int8 agreement with Keras" in capsys.readouterr().out
+    assert not os.path.exists(os.path.join(ROOT, "runs", "001_tiny_demo"))  # nothing outside the work folder
