@@ -237,14 +237,6 @@ def agreement(reference_probs, probs):
     return float(same.mean()), float(np.abs(reference_probs - probs).max())
 
 
-def bytes_writer(content):
-    """A `cli.write_all` writer of `content`."""
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            f.write(content)
-    return write
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run_dir", required=True, help="run folder written by train.py")
@@ -329,7 +321,7 @@ def main(argv=None):
                 "report": (json.dumps(report, indent=2) + "\n").encode("utf-8")}
     if split is not None:
         contents["streaming"] = (json.dumps(split.spec, indent=2) + "\n").encode("utf-8")
-    cli.write_all({paths[kind]: bytes_writer(content) for kind, content in contents.items()})
+    cli.write_all({paths[kind]: cli.bytes_writer(content) for kind, content in contents.items()})
     written = {kind: paths[kind] for kind in contents}
     print("wrote " + ", ".join(written.values()))
     return written

@@ -193,12 +193,12 @@ def place_words(stream, pools, args, rng):
 
 
 def write_csv(path, header, rows):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    def write(tmp):
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerows(rows)
+    cli.write_atomic(path, write)
 
 
 def summary(args, words, pools):
@@ -275,11 +275,7 @@ def main(argv=None):
               [[w["word"], w["label"], f"{w['start_s']:.3f}", f"{w['end_s']:.3f}", w["clip"], f"{w['snr_db']:.1f}",
                 f"{w['speed']:.3f}"] for w in words])
     info = summary(args, words, pools)
-    tmp = os.path.join(args.out, f"stream.json.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(info, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, os.path.join(args.out, "stream.json"))
+    cli.write_text(os.path.join(args.out, "stream.json"), json.dumps(info, indent=2) + "\n")
     print(f"wrote {args.out}/stream.wav ({args.minutes:g} min): {info['words']} words, "
           f"{info['command_words']} command words in labels.csv, {info['other_words']} other words")
     return info

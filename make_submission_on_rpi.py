@@ -303,14 +303,12 @@ def write_submission(path, done):
     The csv module with os.linesep line ends and minimal quoting is what pandas' `to_csv` (behind
     make_submission.py) writes, so both scripts give the same bytes.
     """
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, lineterminator=os.linesep)
-        writer.writerow(["fname", "label"])
-        writer.writerows([fname, done[fname]] for fname in sorted(done))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f, lineterminator=os.linesep)
+            writer.writerow(["fname", "label"])
+            writer.writerows([fname, done[fname]] for fname in sorted(done))
+    cli.write_atomic(path, write, fsync=True)  # the journal is removed next: the CSV must be on the disk
 
 
 def _progress(items, total):

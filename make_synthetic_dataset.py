@@ -412,14 +412,7 @@ def _prepare_out(out, overwrite, noise_dir=None):
         if os.path.exists(os.path.join(out, CORPUS_FILE)):
             os.remove(os.path.join(out, CORPUS_FILE))
     os.makedirs(out, exist_ok=True)
-    _write_text(os.path.join(out, PARTIAL_MARKER), "make_synthetic_dataset.py is writing a corpus here\n")
-
-
-def _write_text(path, text):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    cli.write_text(os.path.join(out, PARTIAL_MARKER), "make_synthetic_dataset.py is writing a corpus here\n")
 
 
 def _remove_leftovers(out):
@@ -438,8 +431,7 @@ def write_corpus(args, words, real_paths, plan, workers, progress=True):
     noise_folder = os.path.join(args.out, "train", "audio", labels.BACKGROUND_NOISE_DIR)
     copies = [os.path.join(noise_folder, os.path.basename(p)) for p in real_paths]
     for source, copy in zip(real_paths, copies):
-        shutil.copyfile(source, copy + ".tmp")
-        os.replace(copy + ".tmp", copy)
+        cli.write_atomic(copy, lambda tmp, source=source: shutil.copyfile(source, tmp))
     tasks = clips + test_clips
     chunks = [[t] for t in noise_tasks] + [tasks[i:i + CHUNK_CLIPS] for i in range(0, len(tasks), CHUNK_CLIPS)]
     hang_path = os.environ.get(HANG_HOOK_ENV)
@@ -452,11 +444,11 @@ def write_corpus(args, words, real_paths, plan, workers, progress=True):
         by_split[splits[c.speaker.speaker_id]].append(c)
     for split in ("validation", "testing"):
         listed = sorted(c.path[len("train/audio/"):] for c in by_split[split])
-        _write_text(os.path.join(args.out, "train", f"{split}_list.txt"), "".join(f"{p}\n" for p in listed))
+        cli.write_text(os.path.join(args.out, "train", f"{split}_list.txt"), "".join(f"{p}\n" for p in listed))
     training = sorted(f"{c.path[len('train/'):]},{c.word}\n" for c in by_split["training"])
-    _write_text(os.path.join(args.out, "train", TRAINING_CLIPS_FILE), "path,label\n" + "".join(training))
+    cli.write_text(os.path.join(args.out, "train", TRAINING_CLIPS_FILE), "path,label\n" + "".join(training))
     rows = sorted(f"{os.path.basename(c.path)},{labels.kaggle_label(c.word)},{c.word}\n" for c in test_clips)
-    _write_text(os.path.join(args.out, "test", "solution.csv"), "fname,label,word\n" + "".join(rows))
+    cli.write_text(os.path.join(args.out, "test", "solution.csv"), "fname,label,word\n" + "".join(rows))
     counts = {"speakers": dict(collections.Counter(splits.values())), "train_clips": len(clips),
               "test_clips": len(test_clips), "noise_files": len(noise_tasks) + len(real_paths)}
     runs.write_json(os.path.join(args.out, CORPUS_FILE), {

@@ -80,10 +80,10 @@ def write_clips(stream, windows, out_dir):
         audio.write_wav(os.path.join(out_dir, relative), clip)
         rows.append((relative.replace(os.sep, "/"), label))
         counts[label] = counts.get(label, 0) + 1
-    tmp = os.path.join(out_dir, f"pseudo_labels.csv.tmp{os.getpid()}")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([("path", "label"), *rows])
-    os.replace(tmp, os.path.join(out_dir, "pseudo_labels.csv"))
+    def write(tmp):
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows([("path", "label"), *rows])
+    cli.write_atomic(os.path.join(out_dir, "pseudo_labels.csv"), write)
     return counts
 
 

@@ -25,7 +25,7 @@ class gets the total probability of all non-command words), so the 12 columns st
 Rule "max" reproduces the winning entry's conversion: the largest probability among the labels
 of a class, then a softmax over the 12 values (a class without any label gets probability 0).
 
-Every writer is atomic (`path + ".tmp"`, then `os.replace`).
+Every writer is atomic (`cli.write_atomic`).
 """
 
 import dataclasses
@@ -90,20 +90,6 @@ def check_unique(names, source, what):
         raise cli.UserError(f"{source}: {len(duplicated)} duplicated {what}(s), e.g. {duplicated[:_EXAMPLES]}")
 
 
-def _atomic_replace(write, path):
-    """Calls `write(tmp_path)` then renames the temporary file to `path`."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.tmp"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
 # ---------------------------------------------------------------------------- probability CSV
 
 def write_probs_csv(path, table):
@@ -111,7 +97,7 @@ def write_probs_csv(path, table):
     table = table.sorted()
     frame = pd.DataFrame(table.values, columns=table.classes)
     frame.insert(0, FNAME, table.fnames)
-    return _atomic_replace(lambda tmp: frame.to_csv(tmp, index=False, float_format=CSV_FLOAT_FORMAT), path)
+    return cli.write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False, float_format=CSV_FLOAT_FORMAT))
 
 
 def read_probs_csv(path):
@@ -324,7 +310,7 @@ def write_label_csv(path, fnames, row_labels):
     """Writes `fname,label` with rows sorted by fname."""
     frame = pd.DataFrame({FNAME: list(fnames), LABEL: list(row_labels)}).sort_values(FNAME, kind="stable")
     check_unique(frame[FNAME].tolist(), path, "fname")
-    return _atomic_replace(lambda tmp: frame.to_csv(tmp, index=False), path)
+    return cli.write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 def read_label_csv(path):

@@ -67,12 +67,8 @@ def read_json(path):
 
 
 def write_json(path, content):
-    """Writes JSON atomically (temporary file, then rename)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(content, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    """Writes JSON (indented, keys sorted) atomically."""
+    cli.write_text(path, json.dumps(content, indent=2, sort_keys=True) + "\n")
 
 
 def check_run_dir(run_dir):

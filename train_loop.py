@@ -38,6 +38,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+import cli
 import train_metrics
 from labels import kaggle_label
 
@@ -175,14 +176,11 @@ def save_state(run_dir, model, optimizer, progress):
     arrays = {f"model_{i}": np.asarray(v.numpy()) for i, v in enumerate(model.variables)}
     arrays.update({f"optimizer_{i}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)})
     arrays["progress"] = np.array(json.dumps(progress))
-    path = os.path.join(run_dir, STATE_FILE)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+
+    def write(tmp):
+        with open(tmp, "wb") as f:  # a file object: np.savez would add .npz to a name
+            np.savez(f, **arrays)
+    cli.write_atomic(os.path.join(run_dir, STATE_FILE), write, fsync=True)  # a power cut must not lose the state
 
 
 def load_state(run_dir, model, optimizer):
@@ -206,19 +204,16 @@ def load_state(run_dir, model, optimizer):
 
 def write_log_csv(run_dir, rows):
     """log.csv: one row per finished epoch, rewritten atomically from the progress record."""
-    path = os.path.join(run_dir, LOG_FILE)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    def write(tmp):
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    cli.write_atomic(os.path.join(run_dir, LOG_FILE), write)
 
 
 def _atomic_copy(source, destination):
-    tmp = f"{destination}.tmp{os.getpid()}"
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, destination)
+    cli.write_atomic(destination, lambda tmp: shutil.copyfile(source, tmp))
 
 
 def remove_stale_checkpoints(run_dir, keep):
@@ -363,10 +358,7 @@ class Trainer:
 
     def _save_best(self, epoch, val_accuracy, val_kaggle):
         name = f"ep-{epoch + 1:03d}-va-{val_accuracy:.4f}.keras"
-        path = os.path.join(self.run_dir, name)
-        tmp = os.path.join(self.run_dir, f"{name}.tmp{os.getpid()}.keras")
-        self.model.save(tmp)
-        os.replace(tmp, path)
+        path = cli.write_atomic(os.path.join(self.run_dir, name), self.model.save, suffix=".keras")
         _atomic_copy(path, os.path.join(self.run_dir, BEST_CHECKPOINT))
         self.progress["best"] = {"epoch": epoch + 1, "val_accuracy": val_accuracy,
                                  "val_kaggle_accuracy": val_kaggle, "checkpoint": name}
