@@ -90,12 +90,7 @@ import train_metrics
 log = logging.getLogger("train")
 
 PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
-CONFUSION_MATRIX_FILE = "confusion_matrix.png"
-TEACHER_PROBS_FILE = "teacher_probs.csv"
 TEACHER_BATCH = 256  # clips per teacher call (one input shape: no retracing)
-_ARTIFACTS = (runs.CONFIG_FILE, runs.LABELS_FILE, runs.BEST_CHECKPOINT, runs.METRICS_FILE, train_loop.LOG_FILE,
-              CONFUSION_MATRIX_FILE, train_loop.TENSORBOARD_DIR, os.path.dirname(train_loop.STATE_FILE),
-              TEACHER_PROBS_FILE)
 _KAGGLE_TO_MODEL = {"silence": label_sets.SILENCE_LABEL, "unknown": label_sets.UNKNOWN_LABEL}
 
 
@@ -122,8 +117,8 @@ def git_commit():
 
 
 def _present_artifacts(run_dir):
-    names = [n for n in _ARTIFACTS if os.path.exists(os.path.join(run_dir, n))]
-    return names + [os.path.basename(p) for p in glob.glob(os.path.join(glob.escape(run_dir), "ep-*.keras"))]
+    names = [n for n in runs.TRAINING_OUTPUTS if os.path.exists(os.path.join(run_dir, n))]
+    return names + [os.path.basename(p) for p in glob.glob(os.path.join(glob.escape(run_dir), runs.CHECKPOINT_GLOB))]
 
 
 def clear_run_dir(run_dir):
@@ -326,9 +321,9 @@ def load_data(values, run_dir):
     if values["teacher_runs"] and values["teacher_online"]:
         processor.set_teacher_function(online_teacher(values["teacher_runs"], processor.labels))
     elif values["teacher_runs"]:
-        keys, probabilities = teacher_from_runs(processor, values, os.path.join(run_dir, TEACHER_PROBS_FILE))
+        keys, probabilities = teacher_from_runs(processor, values, os.path.join(run_dir, runs.TEACHER_PROBS_FILE))
         processor.set_teacher(dict(zip(keys, probabilities)))
-        from_runs = prob_files.ProbTable(keys, processor.labels, probabilities, TEACHER_PROBS_FILE)
+        from_runs = prob_files.ProbTable(keys, processor.labels, probabilities, runs.TEACHER_PROBS_FILE)
     data = {"processor": processor, "labels": processor.labels, "teacher": from_runs}
     for split, key in (("training", "train"), ("validation", "validation"), ("testing", "testing")):
         data[key] = processor.dataset(split, values["batch_size"])
@@ -417,7 +412,7 @@ def evaluate(out_dir, data, values, progress):
         matrix = train_metrics.confusion_matrix(predicted, true, len(labels))
         title = (f"{os.path.basename(os.path.abspath(out_dir))}: testing split, "
                  f"accuracy {train_metrics.accuracy(predicted, true):.4f}")
-        train_metrics.plot_confusion_matrix(matrix, labels, os.path.join(out_dir, CONFUSION_MATRIX_FILE), title)
+        train_metrics.plot_confusion_matrix(matrix, labels, os.path.join(out_dir, runs.CONFUSION_MATRIX_FILE), title)
     else:
         log.warning("the testing split is empty: no test accuracy and no confusion matrix")
     best_record, last = progress["best"], progress["rows"][-1]
@@ -471,12 +466,12 @@ def main(argv=None):
     strategy = setup_tensorflow(values)
     data = load_data(values, run_dir if stored is not None else "")
     net, optimizer = build_model(values, len(data["labels"]), strategy)
-    resuming = stored is not None and os.path.isfile(os.path.join(run_dir, train_loop.STATE_FILE))
+    resuming = stored is not None and os.path.isfile(os.path.join(run_dir, runs.STATE_FILE))
     if values["init_from"] and not resuming:  # before the run folder is written: a misfit leaves no run behind
         load_initial_weights(net, values["init_from"], data["labels"])
     out_dir = prepare_output(run_dir, values, experiment, stored, data["labels"], strategy)
-    if data["teacher"] is not None and not os.path.isfile(os.path.join(out_dir, TEACHER_PROBS_FILE)):
-        prob_files.write_probs_csv(os.path.join(out_dir, TEACHER_PROBS_FILE), data["teacher"])
+    if data["teacher"] is not None and not os.path.isfile(os.path.join(out_dir, runs.TEACHER_PROBS_FILE)):
+        prob_files.write_probs_csv(os.path.join(out_dir, runs.TEACHER_PROBS_FILE), data["teacher"])
     progress = train_loop.new_progress(values)
     if resuming:
         progress = train_loop.load_state(run_dir, net, optimizer)

@@ -88,7 +88,7 @@ def _weights(path):
 
 
 def _state(run):
-    with np.load(run / train_loop.STATE_FILE) as arrays:
+    with np.load(run / runs.STATE_FILE) as arrays:
         return {k: arrays[k] for k in arrays.files}
 
 
@@ -128,7 +128,7 @@ def test_run_folder_holds_every_artifact(baseline, corpus):
     assert [int(r["epoch"]) for r in _rows(run)] == [1, 2, 3]
     assert (run / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
-    assert (run / train_loop.STATE_FILE).is_file() and not list(run.glob("*.tmp*"))
+    assert (run / runs.STATE_FILE).is_file() and not list(run.glob("*.tmp*"))
     assert metrics["test_samples"] == 8 and 0.0 <= metrics["test_accuracy"] <= 1.0
     assert set(metrics["test_per_class_accuracy"]) == set(LABELS) and metrics["epochs_trained"] == 3
     assert metrics["train_samples"] == 3 * 30 and metrics["train_samples_per_second"] > 0
@@ -149,7 +149,7 @@ def test_kill_9_mid_epoch_then_resume_ends_like_an_uninterrupted_run(baseline, c
                                    stdout=subprocess.DEVNULL, stderr=stderr)
         killed_at, deadline = None, time.monotonic() + 180
         while process.poll() is None and time.monotonic() < deadline:
-            progress = _read_progress(run / train_loop.STATE_FILE)
+            progress = _read_progress(run / runs.STATE_FILE)
             if progress and progress["epoch"] >= 1 and progress["batch"] >= 2:  # mid-epoch, a best exists
                 os.kill(process.pid, signal.SIGKILL)
                 killed_at = progress
@@ -455,7 +455,7 @@ def test_teacher_runs_give_every_training_and_pseudo_clip_the_mean_tta_probabili
     run = tmp_path / "student"
     train.main(TINY + ["--data_dir", str(corpus / "train"), "--run_dir", str(run), "--epochs", "1",
                        "--teacher_runs", str(baseline[0]), str(baseline[0]), "--pseudo_labels", str(pseudo)])
-    table = train.prob_files.read_probs_csv(run / train.TEACHER_PROBS_FILE)
+    table = train.prob_files.read_probs_csv(run / runs.TEACHER_PROBS_FILE)
     index = train.input_data.index_folder(str(corpus / "train"))
     training = {key: path for key, path, _, split in index.clips if split == "training"}
     assert table.classes == LABELS and len(table.fnames) == len(training) + 8
@@ -473,5 +473,5 @@ def test_an_online_teacher_trains_without_a_probability_file(baseline, corpus, t
     run = tmp_path / "online"
     metrics = train.main(TINY + ["--data_dir", str(corpus / "train"), "--run_dir", str(run), "--epochs", "1",
                                  "--teacher_runs", str(baseline[0]), "--teacher_online"])
-    assert metrics["epochs_trained"] == 1 and not (run / train.TEACHER_PROBS_FILE).exists()
+    assert metrics["epochs_trained"] == 1 and not (run / runs.TEACHER_PROBS_FILE).exists()
     assert runs.read_json(run / "config.json")["data"]["teacher_online"] is True
