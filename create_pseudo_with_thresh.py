@@ -70,15 +70,6 @@ NOISE_PATTERN = "pseudo_silence_{:03d}.wav"
 _OUTPUTS = (PSEUDO_CSV, AUDIO_DIR, SILENCE_DIR)
 
 
-def folder_label(class_name):
-    """A probability column's class as a Speech Commands folder / model label."""
-    if class_name in (label_sets.SILENCE_LABEL, "silence"):
-        return label_sets.SILENCE_LABEL
-    if class_name in (label_sets.UNKNOWN_LABEL, "unknown"):
-        return label_sets.UNKNOWN_LABEL
-    return class_name
-
-
 def select(table, threshold):
     """(fnames, model labels, top probabilities) of the rows whose top probability >= threshold."""
     if not 0.0 <= threshold <= 1.0:
@@ -86,7 +77,7 @@ def select(table, threshold):
     top = table.values.max(axis=1)
     best = table.values.argmax(axis=1)
     kept = np.flatnonzero(top >= threshold)
-    return ([table.fnames[i] for i in kept], [folder_label(table.classes[best[i]]) for i in kept], top[kept])
+    return ([table.fnames[i] for i in kept], [label_sets.model_label(table.classes[best[i]]) for i in kept], top[kept])
 
 
 def clip_folder(test_dir, fnames):

@@ -291,13 +291,6 @@ def read_pseudo_label_files(csv_paths):
     return rows
 
 
-def pseudo_model_label(label, wanted_words):
-    """A pseudo label mapped to a model label: wanted word, `_silence_` or `_unknown_`."""
-    if label in wanted_words:
-        return label
-    return labels.SILENCE_LABEL if label in (labels.SILENCE_LABEL, "silence") else labels.UNKNOWN_LABEL
-
-
 def decode_clips(paths, workers=None, progress=True):
     """Decodes WAV files into one int16 array [n_readable, 16000], in threads.
 
@@ -477,9 +470,8 @@ class AudioProcessor:
         index_of = {label: i for i, label in enumerate(self.labels)}
         self._keys = [e[0] for e in entries] + [p[0] for p in pseudo]
         self._paths = [e[1] for e in entries] + [p[1] for p in pseudo]
-        real = [index_of.get(e[2], UNKNOWN_INDEX) for e in entries]
-        mapped = [index_of[pseudo_model_label(p[2], self.wanted_words)] for p in pseudo]
-        self._row_label = np.array(real + mapped, np.int64)
+        words = [e[2] for e in entries] + [p[2] for p in pseudo]  # folder words, pseudo labels as written
+        self._row_label = np.array([index_of[labels.model_label(w, self.wanted_words)] for w in words], np.int64)
         self._row_split = np.array([SPLITS.index(e[3]) for e in entries] + [-1] * len(pseudo), np.int64)
         self._pseudo_rows = np.arange(len(entries), len(entries) + len(pseudo))
         self.speakers_in_several_splits = self._crossing_speakers(entries)

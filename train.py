@@ -91,7 +91,6 @@ log = logging.getLogger("train")
 
 PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
 TEACHER_BATCH = 256  # clips per teacher call (one input shape: no retracing)
-_KAGGLE_TO_MODEL = {"silence": label_sets.SILENCE_LABEL, "unknown": label_sets.UNKNOWN_LABEL}
 
 
 def parse_args(argv):
@@ -215,7 +214,7 @@ def _teacher_columns(path, header, model_labels):
     """Column index per model label of a teacher CSV header, or a clear error."""
     if not header or header[0] != "fname":
         raise cli.UserError(f"{path}: expected the header fname,<one column per label>, found {header}")
-    columns = [_KAGGLE_TO_MODEL.get(c.strip(), c.strip()) for c in header[1:]]
+    columns = [label_sets.model_label(c.strip()) for c in header[1:]]
     missing = [label for label in model_labels if label not in columns]
     extra = [c for c in columns if c not in model_labels]
     if missing or extra or len(columns) != len(model_labels):
