@@ -47,8 +47,8 @@ model: top-1 agreement and the largest probability difference are printed. A flo
 or .tflite) whose top-1 label differs from Keras on more than 1% of the clips, or an int8 export
 that agrees on fewer than `--min_int8_agreement` of them (default 97%), fails the run (exit
 status 1, nothing written); `--allow_int8_disagreement` writes such an int8 file anyway, with a
-warning. The splits come from `input_data.index_folder`, the split rule of
-`input_data.AudioProcessor` (list files, else the speaker hash) without decoding the whole corpus.
+warning. The splits come from `corpus.index_folder`, the split rule of
+training (list files, else the speaker hash), without decoding the whole corpus.
 """
 
 import argparse
@@ -64,7 +64,7 @@ from tqdm import tqdm
 
 import audio
 import cli
-import input_data
+import corpus
 import runs
 import stream_export
 import stream_models
@@ -175,14 +175,12 @@ def data_dirs_of(config, run_dir):
 def split_clip_paths(data_dirs, split, config):
     """Sorted paths of the word clips of a split ("training" or "validation") of the data folders."""
     data = config.get("data", {})
-    paths = []
-    for data_dir in data_dirs:
-        index = input_data.index_folder(data_dir, data.get("validation_percentage", 10.0),
-                                        data.get("testing_percentage", 10.0))
-        paths += [path for _, path, _, clip_split in index.clips if clip_split == split]
+    folders = corpus.index_folders(data_dirs, data.get("validation_percentage", 10.0),
+                                   data.get("testing_percentage", 10.0))
+    paths = corpus.split_paths(folders, split)
     if not paths:
         raise cli.UserError(f"no {split} clips in {', '.join(data_dirs)}")
-    return sorted(paths)
+    return paths
 
 
 def sample_clips(paths, count, seed):

@@ -13,13 +13,10 @@ Command line (describes a dataset; reads the folders, writes nothing):
 prints clips per split and label, speakers per split, the check that no speaker is in two splits,
 list-file entries without a file, clips that could not be read, and the noise files.
 
-Data folders. Each may be `X/` holding `audio/<word>/*.wav` (Kaggle layout, list files in `X/`),
-`X/<word>/*.wav` (the dataset tarball, list files in `X/`) or `X/audio` itself (list files in its
-parent). Where `validation_list.txt`/`testing_list.txt` exist (paths relative to the audio root)
-they decide the split and everything else is training; an entry without a file is counted and
-logged. Elsewhere `which_set`, the TensorFlow tutorial's speaker hash, decides. A speaker found
-in two splits is logged as a warning and reported by the description. `_background_noise_/*.wav`
-of every folder provides noise.
+Data folders, splits, wanted words and pseudo-label lists follow corpus.py (the three folder
+forms, list files else the speaker hash, `_background_noise_/` as noise). A list-file entry
+without a file is counted and logged; a speaker found in two splits is logged as a warning and
+reported by the description.
 
 Labels: `labels.model_labels(wanted_words)` = `_silence_`, `_unknown_`, wanted words (default the
 10 Kaggle command words; "all" = every word found). Per split, `silence_percentage` and
@@ -53,14 +50,11 @@ unless `eval_background_frequency` > 0; the last partial batch is included.
 
 import argparse
 import collections
-import csv
 import dataclasses
-import hashlib
 import json
 import logging
 import math
 import os
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -70,40 +64,18 @@ from tqdm import tqdm
 
 import audio
 import cli
+import corpus
 import labels
 import stream_augment
 
 logger = logging.getLogger(__name__)
 
-MAX_NUM_WAVS_PER_CLASS = 2 ** 27 - 1  # the tutorial's constant (~134M); kept so splits match it
-SPLITS = ("training", "validation", "testing")
-LIST_FILES = {"validation": "validation_list.txt", "testing": "testing_list.txt"}
 CLIP_BYTES = audio.CLIP_SAMPLES * 2  # int16 cache row
 SILENCE_INDEX, UNKNOWN_INDEX = 0, 1  # positions in labels.model_labels()
 _UNKNOWN_SLOT, _SILENCE_SLOT = -1, -2  # training slot codes next to cache rows (>= 0)
 # Separate random streams so no two purposes ever share draws.
 _STREAMS = {"validation": 1, "testing": 2, "epoch_order": 3, "training_batch": 4, "stream_window": 5}
 _DECODE_CHUNK = 256  # clips per thread task: few tasks, smooth progress bar
-
-
-def speaker_of(filename):
-    """A Speech Commands speaker id: the base name with `_nohash_...` removed."""
-    return re.sub(r"_nohash_.*$", "", os.path.basename(filename))
-
-
-def which_set(filename, validation_percentage, testing_percentage):
-    """'training', 'validation' or 'testing' by the TensorFlow tutorial's stable speaker hash.
-
-    All clips of a speaker share a split, and adding files never moves one: the split depends
-    only on the speaker name and the percentages.
-    """
-    digest = hashlib.sha1(speaker_of(filename).encode("utf-8")).hexdigest()
-    percentage_hash = (int(digest, 16) % (MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / MAX_NUM_WAVS_PER_CLASS)
-    if percentage_hash < validation_percentage:
-        return "validation"
-    if percentage_hash < validation_percentage + testing_percentage:
-        return "testing"
-    return "training"
 
 
 _RANGES = ("background_volume_range", "silence_volume_range", "volume_range", "speed_range", "stream_snr_db")
@@ -181,116 +153,6 @@ class AugmentSettings:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
-@dataclasses.dataclass
-class FolderIndex:
-    """What one data folder holds: clips (key, path, word, split), noise files, list problems."""
-
-    data_dir: str
-    audio_root: str
-    split_by: str  # "list files" or "speaker hash"
-    clips: list
-    noise_paths: list
-    missing_list_entries: list
-
-
-def find_audio_root(data_dir):
-    """(audio root, folder of the list files) for the three accepted folder forms."""
-    if not os.path.isdir(data_dir):
-        raise cli.UserError(f"{data_dir}: data folder not found")
-    if os.path.isdir(os.path.join(data_dir, "audio")):
-        return os.path.join(data_dir, "audio"), data_dir
-    parent = os.path.dirname(os.path.abspath(data_dir))
-    if (not _has_list_files(data_dir) and os.path.basename(os.path.abspath(data_dir)) == "audio"
-            and _has_list_files(parent)):
-        return data_dir, parent
-    return data_dir, data_dir
-
-
-def _has_list_files(folder):
-    return any(os.path.isfile(os.path.join(folder, name)) for name in LIST_FILES.values())
-
-
-def _read_list_file(path):
-    """Normalised entries ('word/file.wav') of a split list; empty if the file does not exist."""
-    if not os.path.isfile(path):
-        return set()
-    with open(path, encoding="utf-8") as f:
-        entries = (line.strip().replace("\\", "/") for line in f)
-        return {os.path.normpath(e).replace(os.sep, "/") for e in entries if e}
-
-
-def index_folder(data_dir, validation_percentage=10.0, testing_percentage=10.0):
-    """Lists a data folder's clips with their split (list files, else `which_set`) and noise files."""
-    audio_root, list_dir = find_audio_root(data_dir)
-    use_lists = _has_list_files(list_dir)
-    lists = {split: _read_list_file(os.path.join(list_dir, name)) for split, name in LIST_FILES.items()}
-    clips, noise_paths = [], []
-    for entry in sorted(os.scandir(audio_root), key=lambda e: e.name):
-        if not entry.is_dir() or entry.name.startswith("."):
-            continue
-        names = sorted(n for n in os.listdir(entry.path) if n.lower().endswith(".wav"))
-        if entry.name == labels.BACKGROUND_NOISE_DIR:
-            noise_paths += [os.path.join(entry.path, n) for n in names]
-            continue
-        for name in names:
-            key = f"{entry.name}/{name}"
-            if use_lists:
-                split = next((s for s in ("validation", "testing") if key in lists[s]), "training")
-            else:
-                split = which_set(key, validation_percentage, testing_percentage)
-            clips.append((key, os.path.join(entry.path, name), entry.name, split))
-    if not clips and not noise_paths:
-        raise cli.UserError(f"{data_dir}: no <word>/*.wav folders and no {labels.BACKGROUND_NOISE_DIR}/ "
-                            "(expected X/audio/<word>/, X/<word>/ or X/audio)")
-    missing = sorted((lists["validation"] | lists["testing"]) - {c[0] for c in clips})
-    if missing:
-        logger.warning("%s: %d list-file entries have no file, e.g. %s", list_dir, len(missing), missing[:3])
-    return FolderIndex(data_dir, audio_root, "list files" if use_lists else "speaker hash",
-                       clips, noise_paths, missing)
-
-
-def read_pseudo_labels(csv_path):
-    """(key, absolute path, label as written) per row of a `path,label` CSV.
-
-    The key is the path relative to the CSV's folder (`audio/yes/clip_0a1b.wav`; the absolute
-    path for a file outside it), with `/` separators: unique where base names are not (the
-    synthetic corpus has `<speaker>_nohash_0.wav` under several words).
-    """
-    folder = os.path.dirname(os.path.abspath(csv_path))
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
-            raise cli.UserError(f"{csv_path}: expected the header 'path,label', found {reader.fieldnames}")
-        rows = []
-        for line_number, row in enumerate(reader, start=2):
-            path, label = (row["path"] or "").strip(), (row["label"] or "").strip()
-            if not path or not label:
-                raise cli.UserError(f"{csv_path}:{line_number}: empty path or label")
-            path = os.path.normpath(path if os.path.isabs(path) else os.path.join(folder, path))
-            relative = os.path.relpath(path, folder)
-            key = path if relative.startswith(os.pardir) else relative.replace(os.sep, "/")
-            rows.append((key, path, label))
-    missing = [path for _, path, _ in rows if not os.path.isfile(path)]
-    if missing:
-        raise cli.UserError(f"{csv_path}: {len(missing)} of {len(rows)} listed files do not exist, "
-                            f"e.g. {missing[:5]}")
-    if not rows:
-        raise cli.UserError(f"{csv_path}: no pseudo-labelled clips listed")
-    return rows
-
-
-def read_pseudo_label_files(csv_paths):
-    """The rows of several pseudo-label CSVs (see `read_pseudo_labels`); a key listed twice is an error."""
-    rows, seen = [], {}
-    for csv_path in csv_paths:
-        for row in read_pseudo_labels(csv_path):
-            if row[0] in seen:
-                raise cli.UserError(f"{csv_path}: the clip {row[0]} is also listed in {seen[row[0]]}")
-            seen[row[0]] = csv_path
-            rows.append(row)
-    return rows
-
-
 def decode_clips(paths, workers=None, progress=True):
     """Decodes WAV files into one int16 array [n_readable, 16000], in threads.
 
@@ -338,21 +200,6 @@ def load_noise(paths):
             continue
         noise.append(np.resize(samples, max(len(samples), audio.CLIP_SAMPLES)))  # tiles a short file
     return noise, failures
-
-
-def resolve_wanted_words(wanted_words, found_words):
-    """The wanted word list: None -> the command words, "all" -> every word found, else as given."""
-    if wanted_words is None:
-        words = list(labels.COMMAND_WORDS)
-    elif isinstance(wanted_words, str) and wanted_words != "all":
-        words = [w.strip() for w in wanted_words.split(",") if w.strip()]
-    else:
-        words = list(found_words) if wanted_words in ("all", ["all"], ("all",)) else list(wanted_words)
-    missing = [w for w in words if w not in found_words]
-    if missing:
-        raise cli.UserError(f"wanted word(s) {missing} have no readable clips; words found: {list(found_words)} "
-                            "(pass wanted_words explicitly or 'all')")
-    return words
 
 
 def change_speed(samples, factor):
@@ -426,9 +273,9 @@ class AudioProcessor:
         self.seed = int(seed)
         self.augment = augment if isinstance(augment, AugmentSettings) else AugmentSettings.from_dict(augment or {})
         self.pseudo_probability = _check_probability(pseudo_probability, "pseudo_probability")
-        self.folders = [index_folder(os.fspath(d), validation_percentage, testing_percentage) for d in data_dirs]
+        self.folders = corpus.index_folders(data_dirs, validation_percentage, testing_percentage)
         entries = [clip for folder in self.folders for clip in folder.clips]
-        pseudo = read_pseudo_label_files(pseudo_labels) if pseudo_labels else []
+        pseudo = corpus.read_pseudo_label_files(pseudo_labels) if pseudo_labels else []
         started = time.perf_counter()
         self._cache, readable, self.unreadable = decode_clips(
             [e[1] for e in entries] + [p[1] for p in pseudo], decode_workers, progress)
@@ -446,7 +293,7 @@ class AudioProcessor:
             logger.warning("no readable %s files: silence samples are all zeros, no noise is added",
                            labels.BACKGROUND_NOISE_DIR)
         self.words = sorted({e[2] for e in entries})
-        self.wanted_words = resolve_wanted_words(wanted_words, self.words)
+        self.wanted_words = corpus.resolve_wanted_words(wanted_words, self.words)
         self.labels = labels.model_labels(self.wanted_words)
         self._index_rows(entries, pseudo)
         self._plan_splits(silence_percentage, unknown_percentage)
@@ -472,7 +319,7 @@ class AudioProcessor:
         self._paths = [e[1] for e in entries] + [p[1] for p in pseudo]
         words = [e[2] for e in entries] + [p[2] for p in pseudo]  # folder words, pseudo labels as written
         self._row_label = np.array([index_of[labels.model_label(w, self.wanted_words)] for w in words], np.int64)
-        self._row_split = np.array([SPLITS.index(e[3]) for e in entries] + [-1] * len(pseudo), np.int64)
+        self._row_split = np.array([corpus.SPLITS.index(e[3]) for e in entries] + [-1] * len(pseudo), np.int64)
         self._pseudo_rows = np.arange(len(entries), len(entries) + len(pseudo))
         self.speakers_in_several_splits = self._crossing_speakers(entries)
 
@@ -480,7 +327,7 @@ class AudioProcessor:
     def _crossing_speakers(entries):
         splits_of = collections.defaultdict(set)
         for key, _, _, split in entries:
-            splits_of[speaker_of(key)].add(split)
+            splits_of[corpus.speaker_of(key)].add(split)
         crossing = sorted(s for s, splits in splits_of.items() if len(splits) > 1)
         if crossing:
             logger.warning("%d speakers are in more than one split (e.g. %s): the list files leak speakers "
@@ -490,7 +337,7 @@ class AudioProcessor:
     def _plan_splits(self, silence_percentage, unknown_percentage):
         """Wanted-word rows, unknown pools, slot counts; the fixed validation/testing plans."""
         self._word_rows, self._unknown_pool, self._counts = {}, {}, {}
-        for s, split in enumerate(SPLITS):
+        for s, split in enumerate(corpus.SPLITS):
             rows = np.flatnonzero(self._row_split == s)
             self._word_rows[split] = rows[self._row_label[rows] > UNKNOWN_INDEX]
             self._unknown_pool[split] = rows[self._row_label[rows] == UNKNOWN_INDEX]
@@ -532,18 +379,18 @@ class AudioProcessor:
     def clip_batches(self, batch_size=256):
         """(keys, float32 [n, 16000]) of the training-split and pseudo-labelled clips as recorded (no
         augmentation), in batches: the clips that distillation can give teacher probabilities."""
-        rows = np.flatnonzero((self._row_split == SPLITS.index("training")) | (self._row_split == -1))
+        rows = np.flatnonzero((self._row_split == corpus.SPLITS.index("training")) | (self._row_split == -1))
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
             yield [self._keys[r] for r in chunk], self._cache[chunk].astype(np.float32) / 32768.0
 
     def clips(self, split):
         """(key, path, label index) of every real clip of a split (other words labelled _unknown_)."""
-        rows = np.flatnonzero(self._row_split == SPLITS.index(_check_split(split)))
+        rows = np.flatnonzero(self._row_split == corpus.SPLITS.index(_check_split(split)))
         return [(self._keys[r], self._paths[r], int(self._row_label[r])) for r in rows]
 
     def pseudo_clips(self):
-        """(key, path, label index) of the readable pseudo-labelled clips (key: `read_pseudo_labels`)."""
+        """(key, path, label index) of the readable pseudo-labelled clips (key: `corpus.read_pseudo_labels`)."""
         return [(self._keys[r], self._paths[r], int(self._row_label[r])) for r in self._pseudo_rows]
 
     def composition(self, split):
@@ -690,8 +537,8 @@ class AudioProcessor:
 
 
 def _check_split(split):
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    if split not in corpus.SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {corpus.SPLITS}")
     return split
 
 
@@ -751,9 +598,9 @@ class SplitDataset(keras.utils.PyDataset):
 def describe(ap):
     """A JSON-able summary of an AudioProcessor's data (what the command line prints)."""
     splits, speakers = {}, {}
-    for split in SPLITS:
+    for split in corpus.SPLITS:
         clips = ap.clips(split)
-        speakers[split] = {speaker_of(key) for key, _, _ in clips}
+        speakers[split] = {corpus.speaker_of(key) for key, _, _ in clips}
         splits[split] = {
             "clips": len(clips), "speakers": len(speakers[split]),
             "samples_per_pass": ap.split_size(split), "composition": ap.composition(split),
@@ -787,10 +634,10 @@ def format_description(report):
         c = s["composition"]
         lines.append(f"{split:<11}{s['clips']:>7}{s['speakers']:>10}  {s['samples_per_pass']} = "
                      f"{c['words']} + {c['unknown']} + {c['silence']}")
-    lines.append(f"{'clips per label':<16}" + "".join(f"{split:>12}" for split in SPLITS))
+    lines.append(f"{'clips per label':<16}" + "".join(f"{split:>12}" for split in corpus.SPLITS))
     for label in report["labels"][1:]:
         lines.append(f"  {label:<14}" + "".join(f"{report['splits'][s]['labels'].get(label, 0):>12}"
-                                                 for s in SPLITS))
+                                                 for s in corpus.SPLITS))
     crossing = report["speakers_in_several_splits"]
     lines.append("speakers in several splits: " + (f"{len(crossing)} (e.g. {crossing[:5]})" if crossing
                                                     else "none (splits are speaker-disjoint)"))

@@ -64,6 +64,7 @@ from tqdm import tqdm
 
 import audio
 import cli
+import corpus
 import espeak
 import generate_noise
 import labels
@@ -445,8 +446,8 @@ def write_corpus(args, words, real_paths, plan, workers, progress=True):
     for split in ("validation", "testing"):
         listed = sorted(c.path[len("train/audio/"):] for c in by_split[split])
         cli.write_text(os.path.join(args.out, "train", f"{split}_list.txt"), "".join(f"{p}\n" for p in listed))
-    training = sorted(f"{c.path[len('train/'):]},{c.word}\n" for c in by_split["training"])
-    cli.write_text(os.path.join(args.out, "train", TRAINING_CLIPS_FILE), "path,label\n" + "".join(training))
+    training = sorted((c.path[len("train/"):], c.word) for c in by_split["training"])
+    corpus.write_pseudo_labels(os.path.join(args.out, "train", TRAINING_CLIPS_FILE), training)
     rows = sorted(f"{os.path.basename(c.path)},{labels.kaggle_label(c.word)},{c.word}\n" for c in test_clips)
     cli.write_text(os.path.join(args.out, "test", "solution.csv"), "fname,label,word\n" + "".join(rows))
     counts = {"speakers": dict(collections.Counter(splits.values())), "train_clips": len(clips),

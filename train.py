@@ -10,7 +10,7 @@ Settings (see settings.py): defaults < experiment file `experiments/<number>_<na
 command-line flags; `--experiment` takes the number, the file stem or a path. Without an
 experiment file give `--run_dir`.
 
-Reads the dataset folders (`--data_dir`, any layout input_data.py accepts), optionally
+Reads the dataset folders (`--data_dir`, any layout corpus.py accepts), optionally
 pseudo-label CSVs (`path,label`, mixed in by `--pseudo_ratio`, with `--pseudo_only_epochs` and
 `--pseudo_ramp_epochs`) and a teacher: either a probability CSV (`--teacher_probs`,
 `fname,<labels>` as make_submission.py/ensemble.py write it; columns are the model's labels or the
@@ -77,6 +77,7 @@ import tensorflow as tf
 
 import audio
 import cli
+import corpus
 import input_data
 import labels as label_sets
 import make_submission
@@ -199,15 +200,12 @@ def make_strategy(name):
 
 def _index_data(values):
     """(model labels, training + pseudo-labelled clip keys, every clip key), without decoding audio."""
-    words, training, every = set(), set(), []
-    for data_dir in values["data_dir"]:
-        index = input_data.index_folder(data_dir, values["validation_percentage"], values["testing_percentage"])
-        words |= {word for _, _, word, _ in index.clips}
-        training |= {key for key, _, _, split in index.clips if split == "training"}
-        every += [key for key, _, _, _ in index.clips]
-    pseudo = [key for key, _, _ in input_data.read_pseudo_label_files(values["pseudo_labels"])]
-    wanted = input_data.resolve_wanted_words(settings.wanted_words_argument(values), sorted(words))
-    return label_sets.model_labels(wanted), training | set(pseudo), every + pseudo
+    folders = corpus.index_folders(values["data_dir"], values["validation_percentage"], values["testing_percentage"])
+    clips = [clip for folder in folders for clip in folder.clips]
+    training = {key for key, _, _, split in clips if split == "training"}
+    pseudo = [key for key, _, _ in corpus.read_pseudo_label_files(values["pseudo_labels"])]
+    wanted = corpus.resolve_wanted_words(settings.wanted_words_argument(values), sorted({c[2] for c in clips}))
+    return label_sets.model_labels(wanted), training | set(pseudo), [c[0] for c in clips] + pseudo
 
 
 def _teacher_columns(path, header, model_labels):

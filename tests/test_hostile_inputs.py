@@ -24,6 +24,7 @@ import pytest
 import audio
 import cli
 import convert_probs
+import corpus
 import create_pseudo_with_thresh as pseudo
 import ensemble
 import freeze_graph
@@ -246,7 +247,7 @@ def test_pseudo_labels_of_awkward_names_read_back_as_the_copied_clips(hostile_di
         result = pseudo.main(["--probs", str(tmp_path / "p.csv"), "--threshold", "0.5", "--test_dir", hostile_dir,
                               "--out", str(tmp_path / "pseudo")])
     assert result["kept"] == len(ALL_WAVS)
-    rows = input_data.read_pseudo_labels(str(tmp_path / "pseudo" / "pseudo_labels.csv"))
+    rows = corpus.read_pseudo_labels(str(tmp_path / "pseudo" / "pseudo_labels.csv"))
     assert sorted(key for key, _, _ in rows) == sorted(
         ["silence/nan.wav"] + [f"audio/yes/{name}" for name in ALL_WAVS if name != "nan.wav"])
     for key, path, label in rows:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import audio
+import corpus as layout  # "corpus" names the test corpus here
 import input_data
 import labels
 
@@ -76,10 +77,10 @@ def test_which_set_known_answers():
     names += [f"{i:08x}_nohash_0.wav" for i in range(0, 3000, 7)]
     for percentages in [(10, 10), (20, 10), (0, 0), (50, 50), (5, 30)]:
         for name in names:
-            assert input_data.which_set(name, *percentages) == tutorial_which_set(name, *percentages), name
+            assert layout.which_set(name, *percentages) == tutorial_which_set(name, *percentages), name
     # speaker-level: every clip of a speaker lands together; proportions follow the percentages
-    assert len({input_data.which_set(f"{w}/0a7c2a8d_nohash_{i}.wav", 10, 10) for w in WORDS for i in range(4)}) == 1
-    sets = [input_data.which_set(f"{i:08x}_nohash_0.wav", 10, 10) for i in range(3000)]
+    assert len({layout.which_set(f"{w}/0a7c2a8d_nohash_{i}.wav", 10, 10) for w in WORDS for i in range(4)}) == 1
+    sets = [layout.which_set(f"{i:08x}_nohash_0.wav", 10, 10) for i in range(3000)]
     assert abs(sets.count("validation") / 3000 - 0.1) < 0.02 and abs(sets.count("testing") / 3000 - 0.1) < 0.02
 
 
@@ -88,13 +89,13 @@ def test_which_set_puts_official_v002_test_speakers_in_testing(real_train_dir):
     # which the dataset built with this rule at 10/10: an external known answer.
     for word in ("backward", "follow", "forward", "learn", "visual"):
         for name in os.listdir(os.path.join(real_train_dir, word)):
-            assert input_data.which_set(f"{word}/{name}", 10, 10) == "testing", name
+            assert layout.which_set(f"{word}/{name}", 10, 10) == "testing", name
 
 
 def test_shared_data_list_files_honoured(real_train_dir, capsys):
     report = input_data.main([real_train_dir, "--json"])
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(report))
-    assert [report["splits"][s]["clips"] for s in input_data.SPLITS] == [1545, 366, 382]
+    assert [report["splits"][s]["clips"] for s in layout.SPLITS] == [1545, 366, 382]
     assert report["data_dirs"][0]["split_by"] == "list files"
     assert report["speakers_disjoint"] and report["unreadable"] == []
     assert report["noise"]["files"] == 7 and report["noise"]["seconds"] > 500
@@ -102,14 +103,14 @@ def test_shared_data_list_files_honoured(real_train_dir, capsys):
 
 def test_hash_splits_are_speaker_disjoint_and_complete(corpus):
     ap = processor(corpus)
-    speakers = {s: {input_data.speaker_of(k) for k, _, _ in ap.clips(s)} for s in input_data.SPLITS}
+    speakers = {s: {layout.speaker_of(k) for k, _, _ in ap.clips(s)} for s in layout.SPLITS}
     assert all(speakers.values()), "every split should have speakers in this corpus"
     assert not (speakers["training"] & speakers["validation"]) and not (speakers["training"] & speakers["testing"])
     assert not (speakers["validation"] & speakers["testing"]) and ap.speakers_in_several_splits == []
-    assert sum(len(ap.clips(s)) for s in input_data.SPLITS) == 30 * len(WORDS)
-    for split in input_data.SPLITS:
+    assert sum(len(ap.clips(s)) for s in layout.SPLITS) == 30 * len(WORDS)
+    for split in layout.SPLITS:
         for key, _, label_index in ap.clips(split):
-            assert input_data.which_set(key, 20, 20) == split
+            assert layout.which_set(key, 20, 20) == split
             word = key.split("/")[0]
             assert ap.labels[label_index] == (word if word in WANTED else labels.UNKNOWN_LABEL)
 
@@ -133,7 +134,7 @@ def test_three_folder_forms_and_list_files(tmp_path, caplog):
         assert ap.folders[0].split_by == "list files"
         assert ap.folders[0].missing_list_entries == ["yes/ghost_nohash_0.wav"]
         assert len(ap.noise) == 2
-        results.append({s: [(k, i) for k, _, i in ap.clips(s)] for s in input_data.SPLITS})
+        results.append({s: [(k, i) for k, _, i in ap.clips(s)] for s in layout.SPLITS})
     assert results[0] == results[1] == results[2]
     assert sorted(k for k, _ in results[0]["validation"]) == sorted(validation[:-1])
     assert sorted(k for k, _ in results[0]["testing"]) == sorted(testing)
@@ -375,7 +376,7 @@ def test_unreadable_clips_are_skipped_counted_and_the_cache_stays_aligned(tmp_pa
     (root / "yes" / "spk003_nohash_1.wav").write_bytes(b"")
     ap = processor(root, wanted_words=["yes", "no"], validation_percentage=30.0, testing_percentage=30.0)
     assert sorted(os.path.basename(p) for p, _ in ap.unreadable) == ["aaa_nohash_0.wav", "spk003_nohash_1.wav"]
-    assert sum(len(ap.clips(s)) for s in input_data.SPLITS) == 3 * 12
+    assert sum(len(ap.clips(s)) for s in layout.SPLITS) == 3 * 12
     for split in ("validation", "testing"):
         plan = ap.eval_plan(split)
         x = ap.render(plan)
@@ -391,7 +392,7 @@ def test_describe_output(corpus, capsys):
                               "--validation_percentage", "20", "--testing_percentage", "20"])
     printed = json.loads(capsys.readouterr().out)
     ap = processor(corpus)
-    for split in input_data.SPLITS:
+    for split in layout.SPLITS:
         assert printed["splits"][split]["clips"] == len(ap.clips(split))
         assert printed["splits"][split]["samples_per_pass"] == ap.split_size(split)
         assert sum(printed["splits"][split]["words"].values()) == len(ap.clips(split))
@@ -418,7 +419,7 @@ def test_several_data_folders_and_their_noise(corpus, tmp_path):
     audio.write_wav(str(extra / labels.BACKGROUND_NOISE_DIR / "tap.wav"), tone(80, 0.1))
     (extra / "yes" / "spk000_nohash_0.wav").rename(extra / "yes" / "other_nohash_0.wav")
     ap = input_data.AudioProcessor([str(corpus), str(extra)], wanted_words=WANTED, progress=False)
-    assert sum(len(ap.clips(s)) for s in input_data.SPLITS) == 150 + 4 and len(ap.noise) == 3
+    assert sum(len(ap.clips(s)) for s in layout.SPLITS) == 150 + 4 and len(ap.noise) == 3
 
 
 def test_speed_change_and_augment_settings(corpus):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import audio
+import corpus
 import input_data
 import labels
 
@@ -73,8 +74,8 @@ def test_noise_is_added_at_its_gain(processor):
 
 def test_every_file_of_a_speaker_lands_in_one_split(processor):
     split_of = {}
-    for split in input_data.SPLITS:
+    for split in corpus.SPLITS:
         for key, _, _ in processor.clips(split):
-            split_of.setdefault(input_data.speaker_of(key), set()).add(split)
+            split_of.setdefault(corpus.speaker_of(key), set()).add(split)
     assert len(split_of) == 6 and all(len(splits) == 1 for splits in split_of.values())
     assert len({next(iter(s)) for s in split_of.values()}) > 1  # the speakers are not all in one split

@@ -23,6 +23,7 @@ import pytest
 import tensorflow as tf
 
 import audio
+import corpus as layout  # "corpus" names the test corpus here
 import labels as label_sets
 import model as model_zoo
 import runs
@@ -433,7 +434,7 @@ def _predictions(run, clips):
 
 def test_a_teacher_that_contradicts_the_labels_moves_the_student_toward_it(corpus, tmp_path):
     # the teacher says "up" for every training clip; with distill_weight 1 only the teacher is learnt
-    index = train.input_data.index_folder(str(corpus / "train"))
+    index = layout.index_folder(str(corpus / "train"))
     training = [key for key, _, _, split in index.clips if split == "training"]
     up = ",".join(["0.0", "0.0", "0.0", "0.0", "1.0"])
     teacher = _write(tmp_path / "teacher.csv", "fname,_silence_,_unknown_,yes,no,up\n"
@@ -456,7 +457,7 @@ def test_teacher_runs_give_every_training_and_pseudo_clip_the_mean_tta_probabili
     train.main(TINY + ["--data_dir", str(corpus / "train"), "--run_dir", str(run), "--epochs", "1",
                        "--teacher_runs", str(baseline[0]), str(baseline[0]), "--pseudo_labels", str(pseudo)])
     table = train.prob_files.read_probs_csv(run / runs.TEACHER_PROBS_FILE)
-    index = train.input_data.index_folder(str(corpus / "train"))
+    index = layout.index_folder(str(corpus / "train"))
     training = {key: path for key, path, _, split in index.clips if split == "training"}
     assert table.classes == LABELS and len(table.fnames) == len(training) + 8
     key = sorted(training)[0]
