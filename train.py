@@ -307,12 +307,7 @@ def load_data(values, run_dir):
     if values["teacher_probs"]:
         expected, training_keys, every_key = _index_data(values)
         teacher = read_teacher_probs(values["teacher_probs"], expected, training_keys, every_key)
-    processor = input_data.AudioProcessor(
-        values["data_dir"], wanted_words=settings.wanted_words_argument(values),
-        silence_percentage=values["silence_percentage"], unknown_percentage=values["unknown_percentage"],
-        validation_percentage=values["validation_percentage"], testing_percentage=values["testing_percentage"],
-        seed=values["seed"], augment=settings.augment_settings(values), pseudo_labels=values["pseudo_labels"] or None,
-        teacher_probs=teacher, pseudo_probability=values["pseudo_ratio"])
+    processor = input_data.AudioProcessor.from_settings(values, teacher_probs=teacher)
     if expected is not None and processor.labels != expected:
         raise cli.UserError(f"the data's labels {processor.labels} changed while reading (unreadable clips?)")
     if values["teacher_runs"] and values["teacher_online"]:

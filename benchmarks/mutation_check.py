@@ -40,10 +40,10 @@ class Mutation:
 
 
 MUTATIONS = (
-    Mutation("render ignores the speed factor", "input_data.py",
+    Mutation("render ignores the speed factor", "samples.py",
              "int(plan.shift[r]), float(plan.speed[r]),", "int(plan.shift[r]), 1.0,",
              ("tests/test_render_exact.py", "tests/test_input_data.py")),
-    Mutation("render ignores the volume gain", "input_data.py",
+    Mutation("render ignores the volume gain", "samples.py",
              "x *= (plan.gain / 32768.0).astype(np.float32)[:, None]",
              "x *= np.float32(1.0 / 32768.0)", ("tests/test_render_exact.py", "tests/test_input_data.py")),
     Mutation("training forces the distillation weight to 0", "train_loop.py",

@@ -12,6 +12,8 @@ import audio
 import corpus as layout  # "corpus" names the test corpus here
 import input_data
 import labels
+import samples
+from settings import AugmentSettings
 
 SR = audio.SAMPLE_RATE
 CLIP = audio.CLIP_SAMPLES
@@ -425,17 +427,17 @@ def test_several_data_folders_and_their_noise(corpus, tmp_path):
 def test_speed_change_and_augment_settings(corpus):
     impulse = np.zeros(CLIP, np.float32)
     impulse[CLIP // 2] = 1.0
-    np.testing.assert_array_equal(input_data.change_speed(impulse, 1.0), impulse)
+    np.testing.assert_array_equal(samples.change_speed(impulse, 1.0), impulse)
     ramp_clip = ramp(None, None)
-    faster = input_data.change_speed(ramp_clip, 1.25)
+    faster = samples.change_speed(ramp_clip, 1.25)
     assert faster[0] == 0 and faster[-1] == 0 and np.all(np.diff(faster[3000:13000]) > 0)
     ap = processor(corpus, augment={"speed_probability": 1.0, "speed_range": [0.8, 1.2]})
     x, _ = ap.dataset("training", batch_size=8)[0]
     assert np.isfinite(x).all() and np.abs(x).max() <= 1.0
-    settings = input_data.AugmentSettings.from_dict({"volume_range": [0.5, 1.5], "circular_shift": True})
+    settings = AugmentSettings.from_dict({"volume_range": [0.5, 1.5], "circular_shift": True})
     assert settings.volume_range == (0.5, 1.5)
-    assert input_data.AugmentSettings.from_dict(settings.to_dict()) == settings
+    assert AugmentSettings.from_dict(settings.to_dict()) == settings
     with pytest.raises(ValueError, match="backround_frequency"):
-        input_data.AugmentSettings.from_dict({"backround_frequency": 0.5})
+        AugmentSettings.from_dict({"backround_frequency": 0.5})
     with pytest.raises(ValueError, match="probability"):
-        input_data.AugmentSettings(background_frequency=1.5)
+        AugmentSettings(background_frequency=1.5)

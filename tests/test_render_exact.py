@@ -10,6 +10,7 @@ import audio
 import corpus
 import input_data
 import labels
+import samples
 
 SR = audio.SAMPLE_RATE
 
@@ -38,7 +39,7 @@ def processor(tmp_path_factory):
 
 def plan(row, shift=0, gain=1.0, speed=1.0, noise_file=-1, noise_start=0, noise_gain=0.0):
     one = lambda value, dtype: np.array([value], dtype)  # noqa: E731
-    return input_data.BatchPlan(one(row, np.int64), one(2, np.int64), one(shift, np.int64), one(gain, np.float64),
+    return samples.BatchPlan(one(row, np.int64), one(2, np.int64), one(shift, np.int64), one(gain, np.float64),
                                 one(speed, np.float64), one(noise_file, np.int64), one(noise_start, np.int64),
                                 one(noise_gain, np.float64), one(np.nan, np.float64))
 
@@ -54,7 +55,7 @@ def test_volume_scales_the_clip_exactly(processor):
 
 def test_speed_is_exactly_change_speed(processor):
     clip = cached_clip(processor, 1)
-    np.testing.assert_allclose(processor.render(plan(1, speed=1.25))[0], input_data.change_speed(clip, 1.25),
+    np.testing.assert_allclose(processor.render(plan(1, speed=1.25))[0], samples.change_speed(clip, 1.25),
                                atol=1e-7)
 
 
