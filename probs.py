@@ -115,23 +115,31 @@ def read_probs_csv(path):
     if not_numeric:
         raise cli.UserError(f"{path}: column(s) {not_numeric} are not numbers (a label CSV, not probabilities?)")
     values = frame[classes].to_numpy(dtype=np.float32)
-    _check_values(values, path, frame[FNAME].tolist(), CSV_SUM_TOLERANCE)
+    _check_values(values, path, frame[FNAME].tolist(), CSV_SUM_TOLERANCE, first_line=2)
     return ProbTable(frame[FNAME].tolist(), classes, values, str(path)).sorted()
 
 
-def _check_values(values, source, fnames, sum_tolerance):
-    """Raises UserError unless every row is a probability distribution (in [0, 1], summing to 1)."""
+def _check_values(values, source, fnames, sum_tolerance, first_line=None):
+    """Raises UserError unless every row is a probability distribution (in [0, 1], summing to 1);
+    `first_line`: the file line of row 0 (a CSV's), so the error points at the first bad line."""
+    def at(row):
+        return f"{source}:{first_line + row}" if first_line is not None else f"{source} row {row}"
+
     if np.isnan(values).any():
         rows = np.flatnonzero(np.isnan(values).any(axis=1))
-        raise cli.UserError(f"{source}: missing or NaN probabilities in {len(rows)} row(s), e.g. rows {rows[:5]}")
+        raise cli.UserError(f"{source}: missing or NaN probabilities in {len(rows)} row(s), e.g. rows {rows[:5]}; "
+                            f"first at {at(rows[0])}")
     if values.size and (values.min() < -1e-6 or values.max() > 1 + 1e-6):
-        raise cli.UserError(f"{source}: values outside [0, 1] ({values.min()} .. {values.max()}): not probabilities")
+        row = np.flatnonzero((values < -1e-6).any(axis=1) | (values > 1 + 1e-6).any(axis=1))[0]
+        raise cli.UserError(f"{source}: values outside [0, 1] ({values.min()} .. {values.max()}): not probabilities; "
+                            f"first at {at(row)}")
     sums = values.astype(np.float64).sum(axis=1)
     off = np.flatnonzero(np.abs(sums - 1.0) > sum_tolerance)
     if len(off):
         examples = ", ".join(f"{fnames[i]} sums to {sums[i]:.6g}" for i in off[:3])
         raise cli.UserError(f"{source}: {len(off)} row(s) do not sum to 1 (within {sum_tolerance:.2g}): {examples}; "
-                            "each row must be one clip's probabilities (a torn or edited file?)")
+                            f"{at(off[0])}: probabilities must lie in [0, 1] and sum to 1 in every row, one clip's "
+                            "per row (a torn or edited file?)")
 
 
 # ---------------------------------------------------------------------------- uint8 memmap + sidecar

@@ -62,7 +62,6 @@ sample-rate times, `seconds` in log.csv, and `--max_minutes` stops depend on the
 """
 
 import argparse
-import csv
 import datetime
 import glob
 import logging
@@ -208,53 +207,48 @@ def _index_data(values):
     return label_sets.model_labels(wanted), training | set(pseudo), [c[0] for c in clips] + pseudo
 
 
-def _teacher_columns(path, header, model_labels):
-    """Column index per model label of a teacher CSV header, or a clear error."""
-    if not header or header[0] != "fname":
-        raise cli.UserError(f"{path}: expected the header fname,<one column per label>, found {header}")
-    columns = [label_sets.model_label(c.strip()) for c in header[1:]]
+def _teacher_columns(table, model_labels):
+    """Column index per model label of a teacher's probability table (Kaggle names are mapped), or a clear error."""
+    columns = [label_sets.model_label(c.strip()) for c in table.classes]
     missing = [label for label in model_labels if label not in columns]
     extra = [c for c in columns if c not in model_labels]
     if missing or extra or len(columns) != len(model_labels):
-        raise cli.UserError(f"{path}: the columns {header[1:]} do not match the model labels {model_labels} "
+        raise cli.UserError(f"{table.source}: the columns {table.classes} do not match the model labels {model_labels} "
                             f"(missing {missing}, unexpected {extra}); give probabilities over the model's labels "
                             "or, for a 12-class model, the 12 Kaggle labels")
-    return [columns.index(label) + 1 for label in model_labels]
+    return [columns.index(label) for label in model_labels]
+
+
+def _clip_key(fname, keys_by_name, path):
+    """The clip key a teacher fname names: itself, or for a bare base name (a test clip) the one clip of that name."""
+    fname = fname.strip().replace("\\", "/")
+    if "/" in fname:
+        return fname
+    keys = keys_by_name.get(fname, set())
+    if len(keys) > 1:
+        raise cli.UserError(f"{path}: {fname} names {len(keys)} clips ({sorted(keys)[:3]}); "
+                            "write fnames relative to the audio root (word/file.wav)")
+    return next(iter(keys), fname)
 
 
 def read_teacher_probs(path, model_labels, training_keys, every_key):
-    """{clip key: float32 probabilities in model label order} of the rows that match training clips."""
-    by_name = {}
+    """{clip key: float32 probabilities in model label order} of the rows of a probability file
+    (`probs.read_probs`, which checks every row) that match training clips."""
+    table = prob_files.read_probs(path)
+    order = _teacher_columns(table, model_labels)
+    keys_by_name = {}
     for key in every_key:
-        by_name.setdefault(os.path.basename(key), set()).add(key)
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        order = _teacher_columns(path, next(reader, None), model_labels)
-        probs, rows = {}, 0
-        for line_number, row in enumerate(reader, start=2):
-            rows += 1
-            try:
-                values = np.array([float(row[i]) for i in order], np.float32)
-            except (ValueError, IndexError) as e:
-                raise cli.UserError(f"{path}:{line_number}: expected {len(order)} probabilities after fname "
-                                    f"({e})") from e
-            if (not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1
-                    or abs(values.sum(dtype=np.float64) - 1.0) > prob_files.CSV_SUM_TOLERANCE):
-                raise cli.UserError(f"{path}:{line_number}: probabilities must lie in [0, 1] and sum to 1, "
-                                    f"got {row[1:]}")
-            fname = row[0].strip().replace("\\", "/")
-            if "/" not in fname:
-                keys = by_name.get(fname, set())
-                if len(keys) > 1:
-                    raise cli.UserError(f"{path}:{line_number}: {fname} names {len(keys)} clips ({sorted(keys)[:3]}); "
-                                        "write fnames relative to the audio root (word/file.wav)")
-                fname = next(iter(keys), fname)
-            if fname in training_keys:
-                probs[fname] = values
+        keys_by_name.setdefault(os.path.basename(key), set()).add(key)
+    probs = {}
+    for fname, values in zip(table.fnames, table.values):
+        key = _clip_key(fname, keys_by_name, path)
+        if key in training_keys:
+            probs[key] = values[order]
     if not probs:
-        raise cli.UserError(f"{path}: none of its {rows} rows matches a training clip (fname = path relative to "
-                            "the audio root such as yes/0a1b_nohash_0.wav, or the base name of a pseudo-labelled clip)")
-    log.info("teacher probabilities: %d of %d rows of %s match training clips", len(probs), rows, path)
+        raise cli.UserError(f"{path}: none of its {len(table.fnames)} rows matches a training clip (fname = path "
+                            "relative to the audio root such as yes/0a1b_nohash_0.wav, or the base name of a "
+                            "pseudo-labelled clip)")
+    log.info("teacher probabilities: %d of %d rows of %s match training clips", len(probs), len(table.fnames), path)
     return probs
 
 
