@@ -4,6 +4,8 @@ import hashlib
 import json
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ SR = audio.SAMPLE_RATE
 CLIP = audio.CLIP_SAMPLES
 WORDS = ("yes", "no", "up", "cat", "dog")
 WANTED = ["yes", "no", "up"]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NO_AUGMENT = {"background_frequency": 0.0, "volume_range": (1.0, 1.0), "time_shift_ms": 0.0}
 
 
@@ -404,6 +407,30 @@ def test_describe_output(corpus, capsys):
     input_data.main([str(corpus), "--wanted_words", "all"])
     text = capsys.readouterr().out
     assert "speaker-disjoint" in text and "noise files: 2" in text and "dog" in text
+
+
+def test_describing_a_corpus_loads_no_tensorflow_until_a_dataset_is_made(corpus):
+    # A fresh interpreter (this one has TensorFlow from other tests): `python input_data.py DIR` must
+    # run where TensorFlow is slow or absent; only the Keras dataset needs it.
+    script = f"""if True:
+        import json, sys
+        import input_data
+        heavy = lambda: sorted({{m.split('.')[0] for m in sys.modules}} & {{'tensorflow', 'keras', 'jax', 'torch'}})
+        report = input_data.main([{str(corpus)!r}, '--json', '--wanted_words', 'yes', 'no', 'up'])
+        described = heavy()
+        values = {{**input_data.settings.defaults(), 'data_dir': [{str(corpus)!r}], 'wanted_words': ['yes', 'no']}}
+        dataset = input_data.AudioProcessor.from_settings(values, progress=False).dataset('validation', 8)
+        with_dataset = heavy()
+        import keras
+        print(json.dumps({{'clips': sum(s['clips'] for s in report['splits'].values()), 'described': described,
+                          'with_dataset': with_dataset, 'pydataset': isinstance(dataset, keras.utils.PyDataset),
+                          'batch': list(dataset[0][0].shape)}}))
+    """
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.splitlines()[-1])
+    assert outcome["clips"] == 150 and outcome["described"] == []
+    assert "keras" in outcome["with_dataset"] and outcome["pydataset"] and outcome["batch"][1] == CLIP
 
 
 def test_wanted_words_all_and_errors(corpus):
