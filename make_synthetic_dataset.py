@@ -473,10 +473,12 @@ def build_parser():
     parser.add_argument("--test_clips", type=int, default=1000, help="clips in test/audio (default 1000; 0: none)")
     parser.add_argument("--test_speaker_percentage", type=float, default=10.0,
                         help="share of the speakers kept for test/ only (default 10)")
-    parser.add_argument("--validation_percentage", type=float, default=10.0,
-                        help="share of the train/ speakers listed in validation_list.txt (default 10)")
-    parser.add_argument("--testing_percentage", type=float, default=10.0,
-                        help="share of the train/ speakers listed in testing_list.txt (default 10)")
+    parser.add_argument("--validation_percentage", type=float, default=corpus.SPLIT_PERCENTAGE,
+                        help="share of the train/ speakers listed in validation_list.txt "
+                             f"(default {corpus.SPLIT_PERCENTAGE:g}, the training split's)")
+    parser.add_argument("--testing_percentage", type=float, default=corpus.SPLIT_PERCENTAGE,
+                        help="share of the train/ speakers listed in testing_list.txt "
+                             f"(default {corpus.SPLIT_PERCENTAGE:g})")
     parser.add_argument("--noise_dir", help="folder of real noise WAVs: copied to _background_noise_ and mixed in")
     parser.add_argument("--noise_duration_s", type=float, default=60.0,
                         help="length of each generated background noise file (default 60)")

@@ -87,8 +87,8 @@ class AugmentSettings:
                                                          "interpolation (no anti-alias filter: meant for factors "
                                                          "near 1)")
     eval_background_frequency: float = _setting(0.0, "augment", "chance that a validation/testing word gets noise "
-                                                                "(default 0: clean words, so scores measure the "
-                                                                "model rather than the noise draw)")
+                                                                "(0: clean words, so scores measure the model "
+                                                                "rather than the noise draw)")
     stream_probability: float = _setting(0.0, "augment", "chance that a training word becomes a window as a sliding "
                                                          "spotter sees it (stream_augment.py: the word anywhere in "
                                                          "the window, cut by its edges, neighbouring words, noise "
