@@ -161,7 +161,7 @@ class AudioProcessor:
         self.seed = int(seed)
         self.augment = augment if isinstance(augment, settings.AugmentSettings) \
             else settings.AugmentSettings.from_dict(augment or {})
-        self.pseudo_probability = check_probability(pseudo_probability, "pseudo_probability")
+        self.pseudo_probability = settings.check_probability(pseudo_probability, "pseudo_probability")
         self.folders = corpus.index_folders(data_dirs, validation_percentage, testing_percentage)
         entries = [clip for folder in self.folders for clip in folder.clips]
         pseudo = corpus.read_pseudo_label_files(pseudo_labels) if pseudo_labels else []
@@ -419,13 +419,6 @@ def _check_split(split):
     if split not in corpus.SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {corpus.SPLITS}")
     return split
-
-
-def check_probability(value, name):
-    """`value` as a float, or a UserError naming `name` unless it lies in [0, 1]."""
-    if not 0.0 <= float(value) <= 1.0:
-        raise cli.UserError(f"{name} is a probability in [0, 1], got {value}")
-    return float(value)
 
 
 def describe(ap):

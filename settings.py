@@ -57,6 +57,13 @@ def _setting(default, group, help_text):
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def check_probability(value, name):
+    """`value` as a float, or a UserError naming `name` unless it lies in [0, 1]."""
+    if not 0.0 <= float(value) <= 1.0:
+        raise cli.UserError(f"{name} is a probability in [0, 1], got {value}")
+    return float(value)
+
+
 _RANGES = ("background_volume_range", "silence_volume_range", "volume_range", "speed_range", "stream_snr_db")
 _PROBABILITIES = ("background_frequency", "time_shift_probability", "volume_probability",
                   "speed_probability", "eval_background_frequency", "stream_probability",
@@ -107,8 +114,7 @@ class AugmentSettings:
                 raise cli.UserError(f"augmentation {name} must be [low, high] with 0 <= low <= high, got {value}")
             object.__setattr__(self, name, value)  # TOML/JSON give lists; keep tuples
         for name in _PROBABILITIES:
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise cli.UserError(f"augmentation {name} is a probability in [0, 1], got {getattr(self, name)}")
+            check_probability(getattr(self, name), f"augmentation {name}")
         if self.silence_volume_range[0] <= 0 or self.speed_range[0] <= 0:
             raise cli.UserError("silence_volume_range (log-uniform) and speed_range must start above 0")
         if not 0 <= self.time_shift_ms <= 1000 * audio.CLIP_SAMPLES / audio.SAMPLE_RATE:

@@ -12,7 +12,7 @@ import math
 import keras
 import numpy as np
 
-import input_data
+import settings
 
 
 class SplitDataset(keras.utils.PyDataset):
@@ -38,7 +38,7 @@ class SplitDataset(keras.utils.PyDataset):
             self.start_batch = 0
         self.epoch = int(epoch)
         p = self.processor.pseudo_probability if pseudo_probability is None else pseudo_probability
-        self.pseudo_probability = input_data.check_probability(p, "pseudo_probability")
+        self.pseudo_probability = settings.check_probability(p, "pseudo_probability")
 
     def __len__(self):
         batches = math.ceil(self.processor.split_size(self.split) / self.batch_size)
