@@ -21,7 +21,7 @@ PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
 # The modules whose code decides what a training run computes: their fingerprint is stored in
 # config.json, so a finished run made by other code is not mistaken for a fresh one.
 TRAINING_CODE = ("audio.py", "corpus.py", "features.py", "input_data.py", "labels.py", "model.py", "samples.py",
-                 "settings.py", "split_dataset.py", "stream_augment.py", "train.py", "train_loop.py")
+                 "settings.py", "split_dataset.py", "stream_augment.py", "teachers.py", "train.py", "train_loop.py")
 
 CONFIG_FILE = "config.json"
 LABELS_FILE = "labels.txt"

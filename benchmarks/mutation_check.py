@@ -68,7 +68,7 @@ MUTATIONS = (
     Mutation("the online teacher labels the clean clip, not the augmented sample", "input_data.py",
              "y[:, c:2 * c] = self._teacher_function(x)", "y[:, c:2 * c] = self._teacher_function(x * 0.5)",
              ("tests/test_input_data.py",)),
-    Mutation("teacher_runs ignore the TTA variants", "train.py",
+    Mutation("teacher_runs ignore the TTA variants", "teachers.py",
              "x = np.stack([variant.apply(clips) for variant in variants])", "x = np.stack([clips for _ in variants])",
              ("tests/test_train.py",)),
     Mutation("the raw-waveform models lose their mu-law input", "model.py",

@@ -36,6 +36,7 @@ import probs
 import runs
 import score_submission
 import settings
+import teachers
 import train
 from test_freeze_graph import TONE_HZ, frozen_tiny_model, tone
 
@@ -294,8 +295,8 @@ def test_teacher_probabilities_that_do_not_sum_to_one_are_an_error(tmp_path):
     files = torn_and_edited_probability_files(str(tmp_path))
     model_labels = labels.model_labels(labels.COMMAND_WORDS)
     with pytest.raises(cli.UserError, match=r"point_nine.csv:2: probabilities must lie in \[0, 1\] and sum to 1"):
-        train.read_teacher_probs(files["point_nine"], model_labels, {"a.wav", "b.wav"}, ["a.wav", "b.wav"])
-    assert len(train.read_teacher_probs(files["good"], model_labels, {"a.wav"}, ["a.wav", "b.wav"])) == 1
+        teachers.read_teacher_probs(files["point_nine"], model_labels, {"a.wav", "b.wav"}, ["a.wav", "b.wav"])
+    assert len(teachers.read_teacher_probs(files["good"], model_labels, {"a.wav"}, ["a.wav", "b.wav"])) == 1
 
 
 # ------------------------------------------------------------------ files in the way

@@ -28,6 +28,7 @@ import labels as label_sets
 import model as model_zoo
 import runs
 import settings
+import teachers
 import train
 import train_loop
 
@@ -305,7 +306,7 @@ def test_teacher_columns_kaggle_names_and_basenames(tmp_path):
     header = "fname," + ",".join(reversed(label_sets.KAGGLE_LABELS))  # another column order
     values = ",".join(str(i / 66) for i in range(12))  # a distribution: 0 + 1 + ... + 11 = 66
     path = _write(tmp_path / "t.csv", f"{header}\nclip_1.wav,{values}\ngo/a.wav,{values}\nclip_9.wav,{values}\n")
-    probs = train.read_teacher_probs(str(path), kaggle_labels, {"clip_1.wav", "go/a.wav"},
+    probs = teachers.read_teacher_probs(str(path), kaggle_labels, {"clip_1.wav", "go/a.wav"},
                                      ["clip_1.wav", "go/a.wav", "yes/b.wav"])
     assert set(probs) == {"clip_1.wav", "go/a.wav"}  # clip_9.wav is no training clip
     column_of = {label: 11 - i for i, label in enumerate(label_sets.KAGGLE_LABELS)}  # reversed columns
