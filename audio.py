@@ -31,7 +31,6 @@ module.
 """
 
 import math
-import os
 import struct
 
 import numpy as np
@@ -283,8 +282,5 @@ def wav_bytes(samples, sample_rate=SAMPLE_RATE):
 
 
 def write_wav(path, samples, sample_rate=SAMPLE_RATE):
-    """Writes a 16-bit PCM mono WAV atomically (temporary file, then rename)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(wav_bytes(samples, sample_rate))
-    os.replace(tmp, path)
+    """Writes a 16-bit PCM mono WAV atomically (`cli.write_bytes`)."""
+    cli.write_bytes(path, wav_bytes(samples, sample_rate))

@@ -21,6 +21,10 @@ script's resume journal or a run folder being resumed, are its own business); an
 one of the script's inputs, or a folder holding one, is an error even with `--overwrite`; an
 output that is an existing folder is an error. Scripts check their outputs before any work.
 
+Writing (`write_atomic`, `write_bytes`, `write_text`; `write_all` for several files, all or none):
+every file goes to a temporary name beside it and is renamed into place, so a kill leaves the old
+file or the new one, never part of one.
+
 Only the standard library is imported, so the Raspberry Pi script can use this module.
 """
 
@@ -113,14 +117,33 @@ def out_prefix(out, suffix=".csv", flag="--out"):
     return out[:-len(suffix)] if suffix and out.endswith(suffix) else out
 
 
-def write_all(writers):
+def temporary_path(path, suffix=""):
+    """The name `path` is written under before its rename: beside it (a rename within one folder is
+    atomic) and named by the process (two writers never share one); `suffix` for writers that choose
+    the format by the extension (Keras needs `.keras`)."""
+    return f"{path}.tmp{os.getpid()}{suffix}"
+
+
+def _fsync(path):
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def write_all(writers, fsync=False, suffix=""):
     """Writes several files as a group: {path: write(temporary path)}; all are renamed into place
-    only when every one was written, so a failure leaves none of them (nor any temporary file)."""
-    temporary = {path: f"{path}.tmp{os.getpid()}" for path in writers}
+    only when every one was written, so a failure leaves none of them (nor any temporary file).
+    `fsync` flushes each file to the disk before the renames, for files that must survive a power
+    cut as well as a kill (a resume state, the Pi's submission); `suffix`: see `temporary_path`."""
+    temporary = {path: temporary_path(path, suffix) for path in writers}
     try:
         for path, write in writers.items():
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             write(temporary[path])
+            if fsync:
+                _fsync(temporary[path])
         for path, tmp in temporary.items():
             os.replace(tmp, path)
     finally:
@@ -128,3 +151,27 @@ def write_all(writers):
             if os.path.exists(tmp):
                 os.remove(tmp)
     return list(writers)
+
+
+def write_atomic(path, write, fsync=False, suffix=""):
+    """Writes one file through `write(temporary path)`, then renames it into place: a kill leaves the
+    old file or the new one, never part of one. Returns `path`."""
+    return write_all({path: write}, fsync, suffix)[0]
+
+
+def bytes_writer(content):
+    """A writer of `content` (bytes) for `write_all` and `write_atomic`."""
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(content)
+    return write
+
+
+def write_bytes(path, content, fsync=False):
+    """Writes `content` to `path` atomically (`write_atomic`)."""
+    return write_atomic(path, bytes_writer(content), fsync)
+
+
+def write_text(path, text, fsync=False):
+    """Writes `text` as UTF-8 to `path` atomically, line ends as given."""
+    return write_bytes(path, text.encode("utf-8"), fsync)

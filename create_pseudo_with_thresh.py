@@ -45,7 +45,6 @@ the precision of the pseudo labels (comparing Kaggle labels), overall and per la
 
 import argparse
 import collections
-import csv
 import logging
 import os
 import shutil
@@ -55,28 +54,20 @@ from tqdm import tqdm
 
 import audio
 import cli
+import corpus
 import labels as label_sets
 import probs as prob_files
 import runs
 
 log = logging.getLogger(__name__)
 
-PSEUDO_CSV = "pseudo_labels.csv"
+PSEUDO_CSV = corpus.PSEUDO_LABELS_FILE
 MARKER = "pseudo_labels.json"  # what this script wrote into OUT: --overwrite removes only that
 WRITTEN_BY = "create_pseudo_with_thresh.py"
-AUDIO_DIR = "audio"
+AUDIO_DIR = corpus.AUDIO_DIR
 SILENCE_DIR = "silence"
 NOISE_PATTERN = "pseudo_silence_{:03d}.wav"
 _OUTPUTS = (PSEUDO_CSV, AUDIO_DIR, SILENCE_DIR)
-
-
-def folder_label(class_name):
-    """A probability column's class as a Speech Commands folder / model label."""
-    if class_name in (label_sets.SILENCE_LABEL, "silence"):
-        return label_sets.SILENCE_LABEL
-    if class_name in (label_sets.UNKNOWN_LABEL, "unknown"):
-        return label_sets.UNKNOWN_LABEL
-    return class_name
 
 
 def select(table, threshold):
@@ -86,15 +77,13 @@ def select(table, threshold):
     top = table.values.max(axis=1)
     best = table.values.argmax(axis=1)
     kept = np.flatnonzero(top >= threshold)
-    return ([table.fnames[i] for i in kept], [folder_label(table.classes[best[i]]) for i in kept], top[kept])
+    return ([table.fnames[i] for i in kept], [label_sets.model_label(table.classes[best[i]]) for i in kept], top[kept])
 
 
 def clip_folder(test_dir, fnames):
-    """The folder that holds the clips: `test_dir`, or `test_dir/audio`; errors name missing clips."""
-    folder = test_dir
-    nested = os.path.join(test_dir, AUDIO_DIR)
-    if fnames and not os.path.isfile(os.path.join(test_dir, fnames[0])) and os.path.isdir(nested):
-        folder = nested
+    """The folder that holds the clips (`corpus.test_wav_folder`: `test_dir`, or its audio/ when it holds
+    no WAVs); errors name missing clips."""
+    folder = corpus.test_wav_folder(test_dir)
     missing = [f for f in fnames if not os.path.isfile(os.path.join(folder, f))]
     if missing:
         raise FileNotFoundError(f"{folder}: {len(missing)} of the {len(fnames)} kept clips are missing, "
@@ -136,10 +125,7 @@ def write_folder(staging, source_dir, fnames, pseudo_labels, clips_per_file):
         rows.append((relative.replace(os.sep, "/"), label))
     noise_dir = os.path.join(staging, AUDIO_DIR, label_sets.BACKGROUND_NOISE_DIR)
     noise_files = join_silence(silence_paths, noise_dir, clips_per_file)
-    with open(os.path.join(staging, PSEUDO_CSV), "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")  # quotes names with commas or quotes
-        writer.writerow(["path", "label"])
-        writer.writerows(rows)
+    corpus.write_pseudo_labels(os.path.join(staging, PSEUDO_CSV), rows)
     return [os.path.basename(p) for p in noise_files]
 
 

@@ -22,7 +22,7 @@ What it does, in order:
 4. Extracts safely: only regular files and directories are accepted, and a member with an
    absolute path or a `..` component is rejected before anything lands outside `OUT/`
    (`tarfile`'s "data" filter is used as well where the Python version has it). The archive's
-   top level is rearranged into the Kaggle layout that ARCHITECTURE.md fixes:
+   top level is rearranged into the Kaggle layout that docs/ARCHITECTURE.md fixes:
 
        archive ./<word>/*.wav         ->  OUT/train/audio/<word>/*.wav
        archive ./_background_noise_/  ->  OUT/train/audio/_background_noise_/

@@ -8,7 +8,7 @@ Command line (everything else comes from the run folder; no training flag is eve
                            [--data_dir DIR ...] [--streaming] [--overwrite]
 
 Reads `runs/N/best.keras` (or `--checkpoint`), `labels.txt` and `config.json` (the data folders
-`data.data_dir` and their split settings). Writes, all or none, each atomically (`.tmp` then
+`data_dir` and their split settings, through `settings.settings_from_config` as train.py reads them). Writes, all or none, each atomically (`.tmp` then
 rename; existing files are replaced only with `--overwrite`, checked before any work; an output
 that is one of the run's files is an error):
 
@@ -47,8 +47,8 @@ model: top-1 agreement and the largest probability difference are printed. A flo
 or .tflite) whose top-1 label differs from Keras on more than 1% of the clips, or an int8 export
 that agrees on fewer than `--min_int8_agreement` of them (default 97%), fails the run (exit
 status 1, nothing written); `--allow_int8_disagreement` writes such an int8 file anyway, with a
-warning. The splits come from `input_data.index_folder`, the split rule of
-`input_data.AudioProcessor` (list files, else the speaker hash) without decoding the whole corpus.
+warning. The splits come from `corpus.index_folder`, the split rule of
+training (list files, else the speaker hash), without decoding the whole corpus.
 """
 
 import argparse
@@ -64,8 +64,9 @@ from tqdm import tqdm
 
 import audio
 import cli
-import input_data
+import corpus
 import runs
+import settings
 import stream_export
 import stream_models
 
@@ -164,25 +165,16 @@ def tflite_int8(keras_model, calibration_clips=None, float_nodes=()):
     return debugger.get_nondebug_quantized_model()
 
 
-def data_dirs_of(config, run_dir):
-    """The run's data folders from config.json (`data.data_dir`), checked to exist."""
-    dirs = config.get("data", {}).get("data_dir")
-    if not dirs:
-        raise cli.UserError(f"{run_dir}/config.json: no data.data_dir; pass --data_dir")
-    return [dirs] if isinstance(dirs, str) else list(dirs)
-
-
-def split_clip_paths(data_dirs, split, config):
-    """Sorted paths of the word clips of a split ("training" or "validation") of the data folders."""
-    data = config.get("data", {})
-    paths = []
-    for data_dir in data_dirs:
-        index = input_data.index_folder(data_dir, data.get("validation_percentage", 10.0),
-                                        data.get("testing_percentage", 10.0))
-        paths += [path for _, path, _, clip_split in index.clips if clip_split == split]
+def split_clip_paths(data_dirs, split, config, source=runs.CONFIG_FILE):
+    """Sorted paths of the word clips of a split ("training" or "validation") of the data folders, split
+    as the run's training split them (`config`: its config.json content, read from `source`)."""
+    run_settings = settings.settings_from_config(config, source)
+    folders = corpus.index_folders(data_dirs, run_settings["validation_percentage"],
+                                   run_settings["testing_percentage"])
+    paths = corpus.split_paths(folders, split)
     if not paths:
         raise cli.UserError(f"no {split} clips in {', '.join(data_dirs)}")
-    return sorted(paths)
+    return paths
 
 
 def sample_clips(paths, count, seed):
@@ -237,14 +229,6 @@ def agreement(reference_probs, probs):
     return float(same.mean()), float(np.abs(reference_probs - probs).max())
 
 
-def bytes_writer(content):
-    """A `cli.write_all` writer of `content`."""
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            f.write(content)
-    return write
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run_dir", required=True, help="run folder written by train.py")
@@ -290,12 +274,13 @@ def main(argv=None):
                if not (kind.endswith("int8") and args.skip_int8) and (args.streaming or kind not in streaming_kinds)]
     cli.check_outputs(planned, runs.run_files(args.run_dir, args.checkpoint), args.overwrite)
     keras_model, labels, config = runs.load_run(args.run_dir, args.checkpoint)
-    data_dirs = args.data_dir or data_dirs_of(config, args.run_dir)
+    config_path = os.path.join(args.run_dir, runs.CONFIG_FILE)
+    data_dirs = args.data_dir or settings.settings_from_config(config, config_path)["data_dir"]
 
     exports = {"pb": frozen_graph_def(keras_model).SerializeToString(), "tflite": tflite_float(keras_model)}
     if not args.skip_int8 and args.int8_mode == "full":
-        calibration = sample_clips(split_clip_paths(data_dirs, "training", config), args.calibration_clips,
-                                   args.seed)
+        calibration = sample_clips(split_clip_paths(data_dirs, "training", config, config_path),
+                                   args.calibration_clips, args.seed)
         log.info("calibrating int8 on %d training clips", len(calibration))
         exports["int8"] = tflite_int8(keras_model, calibration, front_end_nodes(exports["tflite"]))
     elif not args.skip_int8:
@@ -311,10 +296,10 @@ def main(argv=None):
                  "runs the whole model every hop)")
 
     try:
-        check_paths = split_clip_paths(data_dirs, "validation", config)
+        check_paths = split_clip_paths(data_dirs, "validation", config, config_path)
     except ValueError as e:  # an export check needs clips, not necessarily unseen ones
         log.warning("%s; checking the exports on training clips instead", e)
-        check_paths = split_clip_paths(data_dirs, "training", config)
+        check_paths = split_clip_paths(data_dirs, "training", config, config_path)
     check = sample_clips(check_paths, args.check_clips, args.seed)
     report = check_exports(keras_model, exports, check, paths, split.spec if split else None)
     report.update(int8_mode=None if args.skip_int8 else args.int8_mode, check_clips=len(check))
@@ -329,7 +314,7 @@ def main(argv=None):
                 "report": (json.dumps(report, indent=2) + "\n").encode("utf-8")}
     if split is not None:
         contents["streaming"] = (json.dumps(split.spec, indent=2) + "\n").encode("utf-8")
-    cli.write_all({paths[kind]: bytes_writer(content) for kind, content in contents.items()})
+    cli.write_all({paths[kind]: cli.bytes_writer(content) for kind, content in contents.items()})
     written = {kind: paths[kind] for kind in contents}
     print("wrote " + ", ".join(written.values()))
     return written

@@ -1,28 +1,23 @@
-"""Speech Commands data for training and scoring: split, decode once, augment, batch raw waveforms.
+"""Speech Commands data for training and scoring: decode once, plan seeded augmentation, batch.
 
 Library use (train.py and the scoring scripts):
 
-    ap = AudioProcessor(["data/train"], wanted_words=None, seed=0, augment=AugmentSettings())
+    ap = AudioProcessor.from_settings(values)    # resolved settings (settings.py), or keyword arguments
     ds = ap.dataset("training", batch_size=100)  # keras.utils.PyDataset of (x float32 [b, 16000], y)
     ds.set_epoch(3)                              # training batch i of epoch e: a pure function of (seed, e, i)
 
-Command line (describes a dataset; reads the folders, writes nothing):
+Command line (describes a dataset; reads the folders, writes nothing, loads no TensorFlow):
 
     python input_data.py DATA_DIR [DATA_DIR ...] [--json] [--wanted_words yes no ... | all]
+                         [--validation_percentage 10] [--pseudo_labels CSV ...] [--seed 0] ...
 
 prints clips per split and label, speakers per split, the check that no speaker is in two splits,
-list-file entries without a file, clips that could not be read, and the noise files.
+list-file entries without a file, clips that could not be read, and the noise files. Its flags
+are train.py's settings of the same names (same defaults and help).
 
-Data folders. Each may be `X/` holding `audio/<word>/*.wav` (Kaggle layout, list files in `X/`),
-`X/<word>/*.wav` (the dataset tarball, list files in `X/`) or `X/audio` itself (list files in its
-parent). Where `validation_list.txt`/`testing_list.txt` exist (paths relative to the audio root)
-they decide the split and everything else is training; an entry without a file is counted and
-logged. Elsewhere `which_set`, the TensorFlow tutorial's speaker hash, decides. A speaker found
-in two splits is logged as a warning and reported by the description. `_background_noise_/*.wav`
-of every folder provides noise.
-
-Labels: `labels.model_labels(wanted_words)` = `_silence_`, `_unknown_`, wanted words (default the
-10 Kaggle command words; "all" = every word found). Per split, `silence_percentage` and
+Data folders, splits, wanted words and pseudo-label lists follow corpus.py; a list-file entry
+without a file is counted and logged, a speaker found in two splits is logged and reported.
+Labels: `labels.model_labels(wanted_words)`; per split, `silence_percentage` and
 `unknown_percentage` of the wanted-word clip count are added as silence and unknown samples.
 
 Memory: every clip is decoded once (threads, tqdm bar) into ONE int16 array [n_clips, 16000]:
@@ -31,271 +26,58 @@ Memory: every clip is decoded once (threads, tqdm bar) into ONE int16 array [n_c
 (64 KB per second). A clip that cannot be read (`audio.WavError`) is skipped, logged and listed
 in `ap.unreadable`.
 
-Training (`AugmentSettings`): an epoch is one pass over every wanted-word training clip in a
-seeded permutation plus the silence and unknown slots; each unknown slot draws from the whole
-unknown pool, each silence slot is a slice of a noise file scaled to a log-uniform RMS. Clips
-get a time shift, a volume, optionally a speed change and background noise; with
+Training (`settings.AugmentSettings`): an epoch is one pass over every wanted-word training clip
+in a seeded permutation plus the silence and unknown slots; each unknown slot draws from the
+whole unknown pool, each silence slot is a slice of a noise file scaled to a log-uniform RMS.
+Clips get a time shift, a volume, optionally a speed change and background noise; with
 `stream_probability` a share of the word slots become windows as a keyword spotter sees them
-(stream_augment.py). All draws of batch i of epoch e come from `np.random.default_rng([seed,
-stream, e, i])`, so a resumed run or any number of loader workers gives the same batches. With `pseudo_labels` (one or more CSVs `path,label`,
-path absolute or relative to the CSV's folder) each slot is replaced by a random pseudo-labelled clip
-with probability `pseudo_probability` (default 0.2; labels: wanted word -> itself, silence ->
-`_silence_`, anything else -> `_unknown_`). With `teacher_probs` (key -> probabilities in label
-order; a clip's key is its path under the audio root, `yes/0a1b2c3d_nohash_0.wav`, and a
-pseudo-labelled clip's its path relative to its CSV's folder, `audio/yes/clip_0a1b.wav`; also
-`set_teacher`) the training targets are [one-hot | teacher probabilities | 1 if the sample has
-them]; silence samples have none.
+(stream_augment.py). The draws make a `samples.BatchPlan`, which `samples.render` turns into
+waveforms. All draws of batch i of epoch e come from `np.random.default_rng([seed, stream, e,
+i])`, so a resumed run or any number of loader workers gives the same batches. With
+`pseudo_labels` each slot is replaced by a random pseudo-labelled clip with probability
+`pseudo_probability` (the setting `pseudo_ratio`; labels by `labels.model_label`). With
+`teacher_probs` (key -> probabilities in label order; a clip's key is its path under the audio
+root, `yes/0a1b2c3d_nohash_0.wav`, and a pseudo-labelled clip's its path relative to its CSV's
+folder, `audio/yes/clip_0a1b.wav`; also `set_teacher`) the training targets are [one-hot |
+teacher probabilities | 1 if the sample has them]; silence samples have none.
 
 Validation and testing are fixed at construction by the seed (unknown selection, noise slices
 and levels of silence samples), so scores compare across epochs and runs; words get no noise
 unless `eval_background_frequency` > 0; the last partial batch is included.
+
+Size: ~500 lines, above the project's ~450, because `AudioProcessor` is one state (clip index,
+cache, split plans) that its methods share; what stands apart lives elsewhere: the layout in
+corpus.py, the rendering in samples.py, the Keras dataset in split_dataset.py.
 """
 
 import argparse
 import collections
-import csv
-import dataclasses
-import hashlib
 import json
 import logging
 import math
 import os
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import keras
 import numpy as np
 from tqdm import tqdm
 
 import audio
 import cli
+import corpus
 import labels
+import samples
+import settings
 import stream_augment
 
 logger = logging.getLogger(__name__)
 
-MAX_NUM_WAVS_PER_CLASS = 2 ** 27 - 1  # the tutorial's constant (~134M); kept so splits match it
-SPLITS = ("training", "validation", "testing")
-LIST_FILES = {"validation": "validation_list.txt", "testing": "testing_list.txt"}
 CLIP_BYTES = audio.CLIP_SAMPLES * 2  # int16 cache row
 SILENCE_INDEX, UNKNOWN_INDEX = 0, 1  # positions in labels.model_labels()
 _UNKNOWN_SLOT, _SILENCE_SLOT = -1, -2  # training slot codes next to cache rows (>= 0)
 # Separate random streams so no two purposes ever share draws.
 _STREAMS = {"validation": 1, "testing": 2, "epoch_order": 3, "training_batch": 4, "stream_window": 5}
 _DECODE_CHUNK = 256  # clips per thread task: few tasks, smooth progress bar
-
-
-def speaker_of(filename):
-    """A Speech Commands speaker id: the base name with `_nohash_...` removed."""
-    return re.sub(r"_nohash_.*$", "", os.path.basename(filename))
-
-
-def which_set(filename, validation_percentage, testing_percentage):
-    """'training', 'validation' or 'testing' by the TensorFlow tutorial's stable speaker hash.
-
-    All clips of a speaker share a split, and adding files never moves one: the split depends
-    only on the speaker name and the percentages.
-    """
-    digest = hashlib.sha1(speaker_of(filename).encode("utf-8")).hexdigest()
-    percentage_hash = (int(digest, 16) % (MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / MAX_NUM_WAVS_PER_CLASS)
-    if percentage_hash < validation_percentage:
-        return "validation"
-    if percentage_hash < validation_percentage + testing_percentage:
-        return "testing"
-    return "training"
-
-
-_RANGES = ("background_volume_range", "silence_volume_range", "volume_range", "speed_range", "stream_snr_db")
-_PROBABILITIES = ("background_frequency", "time_shift_probability", "volume_probability",
-                  "speed_probability", "eval_background_frequency", "stream_probability",
-                  "stream_partial_probability", "stream_neighbour_probability")
-
-
-@dataclasses.dataclass(frozen=True)
-class AugmentSettings:
-    """Training augmentation; each effect has a probability per sample and a range.
-
-    background_frequency, background_volume_range: chance of adding a random slice of a random
-        noise file, times a uniform factor from the range (tutorial: 0.8 and up to 0.1).
-    silence_volume_range: RMS of silence samples, log-uniform: real silence clips range from
-        near 0 to 0.3 RMS (median ~0.02), far louder than the dataset's noise files.
-    time_shift_ms, time_shift_probability, circular_shift: uniform shift within +-time_shift_ms
-        (tutorial: 100), zero-filled, or wrapped around when circular_shift.
-    volume_probability, volume_range: foreground gain (result clipped to [-1, 1]).
-    speed_probability, speed_range: play faster/slower by a factor (pitch follows), about the
-        clip centre, by linear interpolation (no anti-alias filter: meant for factors near 1).
-    eval_background_frequency: chance that a validation/testing word gets noise (default 0:
-        clean words, so scores measure the model rather than the noise draw).
-    stream_probability: chance that a training word becomes a window as a sliding spotter sees
-        it (stream_augment.py: the word anywhere in the window, cut by its edges, neighbouring words,
-        noise at a drawn SNR); 0 = off.
-    stream_partial_probability: share of those windows whose word a window edge cuts (10-50% of it
-        shows), labelled _unknown_.
-    stream_neighbour_probability: chance, on each side of the word, of a neighbouring word cut by
-        the window edge.
-    stream_snr_db: signal-to-noise ratio of the word over the noise in those windows, in dB.
-    """
-
-    background_frequency: float = 0.8
-    background_volume_range: tuple = (0.0, 0.1)
-    silence_volume_range: tuple = (0.001, 0.3)
-    time_shift_ms: float = 100.0
-    time_shift_probability: float = 1.0
-    circular_shift: bool = False
-    volume_probability: float = 1.0
-    volume_range: tuple = (0.7, 1.3)
-    speed_probability: float = 0.0
-    speed_range: tuple = (0.9, 1.1)
-    eval_background_frequency: float = 0.0
-    stream_probability: float = 0.0
-    stream_partial_probability: float = 0.25
-    stream_neighbour_probability: float = 0.5
-    stream_snr_db: tuple = (0.0, 25.0)
-
-    def __post_init__(self):
-        for name in _RANGES:
-            value = tuple(float(v) for v in getattr(self, name))
-            if len(value) != 2 or not 0 <= value[0] <= value[1]:
-                raise cli.UserError(f"augmentation {name} must be [low, high] with 0 <= low <= high, got {value}")
-            object.__setattr__(self, name, value)  # TOML/JSON give lists; keep tuples
-        for name in _PROBABILITIES:
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise cli.UserError(f"augmentation {name} is a probability in [0, 1], got {getattr(self, name)}")
-        if self.silence_volume_range[0] <= 0 or self.speed_range[0] <= 0:
-            raise cli.UserError("silence_volume_range (log-uniform) and speed_range must start above 0")
-        if not 0 <= self.time_shift_ms <= 1000 * audio.CLIP_SAMPLES / audio.SAMPLE_RATE:
-            raise cli.UserError(f"time_shift_ms must be within one clip (0..1000), got {self.time_shift_ms}")
-
-    @classmethod
-    def from_dict(cls, settings):
-        """Settings from a dict (experiment file); unknown keys are an error naming them."""
-        known = [field.name for field in dataclasses.fields(cls)]
-        unknown = sorted(set(settings) - set(known))
-        if unknown:
-            raise cli.UserError(f"unknown augmentation setting(s) {unknown}; known settings: {known}")
-        return cls(**settings)
-
-    def to_dict(self):
-        """JSON-able dict (ranges as lists) that `from_dict` accepts."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-
-@dataclasses.dataclass
-class FolderIndex:
-    """What one data folder holds: clips (key, path, word, split), noise files, list problems."""
-
-    data_dir: str
-    audio_root: str
-    split_by: str  # "list files" or "speaker hash"
-    clips: list
-    noise_paths: list
-    missing_list_entries: list
-
-
-def find_audio_root(data_dir):
-    """(audio root, folder of the list files) for the three accepted folder forms."""
-    if not os.path.isdir(data_dir):
-        raise cli.UserError(f"{data_dir}: data folder not found")
-    if os.path.isdir(os.path.join(data_dir, "audio")):
-        return os.path.join(data_dir, "audio"), data_dir
-    parent = os.path.dirname(os.path.abspath(data_dir))
-    if (not _has_list_files(data_dir) and os.path.basename(os.path.abspath(data_dir)) == "audio"
-            and _has_list_files(parent)):
-        return data_dir, parent
-    return data_dir, data_dir
-
-
-def _has_list_files(folder):
-    return any(os.path.isfile(os.path.join(folder, name)) for name in LIST_FILES.values())
-
-
-def _read_list_file(path):
-    """Normalised entries ('word/file.wav') of a split list; empty if the file does not exist."""
-    if not os.path.isfile(path):
-        return set()
-    with open(path, encoding="utf-8") as f:
-        entries = (line.strip().replace("\\", "/") for line in f)
-        return {os.path.normpath(e).replace(os.sep, "/") for e in entries if e}
-
-
-def index_folder(data_dir, validation_percentage=10.0, testing_percentage=10.0):
-    """Lists a data folder's clips with their split (list files, else `which_set`) and noise files."""
-    audio_root, list_dir = find_audio_root(data_dir)
-    use_lists = _has_list_files(list_dir)
-    lists = {split: _read_list_file(os.path.join(list_dir, name)) for split, name in LIST_FILES.items()}
-    clips, noise_paths = [], []
-    for entry in sorted(os.scandir(audio_root), key=lambda e: e.name):
-        if not entry.is_dir() or entry.name.startswith("."):
-            continue
-        names = sorted(n for n in os.listdir(entry.path) if n.lower().endswith(".wav"))
-        if entry.name == labels.BACKGROUND_NOISE_DIR:
-            noise_paths += [os.path.join(entry.path, n) for n in names]
-            continue
-        for name in names:
-            key = f"{entry.name}/{name}"
-            if use_lists:
-                split = next((s for s in ("validation", "testing") if key in lists[s]), "training")
-            else:
-                split = which_set(key, validation_percentage, testing_percentage)
-            clips.append((key, os.path.join(entry.path, name), entry.name, split))
-    if not clips and not noise_paths:
-        raise cli.UserError(f"{data_dir}: no <word>/*.wav folders and no {labels.BACKGROUND_NOISE_DIR}/ "
-                            "(expected X/audio/<word>/, X/<word>/ or X/audio)")
-    missing = sorted((lists["validation"] | lists["testing"]) - {c[0] for c in clips})
-    if missing:
-        logger.warning("%s: %d list-file entries have no file, e.g. %s", list_dir, len(missing), missing[:3])
-    return FolderIndex(data_dir, audio_root, "list files" if use_lists else "speaker hash",
-                       clips, noise_paths, missing)
-
-
-def read_pseudo_labels(csv_path):
-    """(key, absolute path, label as written) per row of a `path,label` CSV.
-
-    The key is the path relative to the CSV's folder (`audio/yes/clip_0a1b.wav`; the absolute
-    path for a file outside it), with `/` separators: unique where base names are not (the
-    synthetic corpus has `<speaker>_nohash_0.wav` under several words).
-    """
-    folder = os.path.dirname(os.path.abspath(csv_path))
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
-            raise cli.UserError(f"{csv_path}: expected the header 'path,label', found {reader.fieldnames}")
-        rows = []
-        for line_number, row in enumerate(reader, start=2):
-            path, label = (row["path"] or "").strip(), (row["label"] or "").strip()
-            if not path or not label:
-                raise cli.UserError(f"{csv_path}:{line_number}: empty path or label")
-            path = os.path.normpath(path if os.path.isabs(path) else os.path.join(folder, path))
-            relative = os.path.relpath(path, folder)
-            key = path if relative.startswith(os.pardir) else relative.replace(os.sep, "/")
-            rows.append((key, path, label))
-    missing = [path for _, path, _ in rows if not os.path.isfile(path)]
-    if missing:
-        raise cli.UserError(f"{csv_path}: {len(missing)} of {len(rows)} listed files do not exist, "
-                            f"e.g. {missing[:5]}")
-    if not rows:
-        raise cli.UserError(f"{csv_path}: no pseudo-labelled clips listed")
-    return rows
-
-
-def read_pseudo_label_files(csv_paths):
-    """The rows of several pseudo-label CSVs (see `read_pseudo_labels`); a key listed twice is an error."""
-    rows, seen = [], {}
-    for csv_path in csv_paths:
-        for row in read_pseudo_labels(csv_path):
-            if row[0] in seen:
-                raise cli.UserError(f"{csv_path}: the clip {row[0]} is also listed in {seen[row[0]]}")
-            seen[row[0]] = csv_path
-            rows.append(row)
-    return rows
-
-
-def pseudo_model_label(label, wanted_words):
-    """A pseudo label mapped to a model label: wanted word, `_silence_` or `_unknown_`."""
-    if label in wanted_words:
-        return label
-    return labels.SILENCE_LABEL if label in (labels.SILENCE_LABEL, "silence") else labels.UNKNOWN_LABEL
 
 
 def decode_clips(paths, workers=None, progress=True):
@@ -347,82 +129,28 @@ def load_noise(paths):
     return noise, failures
 
 
-def resolve_wanted_words(wanted_words, found_words):
-    """The wanted word list: None -> the command words, "all" -> every word found, else as given."""
-    if wanted_words is None:
-        words = list(labels.COMMAND_WORDS)
-    elif isinstance(wanted_words, str) and wanted_words != "all":
-        words = [w.strip() for w in wanted_words.split(",") if w.strip()]
-    else:
-        words = list(found_words) if wanted_words in ("all", ["all"], ("all",)) else list(wanted_words)
-    missing = [w for w in words if w not in found_words]
-    if missing:
-        raise cli.UserError(f"wanted word(s) {missing} have no readable clips; words found: {list(found_words)} "
-                            "(pass wanted_words explicitly or 'all')")
-    return words
-
-
-def change_speed(samples, factor):
-    """`samples` played `factor` times faster about the clip centre (pitch follows), zero outside."""
-    n = len(samples)
-    centre = (n - 1) / 2.0
-    positions = centre + (np.arange(n) - centre) * factor
-    return np.interp(positions, np.arange(n), samples, left=0.0, right=0.0).astype(np.float32)
-
-
-def _place_clip(out, clip, shift_samples, speed, circular):
-    """Writes `clip` into `out` moved by `shift_samples` (later if positive), zero-filled or wrapped."""
-    if speed != 1.0:
-        clip = change_speed(clip, speed)
-    if circular:
-        out[:] = np.roll(clip, shift_samples)
-    elif shift_samples >= 0:
-        out[shift_samples:] = clip[:len(clip) - shift_samples]
-    else:
-        out[:shift_samples] = clip[-shift_samples:]
-
-
 def _log_uniform(rng, value_range, size):
     low, high = value_range
     return np.exp(rng.uniform(math.log(low), math.log(high), size))
 
 
-@dataclasses.dataclass
-class BatchPlan:
-    """What each sample of a batch is made of (one array entry per sample)."""
-
-    rows: np.ndarray  # cache row of the clip; -1 for a silence sample
-    label: np.ndarray  # model label index
-    shift: np.ndarray  # time shift in samples
-    gain: np.ndarray  # foreground volume
-    speed: np.ndarray  # speed factor (1 = unchanged)
-    noise_file: np.ndarray  # index into the noise files; -1 for none
-    noise_start: np.ndarray  # first sample of the noise slice
-    noise_gain: np.ndarray  # noise multiplier (clips)
-    silence_rms: np.ndarray  # target RMS (silence samples; nan for clips)
-    window: np.ndarray = None  # stream_augment.WINDOW_DTYPE records of stream windows (None: none)
-
-    def __post_init__(self):
-        if self.window is None:
-            self.window = stream_augment.no_windows(len(self.rows))
-
-    def __getitem__(self, index):
-        return BatchPlan(*(getattr(self, f.name)[index] for f in dataclasses.fields(self)))
-
-    def __len__(self):
-        return len(self.rows)
+_DEFAULT = settings.Settings  # its class attributes are the settings' defaults: the loader's too
 
 
 class AudioProcessor:
     """Indexes, decodes and serves the clips of one or more data folders (see the module docstring).
 
-    `pseudo_probability` is the default chance per training slot of a pseudo-labelled clip (when
-    `pseudo_labels` is given); `decode_workers` threads decode (default: one per CPU).
+    Scripts build it from resolved settings (`from_settings`); the keyword arguments are those
+    settings, defaults included, with `pseudo_probability` for the setting `pseudo_ratio` (the
+    default chance per training slot of a pseudo-labelled clip, when `pseudo_labels` is given;
+    a schedule may change it per epoch) and `augment` for the augmentation settings.
+    `decode_workers` threads decode (default: one per CPU).
     """
 
-    def __init__(self, data_dirs, wanted_words=None, silence_percentage=10.0, unknown_percentage=10.0,
-                 validation_percentage=10.0, testing_percentage=10.0, seed=0, augment=None,
-                 pseudo_labels=None, teacher_probs=None, pseudo_probability=0.2, decode_workers=None,
+    def __init__(self, data_dirs, wanted_words=None, silence_percentage=_DEFAULT.silence_percentage,
+                 unknown_percentage=_DEFAULT.unknown_percentage, validation_percentage=_DEFAULT.validation_percentage,
+                 testing_percentage=_DEFAULT.testing_percentage, seed=_DEFAULT.seed, augment=None,
+                 pseudo_labels=None, teacher_probs=None, pseudo_probability=_DEFAULT.pseudo_ratio, decode_workers=None,
                  progress=True):
         if isinstance(data_dirs, (str, os.PathLike)):
             data_dirs = [data_dirs]
@@ -431,11 +159,12 @@ class AudioProcessor:
         if int(seed) < 0:
             raise cli.UserError(f"seed must be >= 0, got {seed}")
         self.seed = int(seed)
-        self.augment = augment if isinstance(augment, AugmentSettings) else AugmentSettings.from_dict(augment or {})
-        self.pseudo_probability = _check_probability(pseudo_probability, "pseudo_probability")
-        self.folders = [index_folder(os.fspath(d), validation_percentage, testing_percentage) for d in data_dirs]
+        self.augment = augment if isinstance(augment, settings.AugmentSettings) \
+            else settings.AugmentSettings.from_dict(augment or {})
+        self.pseudo_probability = settings.check_probability(pseudo_probability, "pseudo_probability")
+        self.folders = corpus.index_folders(data_dirs, validation_percentage, testing_percentage)
         entries = [clip for folder in self.folders for clip in folder.clips]
-        pseudo = read_pseudo_label_files(pseudo_labels) if pseudo_labels else []
+        pseudo = corpus.read_pseudo_label_files(pseudo_labels) if pseudo_labels else []
         started = time.perf_counter()
         self._cache, readable, self.unreadable = decode_clips(
             [e[1] for e in entries] + [p[1] for p in pseudo], decode_workers, progress)
@@ -453,7 +182,7 @@ class AudioProcessor:
             logger.warning("no readable %s files: silence samples are all zeros, no noise is added",
                            labels.BACKGROUND_NOISE_DIR)
         self.words = sorted({e[2] for e in entries})
-        self.wanted_words = resolve_wanted_words(wanted_words, self.words)
+        self.wanted_words = corpus.resolve_wanted_words(wanted_words, self.words)
         self.labels = labels.model_labels(self.wanted_words)
         self._index_rows(entries, pseudo)
         self._plan_splits(silence_percentage, unknown_percentage)
@@ -461,6 +190,18 @@ class AudioProcessor:
         if teacher_probs is not None:
             self.set_teacher(teacher_probs)
         self._epoch_order = None
+
+    @classmethod
+    def from_settings(cls, values, **options):
+        """The processor of resolved settings {name: value} (`settings.resolve`, `settings_from_config`):
+        data folders, words, percentages, seed, augmentation, pseudo labels and their ratio.
+        `options`: teacher_probs, decode_workers, progress."""
+        return cls(values["data_dir"], wanted_words=settings.wanted_words_argument(values),
+                   silence_percentage=values["silence_percentage"], unknown_percentage=values["unknown_percentage"],
+                   validation_percentage=values["validation_percentage"],
+                   testing_percentage=values["testing_percentage"], seed=values["seed"],
+                   augment=settings.augment_settings(values), pseudo_labels=values["pseudo_labels"] or None,
+                   pseudo_probability=values["pseudo_ratio"], **options)
 
     @property
     def has_teacher(self):
@@ -477,10 +218,9 @@ class AudioProcessor:
         index_of = {label: i for i, label in enumerate(self.labels)}
         self._keys = [e[0] for e in entries] + [p[0] for p in pseudo]
         self._paths = [e[1] for e in entries] + [p[1] for p in pseudo]
-        real = [index_of.get(e[2], UNKNOWN_INDEX) for e in entries]
-        mapped = [index_of[pseudo_model_label(p[2], self.wanted_words)] for p in pseudo]
-        self._row_label = np.array(real + mapped, np.int64)
-        self._row_split = np.array([SPLITS.index(e[3]) for e in entries] + [-1] * len(pseudo), np.int64)
+        words = [e[2] for e in entries] + [p[2] for p in pseudo]  # folder words, pseudo labels as written
+        self._row_label = np.array([index_of[labels.model_label(w, self.wanted_words)] for w in words], np.int64)
+        self._row_split = np.array([corpus.SPLITS.index(e[3]) for e in entries] + [-1] * len(pseudo), np.int64)
         self._pseudo_rows = np.arange(len(entries), len(entries) + len(pseudo))
         self.speakers_in_several_splits = self._crossing_speakers(entries)
 
@@ -488,7 +228,7 @@ class AudioProcessor:
     def _crossing_speakers(entries):
         splits_of = collections.defaultdict(set)
         for key, _, _, split in entries:
-            splits_of[speaker_of(key)].add(split)
+            splits_of[corpus.speaker_of(key)].add(split)
         crossing = sorted(s for s, splits in splits_of.items() if len(splits) > 1)
         if crossing:
             logger.warning("%d speakers are in more than one split (e.g. %s): the list files leak speakers "
@@ -498,7 +238,7 @@ class AudioProcessor:
     def _plan_splits(self, silence_percentage, unknown_percentage):
         """Wanted-word rows, unknown pools, slot counts; the fixed validation/testing plans."""
         self._word_rows, self._unknown_pool, self._counts = {}, {}, {}
-        for s, split in enumerate(SPLITS):
+        for s, split in enumerate(corpus.SPLITS):
             rows = np.flatnonzero(self._row_split == s)
             self._word_rows[split] = rows[self._row_label[rows] > UNKNOWN_INDEX]
             self._unknown_pool[split] = rows[self._row_label[rows] == UNKNOWN_INDEX]
@@ -540,18 +280,18 @@ class AudioProcessor:
     def clip_batches(self, batch_size=256):
         """(keys, float32 [n, 16000]) of the training-split and pseudo-labelled clips as recorded (no
         augmentation), in batches: the clips that distillation can give teacher probabilities."""
-        rows = np.flatnonzero((self._row_split == SPLITS.index("training")) | (self._row_split == -1))
+        rows = np.flatnonzero((self._row_split == corpus.SPLITS.index("training")) | (self._row_split == -1))
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
             yield [self._keys[r] for r in chunk], self._cache[chunk].astype(np.float32) / 32768.0
 
     def clips(self, split):
         """(key, path, label index) of every real clip of a split (other words labelled _unknown_)."""
-        rows = np.flatnonzero(self._row_split == SPLITS.index(_check_split(split)))
+        rows = np.flatnonzero(self._row_split == corpus.SPLITS.index(_check_split(split)))
         return [(self._keys[r], self._paths[r], int(self._row_label[r])) for r in rows]
 
     def pseudo_clips(self):
-        """(key, path, label index) of the readable pseudo-labelled clips (key: `read_pseudo_labels`)."""
+        """(key, path, label index) of the readable pseudo-labelled clips (key: `corpus.read_pseudo_labels`)."""
         return [(self._keys[r], self._paths[r], int(self._row_label[r])) for r in self._pseudo_rows]
 
     def composition(self, split):
@@ -569,7 +309,9 @@ class AudioProcessor:
         if split == "training" and self.split_size(split) == 0:
             raise cli.UserError(f"no training clips of the wanted words {self.wanted_words} in "
                                 f"{[f.data_dir for f in self.folders]}")
-        return SplitDataset(self, _check_split(split), int(batch_size), **pydataset_kwargs)
+        import split_dataset  # Keras loads here, not at import: describing a corpus needs no TensorFlow
+
+        return split_dataset.SplitDataset(self, _check_split(split), int(batch_size), **pydataset_kwargs)
 
     def _noise_slices(self, rng, n):
         """(file, start) of a random one-clip slice of a random noise file, per sample."""
@@ -590,7 +332,7 @@ class AudioProcessor:
         noise_gain = rng.uniform(*self.augment.background_volume_range, size=n)
         silence_rms = _log_uniform(rng, self.augment.silence_volume_range, n)
         files, starts = self._noise_slices(rng, n)
-        return BatchPlan(rows, np.where(is_clip, self._row_label[rows], SILENCE_INDEX), np.zeros(n, np.int64),
+        return samples.BatchPlan(rows, np.where(is_clip, self._row_label[rows], SILENCE_INDEX), np.zeros(n, np.int64),
                          np.ones(n), np.ones(n), np.where((noisy | ~is_clip) & (files >= 0), files, -1),
                          starts, noise_gain, np.where(is_clip, np.nan, silence_rms), stream_augment.no_windows(n))
 
@@ -637,7 +379,7 @@ class AudioProcessor:
         label = np.where(is_clip, self._row_label[rows], SILENCE_INDEX)
         windows = self._stream_windows(epoch, batch_index, is_clip)
         label[windows["on"] & windows["partial"]] = UNKNOWN_INDEX  # a fragment of a word is no keyword
-        return BatchPlan(rows, label, shift, gain, speed, np.where((noisy | ~is_clip) & (files >= 0), files, -1),
+        return samples.BatchPlan(rows, label, shift, gain, speed, np.where((noisy | ~is_clip) & (files >= 0), files, -1),
                          starts, noise_gain, np.where(is_clip, np.nan, silence_rms), windows)
 
     def _stream_windows(self, epoch, batch_index, is_clip):
@@ -650,32 +392,8 @@ class AudioProcessor:
         return stream_augment.plan(rng, is_clip, self.augment, pool, self._noise_slices)
 
     def render(self, plan):
-        """The float32 waveforms [n, 16000] of a plan: clips moved and scaled, noise added, clipped."""
-        x = np.zeros((len(plan), audio.CLIP_SAMPLES), np.float32)
-        for r in np.flatnonzero(plan.rows >= 0):  # per-row slices: cheaper than a [n, 16000] gather
-            _place_clip(x[r], self._cache[plan.rows[r]], int(plan.shift[r]), float(plan.speed[r]),
-                        self.augment.circular_shift)
-        x *= (plan.gain / 32768.0).astype(np.float32)[:, None]  # int16 scale and volume in one pass
-        for r in np.flatnonzero(plan.noise_file >= 0):
-            start = plan.noise_start[r]
-            noise = self.noise[plan.noise_file[r]][start:start + audio.CLIP_SAMPLES]
-            gain = plan.noise_gain[r]
-            if plan.rows[r] < 0:  # silence: scale the slice to its target RMS
-                gain = plan.silence_rms[r] / max(float(np.sqrt(np.mean(np.square(noise)))), 1e-9)
-            x[r] += np.float32(gain) * noise
-        for r in np.flatnonzero(plan.window["on"]):
-            x[r] = self._render_window(plan[r])
-        return np.clip(x, -1.0, 1.0, out=x)
-
-    def _render_window(self, sample):
-        """One stream window (stream_augment.render) of a one-sample plan."""
-        window = sample.window
-        clip = audio.int16_to_float(self._cache[sample.rows])
-        if sample.speed != 1.0:
-            clip = change_speed(clip, float(sample.speed))
-        neighbours = [audio.int16_to_float(self._cache[row]) if row >= 0 else None for row in window["neighbour_rows"]]
-        noise = self.noise[window["noise_file"]] if window["noise_file"] >= 0 else None
-        return stream_augment.render(clip * np.float32(sample.gain), window, neighbours, noise)
+        """The float32 waveforms [n, 16000] of a plan (`samples.render` from this processor's clips and noise)."""
+        return samples.render(plan, self._cache, self.noise, self.augment.circular_shift)
 
     def targets(self, plan, packed, x=None):
         """int32 labels, or float32 [n, 2C+1] = [one-hot | teacher probs | has-teacher mask]; an online
@@ -698,70 +416,17 @@ class AudioProcessor:
 
 
 def _check_split(split):
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    if split not in corpus.SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {corpus.SPLITS}")
     return split
-
-
-def _check_probability(value, name):
-    if not 0.0 <= float(value) <= 1.0:
-        raise cli.UserError(f"{name} is a probability in [0, 1], got {value}")
-    return float(value)
-
-
-class SplitDataset(keras.utils.PyDataset):
-    """Batches (x float32 [b, 16000], y) of one split, made by `AudioProcessor.dataset`.
-
-    Training: `set_epoch(e, pseudo_probability=None)` selects the epoch (None: the processor's
-    default pseudo probability); moving to another epoch resets `start_batch`. `start_batch = k`
-    skips the first k batches of the set epoch (resume), and `len()` shrinks by k; Keras reads
-    `len()` once per `fit` call, so fit a resumed partial epoch in a call of its own.
-    Validation/testing ignore the epoch; `labels_array()` gives their labels in order.
-    """
-
-    def __init__(self, processor, split, batch_size, **kwargs):
-        super().__init__(**kwargs)
-        self.processor, self.split, self.batch_size = processor, split, batch_size
-        self.epoch, self.start_batch = 0, 0
-        self.pseudo_probability = processor.pseudo_probability
-        self._packed = split == "training" and processor.has_teacher
-
-    def set_epoch(self, epoch, pseudo_probability=None):
-        """Selects the epoch (and its pseudo-label mixing probability) of the coming batches."""
-        if int(epoch) != self.epoch:
-            self.start_batch = 0
-        self.epoch = int(epoch)
-        p = self.processor.pseudo_probability if pseudo_probability is None else pseudo_probability
-        self.pseudo_probability = _check_probability(p, "pseudo_probability")
-
-    def __len__(self):
-        batches = math.ceil(self.processor.split_size(self.split) / self.batch_size)
-        return max(batches - self.start_batch, 0) if self.split == "training" else batches
-
-    def __getitem__(self, index):
-        if not 0 <= index < len(self):
-            raise IndexError(f"batch {index} of a {len(self)}-batch {self.split} dataset")
-        ap, b = self.processor, self.batch_size
-        if self.split == "training":
-            plan = ap.training_plan(self.epoch, self.start_batch + index, b, self.pseudo_probability)
-        else:
-            plan = ap.eval_plan(self.split)[index * b:(index + 1) * b]
-        x = ap.render(plan)
-        return x, ap.targets(plan, self._packed, x)
-
-    def labels_array(self):
-        """int32 [n] true labels of validation/testing, in dataset order."""
-        if self.split == "training":
-            raise ValueError("training labels change every epoch; labels_array() is for validation/testing")
-        return self.processor.eval_plan(self.split).label.astype(np.int32)
 
 
 def describe(ap):
     """A JSON-able summary of an AudioProcessor's data (what the command line prints)."""
     splits, speakers = {}, {}
-    for split in SPLITS:
+    for split in corpus.SPLITS:
         clips = ap.clips(split)
-        speakers[split] = {speaker_of(key) for key, _, _ in clips}
+        speakers[split] = {corpus.speaker_of(key) for key, _, _ in clips}
         splits[split] = {
             "clips": len(clips), "speakers": len(speakers[split]),
             "samples_per_pass": ap.split_size(split), "composition": ap.composition(split),
@@ -795,10 +460,10 @@ def format_description(report):
         c = s["composition"]
         lines.append(f"{split:<11}{s['clips']:>7}{s['speakers']:>10}  {s['samples_per_pass']} = "
                      f"{c['words']} + {c['unknown']} + {c['silence']}")
-    lines.append(f"{'clips per label':<16}" + "".join(f"{split:>12}" for split in SPLITS))
+    lines.append(f"{'clips per label':<16}" + "".join(f"{split:>12}" for split in corpus.SPLITS))
     for label in report["labels"][1:]:
         lines.append(f"  {label:<14}" + "".join(f"{report['splits'][s]['labels'].get(label, 0):>12}"
-                                                 for s in SPLITS))
+                                                 for s in corpus.SPLITS))
     crossing = report["speakers_in_several_splits"]
     lines.append("speakers in several splits: " + (f"{len(crossing)} (e.g. {crossing[:5]})" if crossing
                                                     else "none (splits are speaker-disjoint)"))
@@ -811,33 +476,24 @@ def format_description(report):
     return "\n".join(lines)
 
 
+# The settings that change what the description counts (the same flags as train.py's).
+DESCRIBE_SETTINGS = ("wanted_words", "silence_percentage", "unknown_percentage", "validation_percentage",
+                     "testing_percentage", "pseudo_labels", "seed")
+
+
 def main(argv=None):
     """Describes the data folders given on the command line; returns the description dict."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dirs", nargs="+", metavar="DATA_DIR",
                         help="data folder(s): X/ with audio/<word>/, X/ with <word>/, or X/audio")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.add_argument("--wanted_words", nargs="+", default=None,
-                        help="words to classify (default: the 10 Kaggle command words); 'all' = every word")
-    parser.add_argument("--silence_percentage", type=float, default=10.0,
-                        help="silence samples per split, %% of its wanted-word clips (default 10)")
-    parser.add_argument("--unknown_percentage", type=float, default=10.0,
-                        help="unknown-word samples per split, %% of its wanted-word clips (default 10)")
-    parser.add_argument("--validation_percentage", type=float, default=10.0,
-                        help="validation share of folders without list files (default 10)")
-    parser.add_argument("--testing_percentage", type=float, default=10.0,
-                        help="testing share of folders without list files (default 10)")
-    parser.add_argument("--pseudo_labels", default=None, help="pseudo-label CSV (path,label) to check too")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the unknown/silence selection (default 0)")
     parser.add_argument("--decode_workers", type=int, default=None,
                         help="threads decoding the clips (default: one per CPU)")
+    settings.add_arguments(parser, DESCRIBE_SETTINGS)  # train.py's flags, defaults and help texts
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    ap = AudioProcessor(args.data_dirs, wanted_words=args.wanted_words,
-                        silence_percentage=args.silence_percentage, unknown_percentage=args.unknown_percentage,
-                        validation_percentage=args.validation_percentage,
-                        testing_percentage=args.testing_percentage, seed=args.seed,
-                        pseudo_labels=args.pseudo_labels, decode_workers=args.decode_workers)
+    values = {**settings.resolve({}, args), "data_dir": args.data_dirs}
+    ap = AudioProcessor.from_settings(values, decode_workers=args.decode_workers)
     report = describe(ap)
     print(json.dumps(report, indent=2) if args.json else format_description(report))
     return report

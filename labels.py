@@ -7,6 +7,9 @@
   (the winning team's order).
 - A model's output order is `model_labels(wanted_words)`: `_silence_`, `_unknown_`, then the
   wanted words, as in the TensorFlow tutorial; a run folder's `labels.txt` records it.
+- The one mapping between the two: `kaggle_label` (model label or word -> Kaggle label) and
+  `model_label` (a word, Kaggle or model label -> the model label it trains as); `KAGGLE_TO_MODEL`
+  holds the two names that differ.
 """
 
 import numpy as np
@@ -25,15 +28,23 @@ WORDS_V2 = WORDS_V1 + ("backward", "follow", "forward", "learn", "visual")
 
 KAGGLE_LABELS = COMMAND_WORDS + ("silence", "unknown")
 KAGGLE_PROB_ORDER = ("silence", "unknown") + COMMAND_WORDS
+KAGGLE_TO_MODEL = {"silence": SILENCE_LABEL, "unknown": UNKNOWN_LABEL}
 
 
 def kaggle_label(label):
     """The Kaggle submission label of a word or model label ('_silence_' -> 'silence', ...)."""
     if label in COMMAND_WORDS:
         return label
-    if label in (SILENCE_LABEL, "silence"):
-        return "silence"
-    return "unknown"
+    return "silence" if model_label(label) == SILENCE_LABEL else "unknown"
+
+
+def model_label(name, wanted_words=None):
+    """The model label of a word, a Kaggle label or a model label ('silence' -> '_silence_'); given the
+    `wanted_words`, a word that is not one of them trains as `_unknown_` (clip folders, pseudo labels)."""
+    label = KAGGLE_TO_MODEL.get(name, name)
+    if wanted_words is not None and label not in (SILENCE_LABEL, UNKNOWN_LABEL) and label not in wanted_words:
+        return UNKNOWN_LABEL
+    return label
 
 
 def kaggle_membership(model_labels):

@@ -10,7 +10,7 @@ Command line:
 Reads:
 - `--clips`: labelled one-second clips: a test folder with `solution.csv` (`fname,label,word`,
   clips in `audio/` or beside it; silence rows are skipped), or a corpus folder in any layout
-  input_data.py reads, of which the `--split` (default: testing) is used. Command words are
+  corpus.py reads, of which the `--split` (default: testing) is used. Command words are
   `--keywords` (default: the ten Kaggle words); every other word is an "other" word.
 - `--noise`: a folder of noise recordings (WAV, any format), e.g. a dataset's `_background_noise_`.
 
@@ -51,7 +51,7 @@ import numpy as np
 
 import audio
 import cli
-import input_data
+import corpus
 import labels as label_sets
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ PEAK_LIMIT = 0.9
 def test_folder_clips(folder):
     """[(path, word)] of a test folder's solution.csv, silence excluded."""
     solution = os.path.join(folder, "solution.csv")
-    audio_dir = os.path.join(folder, "audio") if os.path.isdir(os.path.join(folder, "audio")) else folder
+    audio_dir = corpus.test_wav_folder(folder)
     with open(solution, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"fname", "word"} <= set(reader.fieldnames):
@@ -80,7 +80,7 @@ def test_folder_clips(folder):
 
 def corpus_clips(folder, split):
     """[(path, word)] of a corpus folder's split (list files, else the speaker hash)."""
-    index = input_data.index_folder(folder)
+    index = corpus.index_folder(folder)
     return sorted((path, word) for _, path, word, clip_split in index.clips if clip_split == split)
 
 
@@ -193,12 +193,12 @@ def place_words(stream, pools, args, rng):
 
 
 def write_csv(path, header, rows):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    def write(tmp):
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerows(rows)
+    cli.write_atomic(path, write)
 
 
 def summary(args, words, pools):
@@ -223,7 +223,7 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: 0)")
     parser.add_argument("--out", required=True, help="output folder (stream.wav, labels.csv, words.csv, stream.json)")
     parser.add_argument("--overwrite", action="store_true", help="replace the files of an earlier stream in --out")
-    parser.add_argument("--split", default="testing", choices=input_data.SPLITS,
+    parser.add_argument("--split", default="testing", choices=corpus.SPLITS,
                         help="split of a corpus folder to take clips from (default: testing)")
     parser.add_argument("--keywords", nargs="+", default=list(label_sets.COMMAND_WORDS),
                         help="command words (default: the ten Kaggle words)")
@@ -275,11 +275,7 @@ def main(argv=None):
               [[w["word"], w["label"], f"{w['start_s']:.3f}", f"{w['end_s']:.3f}", w["clip"], f"{w['snr_db']:.1f}",
                 f"{w['speed']:.3f}"] for w in words])
     info = summary(args, words, pools)
-    tmp = os.path.join(args.out, f"stream.json.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(info, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, os.path.join(args.out, "stream.json"))
+    cli.write_text(os.path.join(args.out, "stream.json"), json.dumps(info, indent=2) + "\n")
     print(f"wrote {args.out}/stream.wav ({args.minutes:g} min): {info['words']} words, "
           f"{info['command_words']} command words in labels.csv, {info['other_words']} other words")
     return info

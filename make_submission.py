@@ -5,11 +5,12 @@ r"""Predicts every clip of a test folder with a trained run; writes a submission
         [--tta_stretch 0.9] [--batch_size 256] [--read_workers 2] [--limit 100] [--overwrite]
 
 Reads `runs/N` (config.json, labels.txt and best.keras, or `--checkpoint`: a file name inside the
-run or a path) and every `*.wav` directly inside `--test_dir` (non-recursive: the Kaggle test
-folder is flat; sub-folders are ignored and counted in the log). Any number of clips: a thread
-pool reads and decodes the next batches (`audio.load_clip`: 16 kHz mono, padded or cut to one
-second) while the model predicts the current one, so only `batch_size x (prefetch + 1)` clips are
-in memory at a time; a tqdm bar shows progress.
+run or a path) and every `*.wav` of `--test_dir`: the WAVs directly inside it, or inside its
+`audio/` when it holds none (`corpus.list_test_wavs`, the rule of every script that reads a test
+folder: `data/test` and `data/test/audio` give the same clips; sub-folders are not read). Any
+number of clips: a thread pool reads and decodes the next batches (`audio.load_clip`: 16 kHz
+mono, padded or cut to one second) while the model predicts the current one, so only
+`batch_size x (prefetch + 1)` clips are in memory at a time; a tqdm bar shows progress.
 
 Test-time augmentation (TTA): each flag adds variants of every clip; the model's probabilities
 of the original clip and of all variants are averaged with equal weight.
@@ -51,6 +52,7 @@ from tqdm import tqdm
 
 import audio
 import cli
+import corpus
 import probs as prob_files
 import runs
 
@@ -115,24 +117,6 @@ def stretch_clip(clips, rate):
     kept = min(n, stretched.shape[-1])
     fitted[..., :kept] = stretched[..., :kept]  # audio.fit_clip's rule: pad at the end or keep the start
     return fitted
-
-
-def list_wavs(test_dir):
-    """Sorted base names of the `.wav` files directly inside `test_dir`."""
-    if not os.path.isdir(test_dir):
-        raise FileNotFoundError(f"{test_dir}: no such test folder")
-    names, folders = [], 0
-    with os.scandir(test_dir) as entries:
-        for entry in entries:
-            if entry.is_dir():
-                folders += 1
-            elif entry.name.lower().endswith(".wav") and entry.is_file():
-                names.append(entry.name)
-    if folders:
-        log.info("%s: %d sub-folder(s) ignored (the test folder is read non-recursively)", test_dir, folders)
-    if not names:
-        raise cli.UserError(f"{test_dir}: no .wav files (expected the flat test folder, e.g. data/test/audio)")
-    return sorted(names)
 
 
 @dataclasses.dataclass
@@ -257,7 +241,8 @@ def build_parser():
     parser.add_argument("--run_dir", required=True, help="run folder written by train.py (e.g. runs/N)")
     parser.add_argument("--checkpoint", default=None,
                         help="checkpoint file name inside the run, or a path (default: best.keras)")
-    parser.add_argument("--test_dir", required=True, help="flat folder of test .wav files (e.g. data/test/audio)")
+    parser.add_argument("--test_dir", required=True,
+                        help="folder of the test .wav files, or the one whose audio/ holds them (e.g. data/test)")
     parser.add_argument("--out", required=True,
                         help="submission path, e.g. submissions/N.csv; *_all_labels.csv and *_probs.csv go next to it")
     parser.add_argument("--tta_shift_samples", type=int, nargs="+", default=[],
@@ -285,14 +270,15 @@ def main(argv=None):
     out_prefix = cli.out_prefix(args.out)
     runs.check_run_dir(args.run_dir)
     cli.check_outputs(output_paths(out_prefix).values(), runs.run_files(args.run_dir, args.checkpoint), args.overwrite)
-    fnames = list_wavs(args.test_dir)
+    wavs = corpus.list_test_wavs(args.test_dir)
+    fnames = list(wavs)
     if args.limit is not None:
         if args.limit < 1:
             raise cli.UserError(f"--limit must be >= 1, got {args.limit}")
         fnames = fnames[:args.limit]
     keras_model, model_labels, _ = runs.load_run(args.run_dir, args.checkpoint)
     log.info("%d clips, %d variant(s) per clip: %s", len(fnames), len(variants), variants)
-    paths = [os.path.join(args.test_dir, name) for name in fnames]
+    paths = [wavs[name] for name in fnames]
     prediction = predict_folder(keras_model, paths, variants, args.batch_size, args.read_workers,
                                 args.prefetch_batches, progress=not args.no_progress)
     for name, problem in prediction.failures:

@@ -10,7 +10,8 @@ Reads a model written by freeze_graph.py -- a TFLite file (`.tflite`, float32 or
 float32 [1, 16000]) or a frozen GraphDef (`.pb`, fed a WAV file's bytes at `wav_data:0`, read at
 `labels_softmax:0`) -- its labels (`--labels`, default beside the model: `tf_files/N_labels.txt`
 for `N.tflite`, `N_int8.tflite` and `N.pb`), and every `*.wav` directly inside `--test_data` (or
-inside `--test_data/audio` when the folder itself holds none). Writes the submission CSV `fname,label` (header, one row
+inside `--test_data/audio` when the folder itself holds none: `corpus.list_test_wavs`, the rule of
+make_submission.py too). Writes the submission CSV `fname,label` (header, one row
 per WAV sorted by file name), exactly as make_submission.py writes it: the label is the argmax of
 the probabilities summed into the 12 Kaggle classes (the sum rule of `probs.to_kaggle`; for a
 12-class model simply the most probable label's Kaggle class).
@@ -58,6 +59,7 @@ import numpy as np
 
 import audio
 import cli
+import corpus
 import labels as label_sets
 
 log = logging.getLogger(__name__)
@@ -220,21 +222,13 @@ def read_model_labels(path, num_classes):
     return model_labels
 
 
-def _wavs_in(folder):
-    with os.scandir(folder) as entries:
-        return {e.name: e.path for e in entries if e.name.lower().endswith(".wav") and e.is_file()}
-
-
 def list_test_wavs(test_dir):
-    """{fname: path} of the WAVs directly inside `test_dir` (else inside `test_dir/audio`)."""
-    if not os.path.isdir(test_dir):
-        raise InputError(f"{test_dir}: test folder not found")
-    wavs = _wavs_in(test_dir)
-    if not wavs and os.path.isdir(os.path.join(test_dir, "audio")):
-        wavs = _wavs_in(os.path.join(test_dir, "audio"))
-    if not wavs:
-        raise InputError(f"{test_dir}: no .wav files in the test folder (nor in its audio/ sub-folder)")
-    return wavs
+    """{fname: path} of the test WAVs (`corpus.list_test_wavs`: the folder's own, else its audio/), its
+    errors raised as this script's InputError."""
+    try:
+        return corpus.list_test_wavs(test_dir)
+    except (cli.UserError, OSError) as e:
+        raise InputError(cli.describe(e)) from e
 
 
 def fingerprint(model_path, model_labels, wavs):
@@ -303,14 +297,12 @@ def write_submission(path, done):
     The csv module with os.linesep line ends and minimal quoting is what pandas' `to_csv` (behind
     make_submission.py) writes, so both scripts give the same bytes.
     """
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, lineterminator=os.linesep)
-        writer.writerow(["fname", "label"])
-        writer.writerows([fname, done[fname]] for fname in sorted(done))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f, lineterminator=os.linesep)
+            writer.writerow(["fname", "label"])
+            writer.writerows([fname, done[fname]] for fname in sorted(done))
+    cli.write_atomic(path, write, fsync=True)  # the journal is removed next: the CSV must be on the disk
 
 
 def _progress(items, total):

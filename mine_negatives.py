@@ -35,6 +35,7 @@ import os
 
 import audio
 import cli
+import corpus
 import labels as label_sets
 import spot_keywords
 
@@ -75,15 +76,12 @@ def write_clips(stream, windows, out_dir):
     for end_s, label in windows:
         end = int(round(end_s * audio.SAMPLE_RATE))
         clip = stream[end - audio.CLIP_SAMPLES:end]
-        relative = os.path.join("audio", label, f"mined_{end_s:09.3f}.wav")
-        os.makedirs(os.path.join(out_dir, "audio", label), exist_ok=True)
+        relative = os.path.join(corpus.AUDIO_DIR, label, f"mined_{end_s:09.3f}.wav")
+        os.makedirs(os.path.join(out_dir, corpus.AUDIO_DIR, label), exist_ok=True)
         audio.write_wav(os.path.join(out_dir, relative), clip)
         rows.append((relative.replace(os.sep, "/"), label))
         counts[label] = counts.get(label, 0) + 1
-    tmp = os.path.join(out_dir, f"pseudo_labels.csv.tmp{os.getpid()}")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([("path", "label"), *rows])
-    os.replace(tmp, os.path.join(out_dir, "pseudo_labels.csv"))
+    corpus.write_pseudo_labels(os.path.join(out_dir, corpus.PSEUDO_LABELS_FILE), rows)
     return counts
 
 
@@ -125,7 +123,7 @@ def main(argv=None):
     false_alarms = len({round(t, 3) for t, _, _ in detections
                         if not any(w[0] != label_sets.UNKNOWN_LABEL for w in words_in(words, t - 1.0, t))})
     print(f"{len(detections)} detections at threshold {args.threshold:g}, {false_alarms} with no command word in "
-          f"their window; wrote {sum(counts.values())} clips ({counts}) and {args.out}/pseudo_labels.csv")
+          f"their window; wrote {sum(counts.values())} clips ({counts}) and {os.path.join(args.out, corpus.PSEUDO_LABELS_FILE)}")
     return counts
 
 

@@ -25,7 +25,7 @@ class gets the total probability of all non-command words), so the 12 columns st
 Rule "max" reproduces the winning entry's conversion: the largest probability among the labels
 of a class, then a softmax over the 12 values (a class without any label gets probability 0).
 
-Every writer is atomic (`path + ".tmp"`, then `os.replace`).
+Every writer is atomic (`cli.write_atomic`).
 """
 
 import dataclasses
@@ -90,20 +90,6 @@ def check_unique(names, source, what):
         raise cli.UserError(f"{source}: {len(duplicated)} duplicated {what}(s), e.g. {duplicated[:_EXAMPLES]}")
 
 
-def _atomic_replace(write, path):
-    """Calls `write(tmp_path)` then renames the temporary file to `path`."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.tmp"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
 # ---------------------------------------------------------------------------- probability CSV
 
 def write_probs_csv(path, table):
@@ -111,7 +97,7 @@ def write_probs_csv(path, table):
     table = table.sorted()
     frame = pd.DataFrame(table.values, columns=table.classes)
     frame.insert(0, FNAME, table.fnames)
-    return _atomic_replace(lambda tmp: frame.to_csv(tmp, index=False, float_format=CSV_FLOAT_FORMAT), path)
+    return cli.write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False, float_format=CSV_FLOAT_FORMAT))
 
 
 def read_probs_csv(path):
@@ -129,23 +115,31 @@ def read_probs_csv(path):
     if not_numeric:
         raise cli.UserError(f"{path}: column(s) {not_numeric} are not numbers (a label CSV, not probabilities?)")
     values = frame[classes].to_numpy(dtype=np.float32)
-    _check_values(values, path, frame[FNAME].tolist(), CSV_SUM_TOLERANCE)
+    _check_values(values, path, frame[FNAME].tolist(), CSV_SUM_TOLERANCE, first_line=2)
     return ProbTable(frame[FNAME].tolist(), classes, values, str(path)).sorted()
 
 
-def _check_values(values, source, fnames, sum_tolerance):
-    """Raises UserError unless every row is a probability distribution (in [0, 1], summing to 1)."""
+def _check_values(values, source, fnames, sum_tolerance, first_line=None):
+    """Raises UserError unless every row is a probability distribution (in [0, 1], summing to 1);
+    `first_line`: the file line of row 0 (a CSV's), so the error points at the first bad line."""
+    def at(row):
+        return f"{source}:{first_line + row}" if first_line is not None else f"{source} row {row}"
+
     if np.isnan(values).any():
         rows = np.flatnonzero(np.isnan(values).any(axis=1))
-        raise cli.UserError(f"{source}: missing or NaN probabilities in {len(rows)} row(s), e.g. rows {rows[:5]}")
+        raise cli.UserError(f"{source}: missing or NaN probabilities in {len(rows)} row(s), e.g. rows {rows[:5]}; "
+                            f"first at {at(rows[0])}")
     if values.size and (values.min() < -1e-6 or values.max() > 1 + 1e-6):
-        raise cli.UserError(f"{source}: values outside [0, 1] ({values.min()} .. {values.max()}): not probabilities")
+        row = np.flatnonzero((values < -1e-6).any(axis=1) | (values > 1 + 1e-6).any(axis=1))[0]
+        raise cli.UserError(f"{source}: values outside [0, 1] ({values.min()} .. {values.max()}): not probabilities; "
+                            f"first at {at(row)}")
     sums = values.astype(np.float64).sum(axis=1)
     off = np.flatnonzero(np.abs(sums - 1.0) > sum_tolerance)
     if len(off):
         examples = ", ".join(f"{fnames[i]} sums to {sums[i]:.6g}" for i in off[:3])
         raise cli.UserError(f"{source}: {len(off)} row(s) do not sum to 1 (within {sum_tolerance:.2g}): {examples}; "
-                            "each row must be one clip's probabilities (a torn or edited file?)")
+                            f"{at(off[0])}: probabilities must lie in [0, 1] and sum to 1 in every row, one clip's "
+                            "per row (a torn or edited file?)")
 
 
 # ---------------------------------------------------------------------------- uint8 memmap + sidecar
@@ -324,7 +318,7 @@ def write_label_csv(path, fnames, row_labels):
     """Writes `fname,label` with rows sorted by fname."""
     frame = pd.DataFrame({FNAME: list(fnames), LABEL: list(row_labels)}).sort_values(FNAME, kind="stable")
     check_unique(frame[FNAME].tolist(), path, "fname")
-    return _atomic_replace(lambda tmp: frame.to_csv(tmp, index=False), path)
+    return cli.write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 def read_label_csv(path):

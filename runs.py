@@ -3,7 +3,9 @@
 A run folder `runs/<name>/` holds `config.json` (every resolved setting, seed, git commit),
 `labels.txt` (model output order), checkpoints `ep-<epoch>-va-<val_acc>.keras`, `best.keras`
 (a copy of the best checkpoint by validation accuracy), `metrics.json`, `log.csv`, TensorBoard
-logs and a confusion-matrix picture. Later scripts take `--run_dir` and need nothing else.
+logs, a confusion-matrix picture, the resume state and, when distilled from teacher runs, their
+probabilities. Later scripts take `--run_dir` and need nothing else. The names below are the only
+place these file names are written down (docs/ARCHITECTURE.md, "Run folder").
 """
 
 import hashlib
@@ -18,13 +20,27 @@ import labels as label_sets
 PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
 # The modules whose code decides what a training run computes: their fingerprint is stored in
 # config.json, so a finished run made by other code is not mistaken for a fresh one.
-TRAINING_CODE = ("audio.py", "features.py", "input_data.py", "labels.py", "model.py", "settings.py",
-                 "stream_augment.py", "train.py", "train_loop.py")
+TRAINING_CODE = ("audio.py", "corpus.py", "features.py", "input_data.py", "labels.py", "model.py", "samples.py",
+                 "settings.py", "split_dataset.py", "stream_augment.py", "teachers.py", "train.py", "train_loop.py")
 
 CONFIG_FILE = "config.json"
 LABELS_FILE = "labels.txt"
 BEST_CHECKPOINT = "best.keras"
+CHECKPOINT_GLOB = "ep-*.keras"  # the epoch checkpoints, named by `checkpoint_name`
 METRICS_FILE = "metrics.json"
+LOG_FILE = "log.csv"
+TENSORBOARD_DIR = "tensorboard"
+STATE_FILE = os.path.join("state", "resume.npz")
+CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+TEACHER_PROBS_FILE = "teacher_probs.csv"
+# Everything train.py writes into a run folder besides the epoch checkpoints (--overwrite deletes these only).
+TRAINING_OUTPUTS = (CONFIG_FILE, LABELS_FILE, BEST_CHECKPOINT, METRICS_FILE, LOG_FILE, CONFUSION_MATRIX_FILE,
+                    TENSORBOARD_DIR, os.path.dirname(STATE_FILE), TEACHER_PROBS_FILE)
+
+
+def checkpoint_name(epoch, val_accuracy):
+    """The file name of the checkpoint of `epoch` (1-based) with its validation accuracy."""
+    return f"ep-{epoch:03d}-va-{val_accuracy:.4f}.keras"
 
 
 def find_experiment(directory, name):
@@ -67,12 +83,8 @@ def read_json(path):
 
 
 def write_json(path, content):
-    """Writes JSON atomically (temporary file, then rename)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(content, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    """Writes JSON (indented, keys sorted) atomically."""
+    cli.write_text(path, json.dumps(content, indent=2, sort_keys=True) + "\n")
 
 
 def check_run_dir(run_dir):

@@ -198,10 +198,10 @@ def draw_curve(points, path, target):
     ax.set_ylim(0, 1)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    tmp = f"{path}.tmp{os.getpid()}"
-    fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        cli.write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    finally:
+        plt.close(fig)
 
 
 def format_summary(result):

@@ -1,9 +1,11 @@
 """Training settings: one flat namespace of typed, documented settings for `train.py`.
 
-Every setting has a default (documented in `Settings` below, with a short *why* where it is not
-obvious) and a command-line flag of the same name (`--batch_size 64`, `--no-circular_shift` for a
-boolean). Augmentation settings are the fields of `input_data.AugmentSettings`, taken over
-unchanged (same names, types and defaults), so the two never drift apart.
+Every setting has its type, default and help text written once, next to its field in `Settings` or,
+for the augmentation, `AugmentSettings` (the type input_data.AudioProcessor takes), with a short
+*why* where it is not obvious; each has a command-line flag of the same name (`--batch_size 64`,
+`--no-circular_shift` for a boolean). Other modules take defaults from here (the data loader's
+keyword arguments, `python input_data.py`'s flags), never write them again. This module imports
+no Keras or TensorFlow, so light scripts can read a run's settings.
 
 Resolution order: defaults < experiment file (TOML) < command-line flags.
 
@@ -17,20 +19,21 @@ of the wrong type, a repeated key or malformed TOML raises `SettingsError` (a `c
 naming the file and the key.
 
 `config.json` of a run folder stores the resolved settings in sections (`model`, `data`, `train`);
-`settings_from_config` reads them back (used by `train.py --resume`).
+`settings_from_config` reads them back, the one reader of every script that needs a run's
+settings (`train.py --resume`, freeze_graph.py's clip choice); a setting the file lacks (an older
+run, a hand-made folder) takes its default.
 
 This module is a library: nothing runs at import.
 """
 
 import argparse
 import dataclasses
-import inspect
-import re
 import tomllib
 import typing
 
+import audio
 import cli
-from input_data import AugmentSettings
+import corpus
 from labels import COMMAND_WORDS
 
 OPTIMIZERS = ("sgd", "adam", "nadam", "rmsprop")
@@ -54,9 +57,86 @@ def _setting(default, group, help_text):
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def check_probability(value, name):
+    """`value` as a float, or a UserError naming `name` unless it lies in [0, 1]."""
+    if not 0.0 <= float(value) <= 1.0:
+        raise cli.UserError(f"{name} is a probability in [0, 1], got {value}")
+    return float(value)
+
+
+_RANGES = ("background_volume_range", "silence_volume_range", "volume_range", "speed_range", "stream_snr_db")
+_PROBABILITIES = ("background_frequency", "time_shift_probability", "volume_probability",
+                  "speed_probability", "eval_background_frequency", "stream_probability",
+                  "stream_partial_probability", "stream_neighbour_probability")
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentSettings:
+    """Training augmentation (input_data.AudioProcessor); each effect has a probability per sample and a range."""
+
+    background_frequency: float = _setting(0.8, "augment", "chance of adding a random slice of a random noise "
+                                                           "file to a word (tutorial: 0.8)")
+    background_volume_range: tuple = _setting((0.0, 0.1), "augment", "that slice times a uniform factor from this "
+                                                                     "range (tutorial: up to 0.1)")
+    silence_volume_range: tuple = _setting((0.001, 0.3), "augment", "RMS of silence samples, log-uniform: real "
+                                                                    "silence clips range from near 0 to 0.3 RMS "
+                                                                    "(median ~0.02), far louder than the dataset's "
+                                                                    "noise files")
+    time_shift_ms: float = _setting(100.0, "augment", "uniform time shift within +-this (tutorial: 100), "
+                                                      "zero-filled unless circular_shift")
+    time_shift_probability: float = _setting(1.0, "augment", "chance of a time shift")
+    circular_shift: bool = _setting(False, "augment", "wrap a shifted clip around instead of zero-filling it")
+    volume_probability: float = _setting(1.0, "augment", "chance of a foreground gain from volume_range")
+    volume_range: tuple = _setting((0.7, 1.3), "augment", "foreground gain (result clipped to [-1, 1])")
+    speed_probability: float = _setting(0.0, "augment", "chance of playing a word faster/slower by a factor from "
+                                                        "speed_range (pitch follows)")
+    speed_range: tuple = _setting((0.9, 1.1), "augment", "speed factor, about the clip centre, by linear "
+                                                         "interpolation (no anti-alias filter: meant for factors "
+                                                         "near 1)")
+    eval_background_frequency: float = _setting(0.0, "augment", "chance that a validation/testing word gets noise "
+                                                                "(0: clean words, so scores measure the model "
+                                                                "rather than the noise draw)")
+    stream_probability: float = _setting(0.0, "augment", "chance that a training word becomes a window as a sliding "
+                                                         "spotter sees it (stream_augment.py: the word anywhere in "
+                                                         "the window, cut by its edges, neighbouring words, noise "
+                                                         "at a drawn SNR); 0 = off")
+    stream_partial_probability: float = _setting(0.25, "augment", "share of those windows whose word a window edge "
+                                                                  "cuts (10-50% of it shows), labelled _unknown_")
+    stream_neighbour_probability: float = _setting(0.5, "augment", "chance, on each side of the word, of a "
+                                                                   "neighbouring word cut by the window edge")
+    stream_snr_db: tuple = _setting((0.0, 25.0), "augment", "signal-to-noise ratio of the word over the noise in "
+                                                            "those windows, in dB")
+
+    def __post_init__(self):
+        for name in _RANGES:
+            value = tuple(float(v) for v in getattr(self, name))
+            if len(value) != 2 or not 0 <= value[0] <= value[1]:
+                raise cli.UserError(f"augmentation {name} must be [low, high] with 0 <= low <= high, got {value}")
+            object.__setattr__(self, name, value)  # TOML/JSON give lists; keep tuples
+        for name in _PROBABILITIES:
+            check_probability(getattr(self, name), f"augmentation {name}")
+        if self.silence_volume_range[0] <= 0 or self.speed_range[0] <= 0:
+            raise cli.UserError("silence_volume_range (log-uniform) and speed_range must start above 0")
+        if not 0 <= self.time_shift_ms <= 1000 * audio.CLIP_SAMPLES / audio.SAMPLE_RATE:
+            raise cli.UserError(f"time_shift_ms must be within one clip (0..1000), got {self.time_shift_ms}")
+
+    @classmethod
+    def from_dict(cls, settings):
+        """Settings from a dict (experiment file); unknown keys are an error naming them."""
+        known = [field.name for field in dataclasses.fields(cls)]
+        unknown = sorted(set(settings) - set(known))
+        if unknown:
+            raise cli.UserError(f"unknown augmentation setting(s) {unknown}; known settings: {known}")
+        return cls(**settings)
+
+    def to_dict(self):
+        """JSON-able dict (ranges as lists) that `from_dict` accepts."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
 @dataclasses.dataclass
 class Settings:
-    """What `train.py` does; augmentation settings (input_data.AugmentSettings) are added to these."""
+    """What `train.py` does; the augmentation settings (`AugmentSettings`) are added to these."""
 
     # run
     seed: int = _setting(0, "run", "seed of weights, data order, augmentation and dropout")
@@ -78,8 +158,9 @@ class Settings:
                                   "the words with their own output, or 'all' (every word found: an all-words head)")
     silence_percentage: float = _setting(10.0, "data", "silence samples, in % of the wanted-word clips")
     unknown_percentage: float = _setting(10.0, "data", "unknown-word samples, in % of the wanted-word clips")
-    validation_percentage: float = _setting(10.0, "data", "validation share where no list files exist")
-    testing_percentage: float = _setting(10.0, "data", "testing share where no list files exist")
+    validation_percentage: float = _setting(corpus.SPLIT_PERCENTAGE, "data", "validation share where no list files "
+                                                                             "exist (the speaker hash)")
+    testing_percentage: float = _setting(corpus.SPLIT_PERCENTAGE, "data", "testing share where no list files exist")
     pseudo_labels: list[str] = _setting([], "data", "CSV files path,label of pseudo-labelled clips to mix in "
                                                     "(none by default; '' = none)")
     pseudo_ratio: float = _setting(0.2, "data", "probability that a training sample is a pseudo-labelled clip")
@@ -126,35 +207,16 @@ class Settings:
     distill_weight: float = _setting(0.5, "train", "distillation weight w: (1-w) CE + w T^2 KL")
 
 
-def _augment_help():
-    """{field: help} from the AugmentSettings docstring ("name, name: text" entries)."""
-    helps, names = {}, []
-    for line in inspect.getdoc(AugmentSettings).splitlines():
-        entry = re.match(r"^([a-z_]+(?:, [a-z_]+)*):\s*(.*)$", line)
-        if entry:
-            names = entry.group(1).split(", ")
-            for name in names:
-                helps[name] = entry.group(2)
-        elif line.startswith(" ") and names:
-            for name in names:
-                helps[name] += " " + line.strip()
-        else:
-            names = []
-    return helps
-
-
 def _spec():
     """{name: (type, default, group, help)} of every setting, augmentation included."""
     spec = {}
-    for f in dataclasses.fields(Settings):
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        spec[f.name] = (f.type, default, f.metadata["group"], f.metadata["help"])
-    hints, helps = typing.get_type_hints(AugmentSettings), _augment_help()
-    for f in dataclasses.fields(AugmentSettings):
-        if f.name in spec:
-            raise RuntimeError(f"AugmentSettings.{f.name} clashes with a training setting of the same name")
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        spec[f.name] = (hints[f.name], default, "augment", helps.get(f.name, "see input_data.AugmentSettings"))
+    for settings_type in (Settings, AugmentSettings):
+        hints = typing.get_type_hints(settings_type)
+        for f in dataclasses.fields(settings_type):
+            if f.name in spec:
+                raise RuntimeError(f"{settings_type.__name__}.{f.name} clashes with another setting of the same name")
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            spec[f.name] = (hints[f.name], default, f.metadata["group"], f.metadata["help"])
     return spec
 
 
@@ -233,10 +295,13 @@ def _parse_param(text):
         return key, value
 
 
-def add_arguments(parser):
-    """One `--<name>` flag per setting (default SUPPRESS: only given flags override)."""
+def add_arguments(parser, names=None):
+    """One `--<name>` flag per setting, or per setting in `names` (default SUPPRESS: only given flags
+    override; `resolve` fills in the rest)."""
     groups = {}
     for name, (kind, default, group, help_text) in _spec().items():
+        if names is not None and name not in names:
+            continue
         if group not in groups:
             groups[group] = parser.add_argument_group(f"{group} settings")
         shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
@@ -275,7 +340,7 @@ def given_flags(args):
 
 
 def augment_settings(values):
-    """The input_data.AugmentSettings of resolved settings."""
+    """The AugmentSettings of resolved settings."""
     return AugmentSettings(**{f.name: values[f.name] for f in dataclasses.fields(AugmentSettings)})
 
 
@@ -332,8 +397,9 @@ def config_sections(values):
 def settings_from_config(config, path):
     """Settings {name: value} stored in a run's config.json (see `config_sections`)."""
     spec = _spec()
-    stored = {"seed": config.get("seed"), "model": config.get("model", {}).get("name"),
-              "model_params": config.get("model", {}).get("params", {})}
+    model = config.get("model", {})
+    stored = {"seed": config.get("seed"), "model": model.get("name"), "model_params": model.get("params")}
+    stored = {name: value for name, value in stored.items() if value is not None}  # absent: the default
     stored.update(config.get("train", {}))
     stored.update({k: v for k, v in config.get("data", {}).items() if k != "augment"})
     stored.update(config.get("data", {}).get("augment", {}))

@@ -10,7 +10,7 @@ Settings (see settings.py): defaults < experiment file `experiments/<number>_<na
 command-line flags; `--experiment` takes the number, the file stem or a path. Without an
 experiment file give `--run_dir`.
 
-Reads the dataset folders (`--data_dir`, any layout input_data.py accepts), optionally
+Reads the dataset folders (`--data_dir`, any layout corpus.py accepts), optionally
 pseudo-label CSVs (`path,label`, mixed in by `--pseudo_ratio`, with `--pseudo_only_epochs` and
 `--pseudo_ramp_epochs`) and a teacher: either a probability CSV (`--teacher_probs`,
 `fname,<labels>` as make_submission.py/ensemble.py write it; columns are the model's labels or the
@@ -62,7 +62,6 @@ sample-rate times, `seconds` in log.csv, and `--max_minutes` stops depend on the
 """
 
 import argparse
-import csv
 import datetime
 import glob
 import logging
@@ -75,28 +74,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import audio
 import cli
 import input_data
 import labels as label_sets
-import make_submission
 import model as model_zoo
 import probs as prob_files
 import runs
 import settings
+import teachers
 import train_loop
 import train_metrics
 
 log = logging.getLogger("train")
 
 PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
-CONFUSION_MATRIX_FILE = "confusion_matrix.png"
-TEACHER_PROBS_FILE = "teacher_probs.csv"
-TEACHER_BATCH = 256  # clips per teacher call (one input shape: no retracing)
-_ARTIFACTS = (runs.CONFIG_FILE, runs.LABELS_FILE, runs.BEST_CHECKPOINT, runs.METRICS_FILE, train_loop.LOG_FILE,
-              CONFUSION_MATRIX_FILE, train_loop.TENSORBOARD_DIR, os.path.dirname(train_loop.STATE_FILE),
-              TEACHER_PROBS_FILE)
-_KAGGLE_TO_MODEL = {"silence": label_sets.SILENCE_LABEL, "unknown": label_sets.UNKNOWN_LABEL}
 
 
 def parse_args(argv):
@@ -122,8 +113,8 @@ def git_commit():
 
 
 def _present_artifacts(run_dir):
-    names = [n for n in _ARTIFACTS if os.path.exists(os.path.join(run_dir, n))]
-    return names + [os.path.basename(p) for p in glob.glob(os.path.join(glob.escape(run_dir), "ep-*.keras"))]
+    names = [n for n in runs.TRAINING_OUTPUTS if os.path.exists(os.path.join(run_dir, n))]
+    return names + [os.path.basename(p) for p in glob.glob(os.path.join(glob.escape(run_dir), runs.CHECKPOINT_GLOB))]
 
 
 def clear_run_dir(run_dir):
@@ -203,132 +194,22 @@ def make_strategy(name):
     return tf.distribute.get_strategy()
 
 
-def _index_data(values):
-    """(model labels, training + pseudo-labelled clip keys, every clip key), without decoding audio."""
-    words, training, every = set(), set(), []
-    for data_dir in values["data_dir"]:
-        index = input_data.index_folder(data_dir, values["validation_percentage"], values["testing_percentage"])
-        words |= {word for _, _, word, _ in index.clips}
-        training |= {key for key, _, _, split in index.clips if split == "training"}
-        every += [key for key, _, _, _ in index.clips]
-    pseudo = [key for key, _, _ in input_data.read_pseudo_label_files(values["pseudo_labels"])]
-    wanted = input_data.resolve_wanted_words(settings.wanted_words_argument(values), sorted(words))
-    return label_sets.model_labels(wanted), training | set(pseudo), every + pseudo
-
-
-def _teacher_columns(path, header, model_labels):
-    """Column index per model label of a teacher CSV header, or a clear error."""
-    if not header or header[0] != "fname":
-        raise cli.UserError(f"{path}: expected the header fname,<one column per label>, found {header}")
-    columns = [_KAGGLE_TO_MODEL.get(c.strip(), c.strip()) for c in header[1:]]
-    missing = [label for label in model_labels if label not in columns]
-    extra = [c for c in columns if c not in model_labels]
-    if missing or extra or len(columns) != len(model_labels):
-        raise cli.UserError(f"{path}: the columns {header[1:]} do not match the model labels {model_labels} "
-                            f"(missing {missing}, unexpected {extra}); give probabilities over the model's labels "
-                            "or, for a 12-class model, the 12 Kaggle labels")
-    return [columns.index(label) + 1 for label in model_labels]
-
-
-def read_teacher_probs(path, model_labels, training_keys, every_key):
-    """{clip key: float32 probabilities in model label order} of the rows that match training clips."""
-    by_name = {}
-    for key in every_key:
-        by_name.setdefault(os.path.basename(key), set()).add(key)
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        order = _teacher_columns(path, next(reader, None), model_labels)
-        probs, rows = {}, 0
-        for line_number, row in enumerate(reader, start=2):
-            rows += 1
-            try:
-                values = np.array([float(row[i]) for i in order], np.float32)
-            except (ValueError, IndexError) as e:
-                raise cli.UserError(f"{path}:{line_number}: expected {len(order)} probabilities after fname "
-                                    f"({e})") from e
-            if (not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > 1
-                    or abs(values.sum(dtype=np.float64) - 1.0) > prob_files.CSV_SUM_TOLERANCE):
-                raise cli.UserError(f"{path}:{line_number}: probabilities must lie in [0, 1] and sum to 1, "
-                                    f"got {row[1:]}")
-            fname = row[0].strip().replace("\\", "/")
-            if "/" not in fname:
-                keys = by_name.get(fname, set())
-                if len(keys) > 1:
-                    raise cli.UserError(f"{path}:{line_number}: {fname} names {len(keys)} clips ({sorted(keys)[:3]}); "
-                                        "write fnames relative to the audio root (word/file.wav)")
-                fname = next(iter(keys), fname)
-            if fname in training_keys:
-                probs[fname] = values
-    if not probs:
-        raise cli.UserError(f"{path}: none of its {rows} rows matches a training clip (fname = path relative to "
-                            "the audio root such as yes/0a1b_nohash_0.wav, or the base name of a pseudo-labelled clip)")
-    log.info("teacher probabilities: %d of %d rows of %s match training clips", len(probs), rows, path)
-    return probs
-
-
-def teacher_from_runs(processor, values, cached_path):
-    """(keys, probabilities [n, C]): the mean over `teacher_runs` (with `teacher_tta`) of every clip that
-    can carry teacher probabilities; read from `cached_path` when a resumed run wrote it before."""
-    if os.path.isfile(cached_path):
-        table = prob_files.read_probs_csv(cached_path)
-        if table.classes != processor.labels:
-            raise cli.UserError(f"{cached_path}: columns {table.classes} are not the run's labels {processor.labels}")
-        log.info("teacher probabilities of %d clips from %s", len(table.fnames), cached_path)
-        return table.fnames, table.values
-    variants = make_submission.tta_variants([1500], make_submission.DEFAULT_LOUDER) if values["teacher_tta"] \
-        else make_submission.tta_variants()
-    keys, total = [], 0.0
-    for run_dir in values["teacher_runs"]:
-        teacher = load_teacher(run_dir, processor.labels)
-        keys, parts = [], []
-        for batch_keys, clips in processor.clip_batches(TEACHER_BATCH):
-            x = np.stack([variant.apply(clips) for variant in variants])
-            parts.append(make_submission.predict_variants(teacher, x, TEACHER_BATCH))
-            keys += batch_keys
-        total = total + np.concatenate(parts)
-        log.info("teacher %s: probabilities of %d clips, %d variant(s) each", run_dir, len(keys), len(variants))
-    return keys, total / len(values["teacher_runs"])
-
-
-def load_teacher(run_dir, labels):
-    """A teacher run's Keras model, checked to have `labels`."""
-    teacher, teacher_labels, _ = runs.load_run(run_dir)
-    if teacher_labels != labels:
-        raise settings.SettingsError(f"teacher_runs {run_dir}: its labels {teacher_labels} differ from this "
-                                     f"run's {labels}")
-    return teacher
-
-
-def online_teacher(teacher_runs, labels):
-    """x [n, 16000] -> the teachers' mean probabilities [n, C] (thread-safe: the loader threads call it)."""
-    signature = [tf.TensorSpec([None, audio.CLIP_SAMPLES], tf.float32)]  # one trace for every batch size
-    functions = [tf.function(lambda x, m=load_teacher(run_dir, labels): m(x, training=False), input_signature=signature)
-                 for run_dir in teacher_runs]
-    log.info("online teacher: %d run(s) label every training sample", len(functions))
-    return lambda x: np.mean([np.asarray(f(x)) for f in functions], axis=0)
-
-
 def load_data(values, run_dir):
     """{"processor", "labels", "train", "validation", "testing", "teacher"}: the AudioProcessor, its
     datasets, and the teacher probabilities computed from `teacher_runs` (None otherwise)."""
     teacher, expected, from_runs = None, None, None
     if values["teacher_probs"]:
-        expected, training_keys, every_key = _index_data(values)
-        teacher = read_teacher_probs(values["teacher_probs"], expected, training_keys, every_key)
-    processor = input_data.AudioProcessor(
-        values["data_dir"], wanted_words=settings.wanted_words_argument(values),
-        silence_percentage=values["silence_percentage"], unknown_percentage=values["unknown_percentage"],
-        validation_percentage=values["validation_percentage"], testing_percentage=values["testing_percentage"],
-        seed=values["seed"], augment=settings.augment_settings(values), pseudo_labels=values["pseudo_labels"] or None,
-        teacher_probs=teacher, pseudo_probability=values["pseudo_ratio"])
+        teacher, expected = teachers.from_probability_file(values)
+    processor = input_data.AudioProcessor.from_settings(values, teacher_probs=teacher)
     if expected is not None and processor.labels != expected:
         raise cli.UserError(f"the data's labels {processor.labels} changed while reading (unreadable clips?)")
     if values["teacher_runs"] and values["teacher_online"]:
-        processor.set_teacher_function(online_teacher(values["teacher_runs"], processor.labels))
+        processor.set_teacher_function(teachers.online_teacher(values["teacher_runs"], processor.labels))
     elif values["teacher_runs"]:
-        keys, probabilities = teacher_from_runs(processor, values, os.path.join(run_dir, TEACHER_PROBS_FILE))
+        keys, probabilities = teachers.teacher_from_runs(processor, values,
+                                                         os.path.join(run_dir, runs.TEACHER_PROBS_FILE))
         processor.set_teacher(dict(zip(keys, probabilities)))
-        from_runs = prob_files.ProbTable(keys, processor.labels, probabilities, TEACHER_PROBS_FILE)
+        from_runs = prob_files.ProbTable(keys, processor.labels, probabilities, runs.TEACHER_PROBS_FILE)
     data = {"processor": processor, "labels": processor.labels, "teacher": from_runs}
     for split, key in (("training", "train"), ("validation", "validation"), ("testing", "testing")):
         data[key] = processor.dataset(split, values["batch_size"])
@@ -417,7 +298,7 @@ def evaluate(out_dir, data, values, progress):
         matrix = train_metrics.confusion_matrix(predicted, true, len(labels))
         title = (f"{os.path.basename(os.path.abspath(out_dir))}: testing split, "
                  f"accuracy {train_metrics.accuracy(predicted, true):.4f}")
-        train_metrics.plot_confusion_matrix(matrix, labels, os.path.join(out_dir, CONFUSION_MATRIX_FILE), title)
+        train_metrics.plot_confusion_matrix(matrix, labels, os.path.join(out_dir, runs.CONFUSION_MATRIX_FILE), title)
     else:
         log.warning("the testing split is empty: no test accuracy and no confusion matrix")
     best_record, last = progress["best"], progress["rows"][-1]
@@ -471,12 +352,12 @@ def main(argv=None):
     strategy = setup_tensorflow(values)
     data = load_data(values, run_dir if stored is not None else "")
     net, optimizer = build_model(values, len(data["labels"]), strategy)
-    resuming = stored is not None and os.path.isfile(os.path.join(run_dir, train_loop.STATE_FILE))
+    resuming = stored is not None and os.path.isfile(os.path.join(run_dir, runs.STATE_FILE))
     if values["init_from"] and not resuming:  # before the run folder is written: a misfit leaves no run behind
         load_initial_weights(net, values["init_from"], data["labels"])
     out_dir = prepare_output(run_dir, values, experiment, stored, data["labels"], strategy)
-    if data["teacher"] is not None and not os.path.isfile(os.path.join(out_dir, TEACHER_PROBS_FILE)):
-        prob_files.write_probs_csv(os.path.join(out_dir, TEACHER_PROBS_FILE), data["teacher"])
+    if data["teacher"] is not None and not os.path.isfile(os.path.join(out_dir, runs.TEACHER_PROBS_FILE)):
+        prob_files.write_probs_csv(os.path.join(out_dir, runs.TEACHER_PROBS_FILE), data["teacher"])
     progress = train_loop.new_progress(values)
     if resuming:
         progress = train_loop.load_state(run_dir, net, optimizer)

@@ -38,15 +38,13 @@ import time
 import numpy as np
 import tensorflow as tf
 
+import cli
+import runs
 import train_metrics
 from labels import kaggle_label
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = os.path.join("state", "resume.npz")
-LOG_FILE = "log.csv"
-TENSORBOARD_DIR = "tensorboard"
-BEST_CHECKPOINT = "best.keras"
 LOG_COLUMNS = ("epoch", "learning_rate", "loss", "accuracy", "val_accuracy", "val_kaggle_accuracy",
                "pseudo_probability", "seconds")
 _EPSILON = 1e-7
@@ -175,19 +173,16 @@ def save_state(run_dir, model, optimizer, progress):
     arrays = {f"model_{i}": np.asarray(v.numpy()) for i, v in enumerate(model.variables)}
     arrays.update({f"optimizer_{i}": np.asarray(v.numpy()) for i, v in enumerate(optimizer.variables)})
     arrays["progress"] = np.array(json.dumps(progress))
-    path = os.path.join(run_dir, STATE_FILE)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+
+    def write(tmp):
+        with open(tmp, "wb") as f:  # a file object: np.savez would add .npz to a name
+            np.savez(f, **arrays)
+    cli.write_atomic(os.path.join(run_dir, runs.STATE_FILE), write, fsync=True)  # a power cut must not lose the state
 
 
 def load_state(run_dir, model, optimizer):
     """Restores model and optimizer variables from state/resume.npz; returns the progress record."""
-    path = os.path.join(run_dir, STATE_FILE)
+    path = os.path.join(run_dir, runs.STATE_FILE)
     with np.load(path, allow_pickle=False) as arrays:
         stored = {key: arrays[key] for key in arrays.files}
     for prefix, variables in (("model", model.variables), ("optimizer", optimizer.variables)):
@@ -206,24 +201,21 @@ def load_state(run_dir, model, optimizer):
 
 def write_log_csv(run_dir, rows):
     """log.csv: one row per finished epoch, rewritten atomically from the progress record."""
-    path = os.path.join(run_dir, LOG_FILE)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    def write(tmp):
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    cli.write_atomic(os.path.join(run_dir, runs.LOG_FILE), write)
 
 
 def _atomic_copy(source, destination):
-    tmp = f"{destination}.tmp{os.getpid()}"
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, destination)
+    cli.write_atomic(destination, lambda tmp: shutil.copyfile(source, tmp))
 
 
 def remove_stale_checkpoints(run_dir, keep):
     """Deletes epoch checkpoints other than `keep` (the best one) and leftover temporary files."""
-    for path in glob.glob(os.path.join(run_dir, "ep-*.keras")) + glob.glob(os.path.join(run_dir, "*.tmp*")):
+    for path in glob.glob(os.path.join(run_dir, runs.CHECKPOINT_GLOB)) + glob.glob(os.path.join(run_dir, "*.tmp*")):
         if os.path.basename(path) != keep:
             os.remove(path)
 
@@ -244,8 +236,8 @@ class Trainer:
         # Time-triggered saves could differ between workers; step-triggered ones cannot.
         self.save_every_seconds = 0.0 if self.multiworker else values["save_state_every_seconds"]
         self.last_save = time.monotonic()
-        shutil.rmtree(os.path.join(run_dir, TENSORBOARD_DIR), ignore_errors=True)
-        self.writer = tf.summary.create_file_writer(os.path.join(run_dir, TENSORBOARD_DIR))
+        shutil.rmtree(os.path.join(run_dir, runs.TENSORBOARD_DIR), ignore_errors=True)
+        self.writer = tf.summary.create_file_writer(os.path.join(run_dir, runs.TENSORBOARD_DIR))
         for row in progress["rows"]:  # a resumed run rewrites its scalars: no duplicates, no gaps
             self._write_scalars(row)
 
@@ -262,7 +254,7 @@ class Trainer:
         best = self.progress["best"]["checkpoint"]
         # A run killed between writing a checkpoint and saving its state: the state is the truth.
         remove_stale_checkpoints(self.run_dir, best)
-        best_path = os.path.join(self.run_dir, BEST_CHECKPOINT)
+        best_path = os.path.join(self.run_dir, runs.BEST_CHECKPOINT)
         if best and os.path.isfile(os.path.join(self.run_dir, best)):
             _atomic_copy(os.path.join(self.run_dir, best), best_path)
         elif not best and os.path.isfile(best_path):
@@ -362,12 +354,9 @@ class Trainer:
         self._write_scalars(row)
 
     def _save_best(self, epoch, val_accuracy, val_kaggle):
-        name = f"ep-{epoch + 1:03d}-va-{val_accuracy:.4f}.keras"
-        path = os.path.join(self.run_dir, name)
-        tmp = os.path.join(self.run_dir, f"{name}.tmp{os.getpid()}.keras")
-        self.model.save(tmp)
-        os.replace(tmp, path)
-        _atomic_copy(path, os.path.join(self.run_dir, BEST_CHECKPOINT))
+        name = runs.checkpoint_name(epoch + 1, val_accuracy)
+        path = cli.write_atomic(os.path.join(self.run_dir, name), self.model.save, suffix=".keras")
+        _atomic_copy(path, os.path.join(self.run_dir, runs.BEST_CHECKPOINT))
         self.progress["best"] = {"epoch": epoch + 1, "val_accuracy": val_accuracy,
                                  "val_kaggle_accuracy": val_kaggle, "checkpoint": name}
 

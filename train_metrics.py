@@ -10,10 +10,9 @@
 This module is a library: nothing runs at import.
 """
 
-import os
-
 import numpy as np
 
+import cli
 from labels import kaggle_label
 
 
@@ -66,6 +65,4 @@ def plot_confusion_matrix(matrix, labels, path, title):
                 colour = "white" if shares[row, column] > 0.5 else "black"
                 axes.text(column, row, str(count), ha="center", va="center", fontsize=7, color=colour)
     figure.tight_layout()
-    tmp = f"{path}.tmp{os.getpid()}.png"
-    figure.savefig(tmp, dpi=100)
-    os.replace(tmp, path)
+    cli.write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=100), suffix=".png")

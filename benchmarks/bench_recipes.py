@@ -45,6 +45,7 @@ sys.path.insert(0, ROOT)
 
 import audio  # noqa: E402
 import cli  # noqa: E402
+import corpus  # noqa: E402
 import labels as label_sets  # noqa: E402
 import runs  # noqa: E402
 
@@ -63,7 +64,8 @@ def read_test_set(test_dir):
     bad = sorted({label for _, label in rows} - set(label_sets.KAGGLE_LABELS))
     if bad:
         raise ValueError(f"{solution}: labels {bad} are not Kaggle labels")
-    waveforms = np.stack([audio.load_clip(os.path.join(test_dir, "audio", fname))
+    folder = corpus.test_wav_folder(test_dir)
+    waveforms = np.stack([audio.load_clip(os.path.join(folder, fname))
                           for fname, _ in tqdm(rows, desc="reading test clips", unit="clip")])
     return [f for f, _ in rows], np.array([label for _, label in rows]), waveforms
 

@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 
 import audio  # noqa: E402
 import cli  # noqa: E402
+import corpus  # noqa: E402
 import labels  # noqa: E402
 import make_submission  # noqa: E402
 import model  # noqa: E402
@@ -122,7 +123,7 @@ def main(argv=None):
         os.makedirs(test_dir)
         make_clips(test_dir, args.clips, args.seed)
         net = make_run(run_dir, args.model, args.seed)
-        paths = [os.path.join(test_dir, f) for f in make_submission.list_wavs(test_dir)]
+        paths = list(corpus.list_test_wavs(test_dir).values())
         print(f"{args.clips} clips, model {args.model}, batch {args.batch_size}, {args.read_workers} reader threads, "
               f"{os.cpu_count()} CPUs")
         print(f"{'setting':<34}{'clips/s':>10}{'vs baseline':>13}")

@@ -40,10 +40,10 @@ class Mutation:
 
 
 MUTATIONS = (
-    Mutation("render ignores the speed factor", "input_data.py",
+    Mutation("render ignores the speed factor", "samples.py",
              "int(plan.shift[r]), float(plan.speed[r]),", "int(plan.shift[r]), 1.0,",
              ("tests/test_render_exact.py", "tests/test_input_data.py")),
-    Mutation("render ignores the volume gain", "input_data.py",
+    Mutation("render ignores the volume gain", "samples.py",
              "x *= (plan.gain / 32768.0).astype(np.float32)[:, None]",
              "x *= np.float32(1.0 / 32768.0)", ("tests/test_render_exact.py", "tests/test_input_data.py")),
     Mutation("training forces the distillation weight to 0", "train_loop.py",
@@ -68,7 +68,7 @@ MUTATIONS = (
     Mutation("the online teacher labels the clean clip, not the augmented sample", "input_data.py",
              "y[:, c:2 * c] = self._teacher_function(x)", "y[:, c:2 * c] = self._teacher_function(x * 0.5)",
              ("tests/test_input_data.py",)),
-    Mutation("teacher_runs ignore the TTA variants", "train.py",
+    Mutation("teacher_runs ignore the TTA variants", "teachers.py",
              "x = np.stack([variant.apply(clips) for variant in variants])", "x = np.stack([clips for _ in variants])",
              ("tests/test_train.py",)),
     Mutation("the raw-waveform models lose their mu-law input", "model.py",

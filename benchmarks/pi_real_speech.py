@@ -48,6 +48,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import cli  # noqa: E402  (after the path set-up)
+import corpus  # noqa: E402
 import ensemble  # noqa: E402
 import real_speech  # noqa: E402
 import runs  # noqa: E402
@@ -89,7 +90,7 @@ def label_unlabelled(args, teachers):
     out = os.path.join(args.students_dir, "unlabelled_pseudo")
     prefix = ensemble_probs(teachers, args.unlabelled, os.path.join(args.students_dir, "submissions", "unlabelled"),
                             args.retrain)
-    csv_path = os.path.join(out, "pseudo_labels.csv")
+    csv_path = os.path.join(out, corpus.PSEUDO_LABELS_FILE)
     if args.retrain or not os.path.isfile(csv_path) or os.path.getmtime(csv_path) < os.path.getmtime(f"{prefix}_probs.csv"):
         real_speech.python("create_pseudo_with_thresh.py", "--probs", f"{prefix}_probs.csv", "--threshold", 0,
                            "--test_dir", args.unlabelled, "--out", out, "--overwrite")

@@ -93,7 +93,6 @@ def submit(run_dir, test_dir, out_prefix, retrain, variants=("plain", "tta")):
     """Submissions of a run's best checkpoint for `test_dir` (a test folder with audio/, or the folder of
     WAVs), without and/or with TTA; name -> probs path. One older than the checkpoint is made again."""
     checkpoint_time = os.path.getmtime(os.path.join(run_dir, runs.BEST_CHECKPOINT))
-    wavs = os.path.join(test_dir, "audio") if os.path.isdir(os.path.join(test_dir, "audio")) else test_dir
     paths = {}
     for name, extra in (("plain", []), ("tta", TTA)):
         if name not in variants:
@@ -101,7 +100,7 @@ def submit(run_dir, test_dir, out_prefix, retrain, variants=("plain", "tta")):
         submission = f"{out_prefix}_{name}.csv"
         paths[name] = submission.replace(".csv", "_probs.csv")
         if retrain or not os.path.isfile(paths[name]) or os.path.getmtime(paths[name]) < checkpoint_time:
-            python("make_submission.py", "--run_dir", run_dir, "--test_dir", wavs, "--out", submission,
+            python("make_submission.py", "--run_dir", run_dir, "--test_dir", test_dir, "--out", submission,
                    "--no_progress", "--overwrite", *extra)
     return paths
 

@@ -205,9 +205,7 @@ def main(argv=None):
               "real_time_factor": {k: {"total": v["total_s"] / v["audio_s"], "model": v["model_s"] / v["audio_s"],
                                        "model_cpu": v["model_cpu_s"] / v["audio_s"]} for k, v in stats.items()},
               "pi3_hop_ms": stats["int8"]["model"].pi3_hop_ms()}
-    with open(os.path.join(args.work_dir, "streaming.json.tmp"), "w") as f:
-        json.dump(report, f, indent=2, default=str)
-    os.replace(os.path.join(args.work_dir, "streaming.json.tmp"), os.path.join(args.work_dir, "streaming.json"))
+    cli.write_text(os.path.join(args.work_dir, "streaming.json"), json.dumps(report, indent=2, default=str))
     return report
 
 

@@ -24,6 +24,7 @@ import pytest
 import audio
 import cli
 import convert_probs
+import corpus
 import create_pseudo_with_thresh as pseudo
 import ensemble
 import freeze_graph
@@ -35,6 +36,7 @@ import probs
 import runs
 import score_submission
 import settings
+import teachers
 import train
 from test_freeze_graph import TONE_HZ, frozen_tiny_model, tone
 
@@ -246,7 +248,7 @@ def test_pseudo_labels_of_awkward_names_read_back_as_the_copied_clips(hostile_di
         result = pseudo.main(["--probs", str(tmp_path / "p.csv"), "--threshold", "0.5", "--test_dir", hostile_dir,
                               "--out", str(tmp_path / "pseudo")])
     assert result["kept"] == len(ALL_WAVS)
-    rows = input_data.read_pseudo_labels(str(tmp_path / "pseudo" / "pseudo_labels.csv"))
+    rows = corpus.read_pseudo_labels(str(tmp_path / "pseudo" / "pseudo_labels.csv"))
     assert sorted(key for key, _, _ in rows) == sorted(
         ["silence/nan.wav"] + [f"audio/yes/{name}" for name in ALL_WAVS if name != "nan.wav"])
     for key, path, label in rows:
@@ -293,8 +295,8 @@ def test_teacher_probabilities_that_do_not_sum_to_one_are_an_error(tmp_path):
     files = torn_and_edited_probability_files(str(tmp_path))
     model_labels = labels.model_labels(labels.COMMAND_WORDS)
     with pytest.raises(cli.UserError, match=r"point_nine.csv:2: probabilities must lie in \[0, 1\] and sum to 1"):
-        train.read_teacher_probs(files["point_nine"], model_labels, {"a.wav", "b.wav"}, ["a.wav", "b.wav"])
-    assert len(train.read_teacher_probs(files["good"], model_labels, {"a.wav"}, ["a.wav", "b.wav"])) == 1
+        teachers.read_teacher_probs(files["point_nine"], model_labels, {"a.wav", "b.wav"}, ["a.wav", "b.wav"])
+    assert len(teachers.read_teacher_probs(files["good"], model_labels, {"a.wav"}, ["a.wav", "b.wav"])) == 1
 
 
 # ------------------------------------------------------------------ files in the way

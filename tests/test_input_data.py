@@ -4,18 +4,24 @@ import hashlib
 import json
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import audio
+import corpus as layout  # "corpus" names the test corpus here
 import input_data
 import labels
+import samples
+from settings import AugmentSettings
 
 SR = audio.SAMPLE_RATE
 CLIP = audio.CLIP_SAMPLES
 WORDS = ("yes", "no", "up", "cat", "dog")
 WANTED = ["yes", "no", "up"]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NO_AUGMENT = {"background_frequency": 0.0, "volume_range": (1.0, 1.0), "time_shift_ms": 0.0}
 
 
@@ -76,10 +82,10 @@ def test_which_set_known_answers():
     names += [f"{i:08x}_nohash_0.wav" for i in range(0, 3000, 7)]
     for percentages in [(10, 10), (20, 10), (0, 0), (50, 50), (5, 30)]:
         for name in names:
-            assert input_data.which_set(name, *percentages) == tutorial_which_set(name, *percentages), name
+            assert layout.which_set(name, *percentages) == tutorial_which_set(name, *percentages), name
     # speaker-level: every clip of a speaker lands together; proportions follow the percentages
-    assert len({input_data.which_set(f"{w}/0a7c2a8d_nohash_{i}.wav", 10, 10) for w in WORDS for i in range(4)}) == 1
-    sets = [input_data.which_set(f"{i:08x}_nohash_0.wav", 10, 10) for i in range(3000)]
+    assert len({layout.which_set(f"{w}/0a7c2a8d_nohash_{i}.wav", 10, 10) for w in WORDS for i in range(4)}) == 1
+    sets = [layout.which_set(f"{i:08x}_nohash_0.wav", 10, 10) for i in range(3000)]
     assert abs(sets.count("validation") / 3000 - 0.1) < 0.02 and abs(sets.count("testing") / 3000 - 0.1) < 0.02
 
 
@@ -88,13 +94,13 @@ def test_which_set_puts_official_v002_test_speakers_in_testing(real_train_dir):
     # which the dataset built with this rule at 10/10: an external known answer.
     for word in ("backward", "follow", "forward", "learn", "visual"):
         for name in os.listdir(os.path.join(real_train_dir, word)):
-            assert input_data.which_set(f"{word}/{name}", 10, 10) == "testing", name
+            assert layout.which_set(f"{word}/{name}", 10, 10) == "testing", name
 
 
 def test_shared_data_list_files_honoured(real_train_dir, capsys):
     report = input_data.main([real_train_dir, "--json"])
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(report))
-    assert [report["splits"][s]["clips"] for s in input_data.SPLITS] == [1545, 366, 382]
+    assert [report["splits"][s]["clips"] for s in layout.SPLITS] == [1545, 366, 382]
     assert report["data_dirs"][0]["split_by"] == "list files"
     assert report["speakers_disjoint"] and report["unreadable"] == []
     assert report["noise"]["files"] == 7 and report["noise"]["seconds"] > 500
@@ -102,14 +108,14 @@ def test_shared_data_list_files_honoured(real_train_dir, capsys):
 
 def test_hash_splits_are_speaker_disjoint_and_complete(corpus):
     ap = processor(corpus)
-    speakers = {s: {input_data.speaker_of(k) for k, _, _ in ap.clips(s)} for s in input_data.SPLITS}
+    speakers = {s: {layout.speaker_of(k) for k, _, _ in ap.clips(s)} for s in layout.SPLITS}
     assert all(speakers.values()), "every split should have speakers in this corpus"
     assert not (speakers["training"] & speakers["validation"]) and not (speakers["training"] & speakers["testing"])
     assert not (speakers["validation"] & speakers["testing"]) and ap.speakers_in_several_splits == []
-    assert sum(len(ap.clips(s)) for s in input_data.SPLITS) == 30 * len(WORDS)
-    for split in input_data.SPLITS:
+    assert sum(len(ap.clips(s)) for s in layout.SPLITS) == 30 * len(WORDS)
+    for split in layout.SPLITS:
         for key, _, label_index in ap.clips(split):
-            assert input_data.which_set(key, 20, 20) == split
+            assert layout.which_set(key, 20, 20) == split
             word = key.split("/")[0]
             assert ap.labels[label_index] == (word if word in WANTED else labels.UNKNOWN_LABEL)
 
@@ -133,7 +139,7 @@ def test_three_folder_forms_and_list_files(tmp_path, caplog):
         assert ap.folders[0].split_by == "list files"
         assert ap.folders[0].missing_list_entries == ["yes/ghost_nohash_0.wav"]
         assert len(ap.noise) == 2
-        results.append({s: [(k, i) for k, _, i in ap.clips(s)] for s in input_data.SPLITS})
+        results.append({s: [(k, i) for k, _, i in ap.clips(s)] for s in layout.SPLITS})
     assert results[0] == results[1] == results[2]
     assert sorted(k for k, _ in results[0]["validation"]) == sorted(validation[:-1])
     assert sorted(k for k, _ in results[0]["testing"]) == sorted(testing)
@@ -375,7 +381,7 @@ def test_unreadable_clips_are_skipped_counted_and_the_cache_stays_aligned(tmp_pa
     (root / "yes" / "spk003_nohash_1.wav").write_bytes(b"")
     ap = processor(root, wanted_words=["yes", "no"], validation_percentage=30.0, testing_percentage=30.0)
     assert sorted(os.path.basename(p) for p, _ in ap.unreadable) == ["aaa_nohash_0.wav", "spk003_nohash_1.wav"]
-    assert sum(len(ap.clips(s)) for s in input_data.SPLITS) == 3 * 12
+    assert sum(len(ap.clips(s)) for s in layout.SPLITS) == 3 * 12
     for split in ("validation", "testing"):
         plan = ap.eval_plan(split)
         x = ap.render(plan)
@@ -391,7 +397,7 @@ def test_describe_output(corpus, capsys):
                               "--validation_percentage", "20", "--testing_percentage", "20"])
     printed = json.loads(capsys.readouterr().out)
     ap = processor(corpus)
-    for split in input_data.SPLITS:
+    for split in layout.SPLITS:
         assert printed["splits"][split]["clips"] == len(ap.clips(split))
         assert printed["splits"][split]["samples_per_pass"] == ap.split_size(split)
         assert sum(printed["splits"][split]["words"].values()) == len(ap.clips(split))
@@ -401,6 +407,30 @@ def test_describe_output(corpus, capsys):
     input_data.main([str(corpus), "--wanted_words", "all"])
     text = capsys.readouterr().out
     assert "speaker-disjoint" in text and "noise files: 2" in text and "dog" in text
+
+
+def test_describing_a_corpus_loads_no_tensorflow_until_a_dataset_is_made(corpus):
+    # A fresh interpreter (this one has TensorFlow from other tests): `python input_data.py DIR` must
+    # run where TensorFlow is slow or absent; only the Keras dataset needs it.
+    script = f"""if True:
+        import json, sys
+        import input_data
+        heavy = lambda: sorted({{m.split('.')[0] for m in sys.modules}} & {{'tensorflow', 'keras', 'jax', 'torch'}})
+        report = input_data.main([{str(corpus)!r}, '--json', '--wanted_words', 'yes', 'no', 'up'])
+        described = heavy()
+        values = {{**input_data.settings.defaults(), 'data_dir': [{str(corpus)!r}], 'wanted_words': ['yes', 'no']}}
+        dataset = input_data.AudioProcessor.from_settings(values, progress=False).dataset('validation', 8)
+        with_dataset = heavy()
+        import keras
+        print(json.dumps({{'clips': sum(s['clips'] for s in report['splits'].values()), 'described': described,
+                          'with_dataset': with_dataset, 'pydataset': isinstance(dataset, keras.utils.PyDataset),
+                          'batch': list(dataset[0][0].shape)}}))
+    """
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.splitlines()[-1])
+    assert outcome["clips"] == 150 and outcome["described"] == []
+    assert "keras" in outcome["with_dataset"] and outcome["pydataset"] and outcome["batch"][1] == CLIP
 
 
 def test_wanted_words_all_and_errors(corpus):
@@ -418,23 +448,23 @@ def test_several_data_folders_and_their_noise(corpus, tmp_path):
     audio.write_wav(str(extra / labels.BACKGROUND_NOISE_DIR / "tap.wav"), tone(80, 0.1))
     (extra / "yes" / "spk000_nohash_0.wav").rename(extra / "yes" / "other_nohash_0.wav")
     ap = input_data.AudioProcessor([str(corpus), str(extra)], wanted_words=WANTED, progress=False)
-    assert sum(len(ap.clips(s)) for s in input_data.SPLITS) == 150 + 4 and len(ap.noise) == 3
+    assert sum(len(ap.clips(s)) for s in layout.SPLITS) == 150 + 4 and len(ap.noise) == 3
 
 
 def test_speed_change_and_augment_settings(corpus):
     impulse = np.zeros(CLIP, np.float32)
     impulse[CLIP // 2] = 1.0
-    np.testing.assert_array_equal(input_data.change_speed(impulse, 1.0), impulse)
+    np.testing.assert_array_equal(samples.change_speed(impulse, 1.0), impulse)
     ramp_clip = ramp(None, None)
-    faster = input_data.change_speed(ramp_clip, 1.25)
+    faster = samples.change_speed(ramp_clip, 1.25)
     assert faster[0] == 0 and faster[-1] == 0 and np.all(np.diff(faster[3000:13000]) > 0)
     ap = processor(corpus, augment={"speed_probability": 1.0, "speed_range": [0.8, 1.2]})
     x, _ = ap.dataset("training", batch_size=8)[0]
     assert np.isfinite(x).all() and np.abs(x).max() <= 1.0
-    settings = input_data.AugmentSettings.from_dict({"volume_range": [0.5, 1.5], "circular_shift": True})
+    settings = AugmentSettings.from_dict({"volume_range": [0.5, 1.5], "circular_shift": True})
     assert settings.volume_range == (0.5, 1.5)
-    assert input_data.AugmentSettings.from_dict(settings.to_dict()) == settings
+    assert AugmentSettings.from_dict(settings.to_dict()) == settings
     with pytest.raises(ValueError, match="backround_frequency"):
-        input_data.AugmentSettings.from_dict({"backround_frequency": 0.5})
+        AugmentSettings.from_dict({"backround_frequency": 0.5})
     with pytest.raises(ValueError, match="probability"):
-        input_data.AugmentSettings(background_frequency=1.5)
+        AugmentSettings(background_frequency=1.5)

@@ -13,7 +13,7 @@ import pytest
 
 import audio
 import cli
-import input_data
+import corpus as layout  # "corpus" names the test corpus here
 import labels
 import make_streaming_test
 
@@ -131,7 +131,7 @@ def test_a_corpus_folder_gives_the_clips_of_its_split(tones, tmp_path):
     corpus, _, noise = tones
     make_stream(corpus, noise, tmp_path / "v", 1, 1.0, "--split", "validation")
     clips = {w["clip"] for w in read_rows(tmp_path / "v" / "words.csv")}
-    validation = {os.path.basename(p) for _, p, _, split in input_data.index_folder(corpus).clips
+    validation = {os.path.basename(p) for _, p, _, split in layout.index_folder(corpus).clips
                   if split == "validation"}
     assert clips and clips <= validation
     with open(tmp_path / "v" / "stream.json") as f:

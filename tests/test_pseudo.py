@@ -5,8 +5,8 @@ import pytest
 
 import audio
 import cli
+import corpus
 import create_pseudo_with_thresh as pseudo
-import input_data
 import probs
 
 CLASSES = ["_silence_", "_unknown_", "yes", "cat"]
@@ -58,9 +58,9 @@ def test_selection_layout_noise_files_and_precision(test_set, capsys):
     assert "kept 6 of 8 clips" in text and "precision of the pseudo labels (Kaggle labels): 0.8333" in text
 
     # what the AudioProcessor reads: the CSV's files exist, the noise files are found in OUT
-    rows = input_data.read_pseudo_labels(str(out / "pseudo_labels.csv"))
+    rows = corpus.read_pseudo_labels(str(out / "pseudo_labels.csv"))
     assert [(key, label) for key, _, label in rows][:2] == [("audio/yes/c0.wav", "yes"), ("audio/cat/c2.wav", "cat")]
-    assert len(input_data.index_folder(str(out)).noise_paths) == 2
+    assert len(corpus.index_folder(str(out)).noise_paths) == 2
 
 
 def test_kaggle_order_probabilities_and_overwrite(test_set):

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 import audio
+import corpus
 import input_data
 import labels
+import samples
 
 SR = audio.SAMPLE_RATE
 
@@ -37,7 +39,7 @@ def processor(tmp_path_factory):
 
 def plan(row, shift=0, gain=1.0, speed=1.0, noise_file=-1, noise_start=0, noise_gain=0.0):
     one = lambda value, dtype: np.array([value], dtype)  # noqa: E731
-    return input_data.BatchPlan(one(row, np.int64), one(2, np.int64), one(shift, np.int64), one(gain, np.float64),
+    return samples.BatchPlan(one(row, np.int64), one(2, np.int64), one(shift, np.int64), one(gain, np.float64),
                                 one(speed, np.float64), one(noise_file, np.int64), one(noise_start, np.int64),
                                 one(noise_gain, np.float64), one(np.nan, np.float64))
 
@@ -53,7 +55,7 @@ def test_volume_scales_the_clip_exactly(processor):
 
 def test_speed_is_exactly_change_speed(processor):
     clip = cached_clip(processor, 1)
-    np.testing.assert_allclose(processor.render(plan(1, speed=1.25))[0], input_data.change_speed(clip, 1.25),
+    np.testing.assert_allclose(processor.render(plan(1, speed=1.25))[0], samples.change_speed(clip, 1.25),
                                atol=1e-7)
 
 
@@ -73,8 +75,8 @@ def test_noise_is_added_at_its_gain(processor):
 
 def test_every_file_of_a_speaker_lands_in_one_split(processor):
     split_of = {}
-    for split in input_data.SPLITS:
+    for split in corpus.SPLITS:
         for key, _, _ in processor.clips(split):
-            split_of.setdefault(input_data.speaker_of(key), set()).add(split)
+            split_of.setdefault(corpus.speaker_of(key), set()).add(split)
     assert len(split_of) == 6 and all(len(splits) == 1 for splits in split_of.values())
     assert len({next(iter(s)) for s in split_of.values()}) > 1  # the speakers are not all in one split

@@ -258,7 +258,7 @@ def test_bad_input_gives_clear_errors(frozen, test_dir, tmp_path):
         ([str(tmp_path / "alone.tflite"), test_dir], "labels file not found"),
         ([tflite, test_dir, "--labels", str(tmp_path / "three_labels.txt")], "3 labels, but the model has 12"),
         ([tflite, str(tmp_path / "no_wavs")], "no .wav files"),
-        ([tflite, str(tmp_path / "nowhere")], "test folder not found"),
+        ([tflite, str(tmp_path / "nowhere")], "no such test folder"),
     ]
     for (model_path, folder, *extra), message in cases:
         with pytest.raises(rpi.InputError, match=message):

@@ -15,8 +15,8 @@ import pytest
 
 import audio
 import cli
+import corpus as layout  # "corpus" names the test corpus here
 import freeze_graph
-import input_data
 import mine_negatives
 import score_streaming
 import spot_keywords
@@ -221,7 +221,7 @@ def test_mined_negatives_are_one_second_clips_listed_for_training(setup, tmp_pat
     stream = setup[2]
     counts = mine_negatives.main(["--model", frozen["int8"], "--stream", stream, "--out", str(tmp_path / "neg"),
                                   "--threshold", "0.05"])
-    rows = input_data.read_pseudo_labels(str(tmp_path / "neg" / "pseudo_labels.csv"))
+    rows = layout.read_pseudo_labels(str(tmp_path / "neg" / "pseudo_labels.csv"))
     assert len(rows) == sum(counts.values()) > 0
     words = mine_negatives.read_words(os.path.join(stream, "words.csv"))
     for _, path, label in rows:

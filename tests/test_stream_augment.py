@@ -8,6 +8,7 @@ import pytest
 import audio
 import input_data
 import stream_augment
+from settings import AugmentSettings
 from test_input_data import NO_AUGMENT, make_corpus, processor
 
 CLIP = audio.CLIP_SAMPLES
@@ -138,6 +139,6 @@ def test_a_relabelled_fragment_gets_no_teacher_probabilities(bursts):
 
 def test_stream_settings_are_checked():
     with pytest.raises(ValueError, match="stream_probability is a probability"):
-        input_data.AugmentSettings(stream_probability=1.5)
+        AugmentSettings(stream_probability=1.5)
     with pytest.raises(ValueError, match="stream_snr_db must be"):
-        input_data.AugmentSettings(stream_snr_db=(20.0, 10.0))
+        AugmentSettings(stream_snr_db=(20.0, 10.0))

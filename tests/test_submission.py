@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 import audio
+import corpus
 import labels
 import make_submission
 import probs
@@ -123,8 +124,8 @@ def test_shift_clip_and_bad_input(tmp_path):
     assert make_submission.shift_clip(clip, -2).tolist() == [0, 0, 1, 2, 3]
     assert make_submission.shift_clip(clip, 7).tolist() == [0] * 5
     with pytest.raises(ValueError, match="no .wav files"):
-        make_submission.list_wavs(str(tmp_path))
+        corpus.list_test_wavs(str(tmp_path))
     with pytest.raises(FileNotFoundError, match="no such test folder"):
-        make_submission.list_wavs(str(tmp_path / "absent"))
+        corpus.list_test_wavs(str(tmp_path / "absent"))
     with pytest.raises(ValueError, match="must be > 0"):
         make_submission.tta_variants(louder=0)

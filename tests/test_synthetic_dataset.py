@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import audio
+import corpus as layout  # "corpus" names the test corpus here
 import labels
 import make_synthetic_dataset as synth
 
@@ -84,16 +85,12 @@ def test_list_files_are_split_by_speaker(corpus):
 
 
 def test_training_clips_csv_lists_the_training_split_for_mixing(corpus):
-    # Imported here: the pool tests' worker processes import this module, and TensorFlow (which
-    # input_data loads) would make each worker start slower than their 1 s timeout.
-    import input_data
-
     out, _ = corpus
     train_dir = out / "train"
     held_out = set((train_dir / "validation_list.txt").read_text().split())
     held_out |= set((train_dir / "testing_list.txt").read_text().split())
     every = {f"{w}/{p.name}" for w in ("yes", "no", "cat") for p in (train_dir / "audio" / w).iterdir()}
-    rows = input_data.read_pseudo_labels(str(train_dir / synth.TRAINING_CLIPS_FILE))
+    rows = layout.read_pseudo_labels(str(train_dir / synth.TRAINING_CLIPS_FILE))
     listed = {os.path.relpath(path, train_dir / "audio"): label for _, path, label in rows}
     assert set(listed) == every - held_out
     assert all(key.split("/")[0] == label for key, label in listed.items())

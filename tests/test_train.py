@@ -24,10 +24,12 @@ import tensorflow as tf
 
 import audio
 import cli
+import corpus as layout  # "corpus" names the test corpus here
 import labels as label_sets
 import model as model_zoo
 import runs
 import settings
+import teachers
 import train
 import train_loop
 
@@ -89,7 +91,7 @@ def _weights(path):
 
 
 def _state(run):
-    with np.load(run / train_loop.STATE_FILE) as arrays:
+    with np.load(run / runs.STATE_FILE) as arrays:
         return {k: arrays[k] for k in arrays.files}
 
 
@@ -129,7 +131,7 @@ def test_run_folder_holds_every_artifact(baseline, corpus):
     assert [int(r["epoch"]) for r in _rows(run)] == [1, 2, 3]
     assert (run / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
-    assert (run / train_loop.STATE_FILE).is_file() and not list(run.glob("*.tmp*"))
+    assert (run / runs.STATE_FILE).is_file() and not list(run.glob("*.tmp*"))
     assert metrics["test_samples"] == 8
     assert set(metrics["test_per_class_accuracy"]) == set(LABELS) and metrics["epochs_trained"] == 3
     assert metrics["train_samples"] == 3 * 30 and metrics["train_samples_per_second"] > 0
@@ -161,7 +163,7 @@ def test_stopped_mid_epoch_then_resumed_ends_like_an_uninterrupted_run(stop, bas
                                    stdout=subprocess.DEVNULL, stderr=stderr)
         killed_at, deadline = None, time.monotonic() + 180
         while process.poll() is None and time.monotonic() < deadline:
-            progress = _read_progress(run / train_loop.STATE_FILE)
+            progress = _read_progress(run / runs.STATE_FILE)
             if progress and progress["epoch"] >= 1 and progress["batch"] >= 2:  # mid-epoch, a best exists
                 os.kill(process.pid, stop)
                 killed_at = progress
@@ -318,7 +320,7 @@ def test_teacher_columns_kaggle_names_and_basenames(tmp_path):
     header = "fname," + ",".join(reversed(label_sets.KAGGLE_LABELS))  # another column order
     values = ",".join(str(i / 66) for i in range(12))  # a distribution: 0 + 1 + ... + 11 = 66
     path = _write(tmp_path / "t.csv", f"{header}\nclip_1.wav,{values}\ngo/a.wav,{values}\nclip_9.wav,{values}\n")
-    probs = train.read_teacher_probs(str(path), kaggle_labels, {"clip_1.wav", "go/a.wav"},
+    probs = teachers.read_teacher_probs(str(path), kaggle_labels, {"clip_1.wav", "go/a.wav"},
                                      ["clip_1.wav", "go/a.wav", "yes/b.wav"])
     assert set(probs) == {"clip_1.wav", "go/a.wav"}  # clip_9.wav is no training clip
     column_of = {label: 11 - i for i, label in enumerate(label_sets.KAGGLE_LABELS)}  # reversed columns
@@ -447,7 +449,7 @@ def _predictions(run, clips):
 
 def test_a_teacher_that_contradicts_the_labels_moves_the_student_toward_it(corpus, tmp_path):
     # the teacher says "up" for every training clip; with distill_weight 1 only the teacher is learnt
-    index = train.input_data.index_folder(str(corpus / "train"))
+    index = layout.index_folder(str(corpus / "train"))
     training = [key for key, _, _, split in index.clips if split == "training"]
     up = ",".join(["0.0", "0.0", "0.0", "0.0", "1.0"])
     teacher = _write(tmp_path / "teacher.csv", "fname,_silence_,_unknown_,yes,no,up\n"
@@ -469,8 +471,8 @@ def test_teacher_runs_give_every_training_and_pseudo_clip_the_mean_tta_probabili
     run = tmp_path / "student"
     train.main(TINY + ["--data_dir", str(corpus / "train"), "--run_dir", str(run), "--epochs", "1",
                        "--teacher_runs", str(baseline[0]), str(baseline[0]), "--pseudo_labels", str(pseudo)])
-    table = train.prob_files.read_probs_csv(run / train.TEACHER_PROBS_FILE)
-    index = train.input_data.index_folder(str(corpus / "train"))
+    table = train.prob_files.read_probs_csv(run / runs.TEACHER_PROBS_FILE)
+    index = layout.index_folder(str(corpus / "train"))
     training = {key: path for key, path, _, split in index.clips if split == "training"}
     assert table.classes == LABELS and len(table.fnames) == len(training) + 8
     key = sorted(training)[0]
@@ -487,5 +489,5 @@ def test_an_online_teacher_trains_without_a_probability_file(baseline, corpus, t
     run = tmp_path / "online"
     metrics = train.main(TINY + ["--data_dir", str(corpus / "train"), "--run_dir", str(run), "--epochs", "1",
                                  "--teacher_runs", str(baseline[0]), "--teacher_online"])
-    assert metrics["epochs_trained"] == 1 and not (run / train.TEACHER_PROBS_FILE).exists()
+    assert metrics["epochs_trained"] == 1 and not (run / runs.TEACHER_PROBS_FILE).exists()
     assert runs.read_json(run / "config.json")["data"]["teacher_online"] is True
