@@ -24,7 +24,7 @@ custom_objects once this module is imported):
 - `LogMelSpectrogram(...)`: [batch, samples] -> [batch, frames, num_mel_bins] = log(mel power + eps),
   periodic Hann window, power spectrum of an FFT of the next power of two >= the frame length,
   HTK mel scale (the same triangles as `tf.signal.linear_to_mel_weight_matrix`), applied sparsely
-  (see `SparseFilterbank`).
+  (see `sparse_filterbank`).
 - `MFCC(num_coefficients)`: [batch, frames, num_mel_bins] log-mel -> [batch, frames, num_coefficients]
   by an orthonormal DCT-II applied as a fixed matrix product.
 - `SpecAugment(masks, ...)`: random time and feature-band masks in training, the identity otherwise.

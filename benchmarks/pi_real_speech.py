@@ -54,6 +54,7 @@ import real_speech  # noqa: E402
 import runs  # noqa: E402
 import settings  # noqa: E402
 
+
 def pretrain_args(args):
     return lambda seed: ["--experiment", "300", "--data_dir", os.path.join(args.synth_dir, "train"),
                          "--pseudo_labels", ""]
