@@ -52,6 +52,7 @@ import corpus  # noqa: E402
 import ensemble  # noqa: E402
 import real_speech  # noqa: E402
 import runs  # noqa: E402
+import score_submission  # noqa: E402
 import settings  # noqa: E402
 
 
@@ -196,6 +197,7 @@ def main(argv=None):
     teacher_prefix = ensemble_probs(teachers, os.path.join(args.real_test, "audio"),
                                     os.path.join(args.run_dir, "submissions", "teacher_ensemble"), args.retrain)
     report = {"seeds": args.seeds, "teacher_experiment": args.teacher_experiment, "unlabelled": args.unlabelled,
+              "test_clips": score_submission.score_files(solution, f"{teacher_prefix}.csv")["rows"],
               "teacher": {"keras_tta": real_speech.accuracy(solution, f"{teacher_prefix}.csv"),
                           "minutes": teacher_minutes, "runs": list(teachers.values())},
               "students": {}}
@@ -216,7 +218,7 @@ def format_report(report):
     teacher = report["teacher"]["keras_tta"]
     lines = [f"teacher: {len(report['seeds'])}-seed ensemble of experiment {report['teacher_experiment']} with TTA, "
              f"{report['teacher']['minutes']:.1f} min of training; students distilled on the real training clips, "
-             f"the synthetic clips and {report['unlabelled']}; accuracy on the real test (420 clips)",
+             f"the synthetic clips and {report['unlabelled']}; accuracy on the real test ({report['test_clips']} clips)",
              f"{'model':<26}{'train min':>10}{'val':>8}{'Keras':>8}{'float':>8}{'int8':>8}{'agree':>8}"
              f"{'int8 bytes':>12}{'MMACs':>8}{'ms here':>9}{'Pi 3 ms':>9}{'int8/teacher':>14}",
              f"{'teacher ensemble (TTA)':<26}{report['teacher']['minutes']:>10.1f}{'':>8}{teacher:>8.4f}"]

@@ -40,7 +40,7 @@ def test_pi_real_speech_trains_distils_exports_and_reports(corpus, tmp_path, cap
     with open(tmp_path / "bench" / "students" / "pi_real_speech.json") as f:
         assert json.load(f)["teacher"]["keras_tta"] == report["teacher"]["keras_tta"]
     table = capsys.readouterr().out
-    assert "teacher ensemble (TTA)" in table and "int8/teacher" in table
+    assert "teacher ensemble (TTA)" in table and "int8/teacher" in table and "(24 clips)" in table
 
     best = tmp_path / "bench" / "students" / "310" / "best.keras"
     before = os.path.getmtime(best)

@@ -26,7 +26,9 @@ import audio
 import cli
 import corpus as layout  # "corpus" names the test corpus here
 import labels as label_sets
+import make_submission
 import model as model_zoo
+import probs as prob_files
 import runs
 import settings
 import teachers
@@ -471,14 +473,14 @@ def test_teacher_runs_give_every_training_and_pseudo_clip_the_mean_tta_probabili
     run = tmp_path / "student"
     train.main(TINY + ["--data_dir", str(corpus / "train"), "--run_dir", str(run), "--epochs", "1",
                        "--teacher_runs", str(baseline[0]), str(baseline[0]), "--pseudo_labels", str(pseudo)])
-    table = train.prob_files.read_probs_csv(run / runs.TEACHER_PROBS_FILE)
+    table = prob_files.read_probs_csv(run / runs.TEACHER_PROBS_FILE)
     index = layout.index_folder(str(corpus / "train"))
     training = {key: path for key, path, _, split in index.clips if split == "training"}
     assert table.classes == LABELS and len(table.fnames) == len(training) + 8
     key = sorted(training)[0]
     teacher, _, _ = runs.load_run(str(baseline[0]))
     clip = audio.load_clip(training[key])[None, :]
-    variants = train.make_submission.tta_variants([1500], 1.2)
+    variants = make_submission.tta_variants([1500], 1.2)
     expected = np.mean([teacher.predict_on_batch(v.apply(clip))[0] for v in variants], axis=0)
     np.testing.assert_allclose(table.values[table.fnames.index(key)], expected, atol=1e-5)
     # pseudo-labelled clips outside their CSV's folder are keyed by their absolute path
