@@ -151,11 +151,17 @@ def report(stats, model, writer, hop_ms, live):
     lines.append(f"model alone: {stats['model_s']:.2f} s, real-time factor {stats['model_s'] / audio_s:.4f}, "
                  f"{1e3 * stats['model_s'] / max(stats['hops'], 1):.3f} ms per hop (CPU time of this thread: "
                  f"{stats['model_cpu_s']:.2f} s, real-time factor {stats['model_cpu_s'] / audio_s:.4f})")
+    return lines + pi3_estimate(model, hop_ms)
+
+
+def pi3_estimate(model, hop_ms):
+    """[the line of the Raspberry Pi 3 estimate per hop], or [] for a model without multiply-adds."""
     pi3_ms = model.pi3_hop_ms()
-    if pi3_ms is not None:
-        lines.append(f"Raspberry Pi 3 estimate: {pi3_ms:.2f} ms per hop, real-time factor {pi3_ms / hop_ms:.3f} "
-                     f"({hop_ms / pi3_ms:.0f}x headroom) -- an estimate from multiply-adds, not a measurement")
-    return lines
+    if pi3_ms is None:
+        return []
+    return [f"Raspberry Pi 3 estimate: {pi3_ms:.2f} ms per hop, real-time factor {pi3_ms / hop_ms:.3f} "
+            f"({hop_ms / pi3_ms:.0f}x headroom) -- an estimate from multiply-adds (benchmark_model.PI3_ASSUMPTION), "
+            "not a measurement"]
 
 
 def parse_args(argv):

@@ -7,7 +7,9 @@ of the repository (the files git tracks, as they are in the working tree) with a
 the tests that should catch it (`pytest -x -q` on the named test files, in the scratch copy). A
 mutation whose tests still pass "survived": the suite has a hole there. A mutation whose original
 text is no longer found is reported as "stale" (the code moved: update the entry). Add each new
-kind of bug found in review to the list, with the tests that must catch it.
+kind of bug found in review to the list, with the tests that must catch it. First the tests of
+the chosen mutations run once on the unmutated copy: one that fails there (broken, or flaky on
+this machine) is an error, since it would count every mutation as killed.
 
 Prints one line per mutation (killed / SURVIVED / stale, seconds, the failing test) and a summary;
 exits 1 if any mutation survived or is stale. Writes nothing in the repository (the scratch copy
@@ -128,26 +130,39 @@ def apply(scratch, mutation):
     return True
 
 
-def run_tests(scratch, mutation, timeout_s):
-    """("killed", failing test) or ("SURVIVED", "") for one mutation's tests in the scratch copy."""
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutation.tests]
+def run_tests(scratch, tests, timeout_s):
+    """None when `tests` pass in the scratch copy, else the first failing test (or why pytest stopped)."""
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     try:
         result = subprocess.run(command, cwd=scratch, env=env, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        return "killed", f"(timed out after {timeout_s} s)"
+        return f"(timed out after {timeout_s} s)"
     if result.returncode == 0:
-        return "SURVIVED", ""
+        return None
     failed = re.findall(r"^FAILED (\S+)", result.stdout, re.MULTILINE)
-    return "killed", failed[0] if failed else f"(pytest exit {result.returncode})"
+    return failed[0] if failed else f"(pytest exit {result.returncode})"
+
+
+def check_baseline(mutations, timeout_s):
+    """The tests of `mutations` must pass on the unmutated tree: a test that fails anyway (broken, or flaky
+    here) would count every mutation it runs after as killed."""
+    tests = list(dict.fromkeys(test for m in mutations for test in m.tests))
+    with tempfile.TemporaryDirectory(prefix="kws-mutation-") as scratch:
+        scratch_copy(scratch)
+        failed = run_tests(scratch, tests, timeout_s)
+    if failed:
+        raise cli.UserError(f"{failed} fails without any mutation: fix it first (the check would be meaningless)")
 
 
 def check(mutation, timeout_s):
+    """("killed", the failing test), ("SURVIVED", "") or ("stale", why) for one mutation."""
     with tempfile.TemporaryDirectory(prefix="kws-mutation-") as scratch:
         scratch_copy(scratch)
         if not apply(scratch, mutation):
             return "stale", "original text not found exactly once"
-        return run_tests(scratch, mutation, timeout_s)
+        failed = run_tests(scratch, mutation.tests, timeout_s)
+    return ("killed", failed) if failed else ("SURVIVED", "")
 
 
 def parse_args(argv):
@@ -165,6 +180,10 @@ def main(argv=None):
         for m in chosen:
             print(f"{m.name}  [{m.path}] -> {' '.join(m.tests)}")
         return {}
+    started = time.monotonic()
+    check_baseline(chosen, args.timeout_s)
+    print(f"baseline: the tests of the {len(chosen)} mutation(s) pass unmutated "
+          f"({time.monotonic() - started:.0f} s)", flush=True)
     outcomes = {}
     for m in chosen:
         started = time.monotonic()

@@ -141,11 +141,7 @@ def speed_lines(split, whole, hop_ms=100.0):
              f"({1e3 * split['model_cpu_s'] / split['hops']:.3f} ms per hop); the whole window every hop instead "
              f"(first {whole['audio_s'] / 60:.0f} min): {whole_cpu:.4f}, so the new frames only take "
              f"{split_cpu / whole_cpu:.2f}x its time"]
-    pi3_ms = split["model"].pi3_hop_ms()
-    if pi3_ms is not None:
-        lines.append(f"Raspberry Pi 3 estimate: {pi3_ms:.2f} ms per hop, real-time factor {pi3_ms / hop_ms:.3f}, "
-                     f"{hop_ms / pi3_ms:.0f}x headroom (from multiply-adds; benchmark_model.PI3_ASSUMPTION)")
-    return lines
+    return lines + spot_keywords.pi3_estimate(split["model"], hop_ms)
 
 
 def parse_args(argv):
