@@ -132,5 +132,7 @@ def online_teacher(teacher_runs, labels):
     signature = [tf.TensorSpec([None, audio.CLIP_SAMPLES], tf.float32)]  # one trace for every batch size
     functions = [tf.function(lambda x, m=load_teacher(run_dir, labels): m(x, training=False), input_signature=signature)
                  for run_dir in teacher_runs]
+    for function in functions:  # traced here, once: the loader threads' first calls would each trace it
+        function(tf.zeros([1, audio.CLIP_SAMPLES]))
     log.info("online teacher: %d run(s) label every training sample", len(functions))
     return lambda x: np.mean([np.asarray(f(x)) for f in functions], axis=0)
