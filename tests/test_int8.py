@@ -14,11 +14,10 @@ import pytest
 import freeze_graph
 import make_submission
 import make_submission_on_rpi
+import make_synthetic_dataset as synth
 import model
 import runs
 import train
-
-synth = pytest.importorskip("make_synthetic_dataset")
 
 QUICK = ["--epochs", "25", "--batch_size", "32", "--loader_threads", "1", "--seed", "0", "--batch_norm_momentum", "0.9",
          "--learning_rate", "0.003", "--lr_schedule", "cosine", "--wanted_words", "yes", "no", "up", "down"]
