@@ -24,7 +24,7 @@ Steps (each skipped when its result is there and still valid, so an interrupted 
     and the unlabelled clips), seed 0; a student whose experiment starts from a pre-training
     (`init_from`) starts from the teacher's seed-0 pre-training;
  6. each student through freeze_graph.py (.pb, float and int8 TFLite; int8 agreement with Keras
-    on the validation clips), then its Keras model (make_submission.py, no TTA) and its float and
+    on the validation clips, shown even below freeze_graph's 97% gate), then its Keras model (make_submission.py, no TTA) and its float and
     int8 TFLite files through make_submission_on_rpi.py (batch 1, as on the Pi) on the real test,
     and benchmark_model.py (bytes, multiply-adds, latency with 1 thread here, the Pi 3 estimate).
 
@@ -114,7 +114,9 @@ def export(run_dir, prefix, retrain):
     report = f"{prefix}_report.json"
     if retrain or not os.path.isfile(report) or \
             os.path.getmtime(report) < os.path.getmtime(os.path.join(run_dir, runs.BEST_CHECKPOINT)):
-        real_speech.python("freeze_graph.py", "--run_dir", run_dir, "--out", prefix, "--overwrite")
+        # A benchmark shows every figure: an int8 file below freeze_graph's gate is written and reported.
+        real_speech.python("freeze_graph.py", "--run_dir", run_dir, "--out", prefix, "--overwrite",
+                           "--allow_int8_disagreement")
     return runs.read_json(report)
 
 
