@@ -8,6 +8,7 @@ probabilities. Later scripts take `--run_dir` and need nothing else. The names b
 place these file names are written down (docs/ARCHITECTURE.md, "Run folder").
 """
 
+import ast
 import hashlib
 import json
 import os
@@ -19,7 +20,8 @@ import labels as label_sets
 
 PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
 # The modules whose code decides what a training run computes: their fingerprint is stored in
-# config.json, so a finished run made by other code is not mistaken for a fresh one.
+# config.json, so a finished run made by other code is not mistaken for a fresh one. Only the code
+# counts, not its comments or docstrings: editing those keeps finished runs reusable.
 TRAINING_CODE = ("audio.py", "corpus.py", "features.py", "input_data.py", "labels.py", "model.py", "samples.py",
                  "settings.py", "split_dataset.py", "stream_augment.py", "teachers.py", "train.py", "train_loop.py")
 
@@ -64,12 +66,24 @@ def find_experiment(directory, name):
     return os.path.join(directory, f"{matches[0]}.toml")
 
 
+def _code_without_docs(source):
+    """The syntax tree of Python source as text, without comments, docstrings or line numbers."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
 def code_fingerprint():
-    """16 hex digits of SHA-256 over the training code (TRAINING_CODE)."""
+    """16 hex digits of SHA-256 over the training code (TRAINING_CODE), comments and docstrings left out."""
     digest = hashlib.sha256()
     for name in TRAINING_CODE:
-        with open(os.path.join(PROJECT_DIR, name), "rb") as f:
-            digest.update(name.encode() + b"\0" + f.read())
+        with open(os.path.join(PROJECT_DIR, name), encoding="utf-8") as f:
+            digest.update(name.encode() + b"\0" + _code_without_docs(f.read()).encode())
     return digest.hexdigest()[:16]
 
 
