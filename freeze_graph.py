@@ -4,6 +4,7 @@ Command line (everything else comes from the run folder; no training flag is eve
 
     python freeze_graph.py --run_dir runs/N [--checkpoint FILE] [--out tf_files/N]
                            [--skip_int8] [--int8_mode dynamic|full] [--calibration_clips 300]
+                           [--no_bias_correction] [--int8_waveform_layer]
                            [--check_clips 300] [--seed 0]
                            [--data_dir DIR ...] [--streaming] [--overwrite]
 
@@ -29,7 +30,15 @@ that is one of the run's files is an error):
   calibration starts after it. Why dynamic is the default: a fixed int8 scale for the raw
   waveform input leaves a quiet word a handful of levels (the input scale is 1/128 for clips
   that reach full scale), and the attention softmax over ~100 time steps gets steps of 1/256.
-  In both modes the models' log-mel front end stays float (features.py says why it must).
+  In both modes the models' log-mel front end stays float (features.py says why it must), and
+  the int8 weights come with bias correction (quantization.py): the mean shift their rounding
+  causes in each layer's output, measured on `--calibration_clips` clips of the training split,
+  is subtracted from the layer's bias (or its BatchNormalization's mean); `--no_bias_correction`
+  leaves it out. The checks below compare the int8 export with the uncorrected Keras model.
+  In dynamic mode the layer that reads the waveform of a raw-waveform model (`pi`, `raw_large`)
+  stays float, so the waveform is not quantised (8-bit linear audio loses quiet speech; see
+  quantization.py); `--int8_waveform_layer` quantises it too (and full mode always does: use
+  `mu_law = true` models there).
 - with `--streaming`, for a log-mel or MFCC model (stream_export.py; a raw-waveform model has no
   front end to cut off and writes none): `<out>_features.tflite` (the feature front end per
   frame: float32 [n, frame length] -> [n, bins], float), `<out>_classifier.tflite` and
@@ -38,8 +47,10 @@ that is one of the run's files is an error):
   bins, multiply-adds): what spot_keywords.py needs to compute only the new frames of each hop.
 - `<out>_labels.txt`: the labels, one per line (model output order).
 - `<out>_report.json`: what the checks measured: per export its bytes, top-1 agreement with
-  Keras and largest probability difference, the number of check clips and the int8 mode (the
-  streaming classifiers' figures are those of the front end and classifier run frame by frame).
+  Keras and largest probability difference, the number of check clips, the int8 mode, the
+  number of bias-corrected layers, the layers kept float (the streaming classifiers' figures are
+  those of the front end and classifier run frame by frame) and `code`, the fingerprint of the
+  export code (`runs.EXPORT_CODE`; the benchmarks export again when it changes).
 
 Before anything is written, every export is run on `--check_clips` clips of the run's validation
 split (training clips where there is none; batch 1, as on the Pi) and compared with the Keras
@@ -65,6 +76,7 @@ from tqdm import tqdm
 import audio
 import cli
 import corpus
+import quantization
 import runs
 import settings
 import stream_export
@@ -241,7 +253,13 @@ def parse_args(argv):
                         help="dynamic: int8 weights, activations quantised per inference; full: int8 weights "
                              "and calibrated int8 activations (integer-only hardware) (default: dynamic)")
     parser.add_argument("--calibration_clips", type=int, default=300,
-                        help="training clips that calibrate --int8_mode full (default: 300)")
+                        help="training clips that measure the int8 bias correction and calibrate --int8_mode full "
+                             "(default: 300)")
+    parser.add_argument("--int8_waveform_layer", action="store_true",
+                        help="also store in int8 the layer that reads the waveform of a raw-waveform model "
+                             "(default: float, in dynamic mode; quantization.py says why)")
+    parser.add_argument("--no_bias_correction", action="store_true",
+                        help="export the int8 weights as rounded, without correcting the mean shift they cause")
     parser.add_argument("--check_clips", type=int, default=300,
                         help="validation clips on which each export is compared with Keras (default: 300)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the clip sampling (default: 0)")
@@ -278,19 +296,30 @@ def main(argv=None):
     data_dirs = args.data_dir or settings.settings_from_config(config, config_path)["data_dir"]
 
     exports = {"pb": frozen_graph_def(keras_model).SerializeToString(), "tflite": tflite_float(keras_model)}
-    if not args.skip_int8 and args.int8_mode == "full":
+    int8_model, corrected, float_layer = keras_model, 0, None
+    if not args.skip_int8:
         calibration = sample_clips(split_clip_paths(data_dirs, "training", config, config_path),
                                    args.calibration_clips, args.seed)
-        log.info("calibrating int8 on %d training clips", len(calibration))
-        exports["int8"] = tflite_int8(keras_model, calibration, front_end_nodes(exports["tflite"]))
-    elif not args.skip_int8:
-        exports["int8"] = tflite_int8(keras_model)
+        full = args.int8_mode == "full"
+        float_layer = None if full or args.int8_waveform_layer else quantization.waveform_layer(keras_model)
+        if not args.no_bias_correction:
+            int8_model, corrected = quantization.bias_corrected_copy(
+                keras_model, calibration, min_weights=0 if full else quantization.DYNAMIC_RANGE_MIN_WEIGHTS,
+                keep_float=[float_layer.name] if float_layer else ())
+            log.info("int8 bias correction of %d layer(s), measured on %d training clips", corrected, len(calibration))
+        if full:
+            exports["int8"] = tflite_int8(int8_model, calibration, front_end_nodes(exports["tflite"]))
+        else:
+            exports["int8"] = tflite_int8(int8_model)
+        if float_layer is not None:
+            exports["int8"] = quantization.restore_float_weights(exports["int8"], exports["tflite"], float_layer)
+            log.info("int8: %s, which reads the waveform, stays float", float_layer.name)
     split = stream_export.split_model(keras_model) if args.streaming else None
     if split is not None:
         exports["features"] = stream_export.tflite_front_end(split)
         exports["classifier"] = stream_export.tflite_classifier(split)
         if not args.skip_int8:
-            exports["classifier_int8"] = stream_export.tflite_classifier(split, int8=True)
+            exports["classifier_int8"] = stream_export.tflite_classifier(stream_export.split_model(int8_model), int8=True)
     elif args.streaming:
         log.info("a raw-waveform model has no feature front end to split: no streaming export (spot_keywords.py "
                  "runs the whole model every hop)")
@@ -302,7 +331,9 @@ def main(argv=None):
         check_paths = split_clip_paths(data_dirs, "training", config, config_path)
     check = sample_clips(check_paths, args.check_clips, args.seed)
     report = check_exports(keras_model, exports, check, paths, split.spec if split else None)
-    report.update(int8_mode=None if args.skip_int8 else args.int8_mode, check_clips=len(check))
+    report.update(int8_mode=None if args.skip_int8 else args.int8_mode, check_clips=len(check),
+                  bias_corrected_layers=None if args.skip_int8 else corrected,
+                  float_layers=[float_layer.name] if float_layer else [], code=runs.code_fingerprint(runs.EXPORT_CODE))
     failed = export_failures(report["exports"], args.min_int8_agreement)
     if failed and not (args.allow_int8_disagreement and all(kind.endswith("int8") for kind, _ in failed)):
         print("FAILED: " + "; ".join(problem for _, problem in failed) + "; nothing written", file=sys.stderr)

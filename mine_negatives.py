@@ -16,7 +16,8 @@ in use, so that near misses are mined too) with spot_keywords.py's other default
 detections that no command word explains: no command word of any label is spoken in the one-second
 window that ended at the detection. That window, and the windows `--offsets_ms` before it (default
 0 and 200: the spotter averaged the scores of several windows) that hold no command word either,
-become clips labelled `_unknown_` when a word is heard in them and `_silence_` when only noise is.
+become clips labelled `_unknown_` when a word is heard in them and `_silence_` when only noise is
+(only windows wholly inside the stream: a detection in the last hop's padding keeps its earlier ones).
 
 Writes into `--out`: `audio/<label>/mined_<seconds>.wav` (16 kHz, one second) and
 `pseudo_labels.csv` (`path,label`, paths relative to the folder: what train.py --pseudo_labels
@@ -54,8 +55,9 @@ def words_in(words, start_s, end_s):
     return [w for w in words if w[1] < end_s and w[2] > start_s]
 
 
-def negative_windows(detections, words, offsets_s, window_s=1.0):
-    """[(end of window in s, label)] of the windows to keep (see the module docstring)."""
+def negative_windows(detections, words, offsets_s, duration_s, window_s=1.0):
+    """[(end of window in s, label)] of the windows to keep (see the module docstring), each wholly
+    inside the stream's `duration_s` (the spotter's last hop may end in the padding after it)."""
     def has_command(end_s):
         return any(w[0] != label_sets.UNKNOWN_LABEL for w in words_in(words, end_s - window_s, end_s))
 
@@ -64,7 +66,7 @@ def negative_windows(detections, words, offsets_s, window_s=1.0):
         if has_command(time_s):
             continue  # a command word is in the window: not a false alarm
         for end_s in (round(time_s - offset_s, 3) for offset_s in offsets_s):
-            if end_s >= window_s and not has_command(end_s):  # an earlier window may hold the word before
+            if window_s <= end_s <= duration_s and not has_command(end_s):  # an earlier window may hold the word
                 heard = words_in(words, end_s - window_s, end_s)
                 kept[end_s] = label_sets.UNKNOWN_LABEL if heard else label_sets.SILENCE_LABEL
     return sorted(kept.items())
@@ -118,8 +120,9 @@ def main(argv=None):
                             "--threshold", str(args.threshold)])
     with open(detections_csv, newline="", encoding="utf-8") as f:
         detections = [(float(r["time_s"]), r["label"], float(r["score"])) for r in csv.DictReader(f)]
-    windows = negative_windows(detections, words, [ms / 1000 for ms in args.offsets_ms])
-    counts = write_clips(audio.read_wav(wav), windows, args.out)
+    stream = audio.read_wav(wav)
+    windows = negative_windows(detections, words, [ms / 1000 for ms in args.offsets_ms], len(stream) / audio.SAMPLE_RATE)
+    counts = write_clips(stream, windows, args.out)
     false_alarms = len({round(t, 3) for t, _, _ in detections
                         if not any(w[0] != label_sets.UNKNOWN_LABEL for w in words_in(words, t - 1.0, t))})
     print(f"{len(detections)} detections at threshold {args.threshold:g}, {false_alarms} with no command word in "

@@ -25,6 +25,9 @@ PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
 TRAINING_CODE = ("audio.py", "corpus.py", "features.py", "input_data.py", "labels.py", "model.py", "samples.py",
                  "settings.py", "split_dataset.py", "stream_augment.py", "teachers.py", "train.py", "train_loop.py")
 
+# The modules whose code decides what freeze_graph.py exports (their fingerprint is in its report).
+EXPORT_CODE = ("freeze_graph.py", "quantization.py", "stream_export.py")
+
 CONFIG_FILE = "config.json"
 LABELS_FILE = "labels.txt"
 BEST_CHECKPOINT = "best.keras"
@@ -78,10 +81,11 @@ def _code_without_docs(source):
     return ast.dump(tree)
 
 
-def code_fingerprint():
-    """16 hex digits of SHA-256 over the training code (TRAINING_CODE), comments and docstrings left out."""
+def code_fingerprint(modules=TRAINING_CODE):
+    """16 hex digits of SHA-256 over the code of `modules` (the training code unless given), comments
+    and docstrings left out."""
     digest = hashlib.sha256()
-    for name in TRAINING_CODE:
+    for name in modules:
         with open(os.path.join(PROJECT_DIR, name), encoding="utf-8") as f:
             digest.update(name.encode() + b"\0" + _code_without_docs(f.read()).encode())
     return digest.hexdigest()[:16]

@@ -11,7 +11,8 @@ calls, and so int8 disagreements, more likely, not less), then exports it with f
 (`dynamic`, the default, and `full`) and reads the top-1 agreement of each export with the
 Keras model on the validation clips (every one of them by default) and the int8 file's size
 (freeze_graph.py would refuse an int8 file below 97% agreement; here every figure is shown). A finished run is reused
-when its settings and training code are today's.
+when its settings and training code are today's, an export when it is newer than the run's checkpoint
+and made by today's export code.
 
 Writes `RUN_DIR/<model>/` (run folders), `RUN_DIR/tf_files/<model>_<mode>*` and `RUN_DIR/int8_zoo.json`;
 prints a table with the validation accuracy, each export's agreement and bytes, and the ratio
@@ -48,17 +49,6 @@ def _model_minutes(text):
     return name, float(minutes)
 
 
-def export(run_dir, prefix, mode, args):
-    """freeze_graph.py's report of one int8 mode (the export is remade when older than the checkpoint)."""
-    report = f"{prefix}_report.json"
-    if args.retrain or not os.path.isfile(report) or \
-            os.path.getmtime(report) < os.path.getmtime(os.path.join(run_dir, runs.BEST_CHECKPOINT)):
-        # the table reports every agreement, also one below freeze_graph.py's gate
-        real_speech.python("freeze_graph.py", "--run_dir", run_dir, "--out", prefix, "--int8_mode", mode,
-                           "--check_clips", args.check_clips, "--allow_int8_disagreement", "--overwrite")
-    return runs.read_json(report)
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run_dir", required=True, help="folder for the runs, exports and the report")
@@ -92,7 +82,8 @@ def main(argv=None):
         metrics = real_speech.train(run_dir, train_args(args, name), 0, args.retrain, args.train_args)
         row = {"val_accuracy": metrics["best_val_accuracy"], "minutes": metrics["train_seconds"] / 60}
         for mode in MODES:
-            exported = export(run_dir, os.path.join(args.run_dir, "tf_files", f"{name}_{mode}"), mode, args)
+            exported = real_speech.export(run_dir, os.path.join(args.run_dir, "tf_files", f"{name}_{mode}"), args.retrain,
+                                           "--int8_mode", mode, "--check_clips", args.check_clips)
             row["check_clips"] = exported["check_clips"]
             row["tflite_bytes"] = exported["exports"]["tflite"]["bytes"]
             row[mode] = {key: exported["exports"]["int8"][key] for key in ("agreement", "bytes")}

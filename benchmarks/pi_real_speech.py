@@ -24,7 +24,8 @@ Steps (each skipped when its result is there and still valid, so an interrupted 
     and the unlabelled clips), seed 0; a student whose experiment starts from a pre-training
     (`init_from`) starts from the teacher's seed-0 pre-training;
  6. each student through freeze_graph.py (.pb, float and int8 TFLite; int8 agreement with Keras
-    on the validation clips, shown even below freeze_graph's 97% gate), then its Keras model (make_submission.py, no TTA) and its float and
+    on the validation clips, shown even below freeze_graph's 97% gate; exported again when the export
+    code changed), then its Keras model (make_submission.py, no TTA) and its float and
     int8 TFLite files through make_submission_on_rpi.py (batch 1, as on the Pi) on the real test,
     and benchmark_model.py (bytes, multiply-adds, latency with 1 thread here, the Pi 3 estimate).
 
@@ -109,17 +110,6 @@ def student_args(args, name, teachers, pseudo_csvs):
                          "--teacher_runs", *teachers.values(), *extra]
 
 
-def export(run_dir, prefix, retrain):
-    """freeze_graph.py's files of a run (remade when older than its checkpoint); its report."""
-    report = f"{prefix}_report.json"
-    if retrain or not os.path.isfile(report) or \
-            os.path.getmtime(report) < os.path.getmtime(os.path.join(run_dir, runs.BEST_CHECKPOINT)):
-        # A benchmark shows every figure: an int8 file below freeze_graph's gate is written and reported.
-        real_speech.python("freeze_graph.py", "--run_dir", run_dir, "--out", prefix, "--overwrite",
-                           "--allow_int8_disagreement")
-    return runs.read_json(report)
-
-
 def pi_accuracy(model_path, args, out_csv):
     """Accuracy of a .tflite through make_submission_on_rpi.py (batch 1) on the real test."""
     real_speech.python("make_submission_on_rpi.py", "--model", model_path, "--test_data",
@@ -140,7 +130,7 @@ def model_figures(model_path):
 def measure_student(args, name, run_dir):
     """Every figure of one student (see the module docstring)."""
     prefix = os.path.join(args.students_dir, "tf_files", name)
-    exported = export(run_dir, prefix, args.retrain)["exports"]
+    exported = real_speech.export(run_dir, prefix, args.retrain)["exports"]
     submissions = os.path.join(args.students_dir, "submissions")
     keras_probs = real_speech.submit(run_dir, args.real_test, os.path.join(submissions, name), args.retrain,
                                      variants=("plain",))["plain"]

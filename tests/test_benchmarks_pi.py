@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import pi_real_speech  # noqa: E402
 import make_synthetic_dataset as synth  # noqa: E402
+import runs  # noqa: E402
 
 QUICK = ["--train_args", "--epochs", "1", "--steps_per_epoch", "3", "--batch_size", "16", "--max_minutes", "0"]
 
@@ -26,7 +27,7 @@ def corpus(tmp_path_factory):
     return out
 
 
-def test_pi_real_speech_trains_distils_exports_and_reports(corpus, tmp_path, capsys):
+def test_pi_real_speech_trains_distils_exports_and_reports(corpus, tmp_path, capsys, monkeypatch):
     argv = ["--run_dir", str(tmp_path / "bench"), "--seeds", "0", "--synth_dir", str(corpus),
             "--real_train", str(corpus / "train"), "--real_test", str(corpus / "test"), *QUICK]
     report = pi_real_speech.main(argv)
@@ -43,6 +44,10 @@ def test_pi_real_speech_trains_distils_exports_and_reports(corpus, tmp_path, cap
     assert "teacher ensemble (TTA)" in table and "int8/teacher" in table and "(24 clips)" in table
 
     best = tmp_path / "bench" / "students" / "310" / "best.keras"
-    before = os.path.getmtime(best)
+    int8 = tmp_path / "bench" / "students" / "tf_files" / "310_int8.tflite"
+    trained, exported = os.path.getmtime(best), os.path.getmtime(int8)
     pi_real_speech.main(argv)  # everything finished: reused, not retrained
-    assert os.path.getmtime(best) == before
+    assert os.path.getmtime(best) == trained and os.path.getmtime(int8) == exported
+    monkeypatch.setattr(runs, "EXPORT_CODE", ("freeze_graph.py",))  # as if the export code had changed
+    pi_real_speech.main(argv)
+    assert os.path.getmtime(best) == trained and os.path.getmtime(int8) > exported

@@ -21,6 +21,7 @@ import bench_recipes  # noqa: E402
 import bench_rpi  # noqa: E402
 import bench_submission  # noqa: E402
 import bench_synthetic_dataset  # noqa: E402
+import int8_export  # noqa: E402
 import int8_zoo  # noqa: E402
 import mutation_check  # noqa: E402
 import real_speech  # noqa: E402
@@ -110,6 +111,16 @@ def test_int8_zoo(corpus, tmp_path, capsys):
     report = int8_zoo.main(["--run_dir", str(tmp_path / "zoo"), "--models", "ds_cnn", "--check_clips", "20",
                             "--real_train", str(corpus / "train"), "--train_args", *ONE_EPOCH])
     assert set(report["models"]) == {"ds_cnn"} and "dynamic" in capsys.readouterr().out
+
+
+def test_int8_export(corpus, run_dir, tmp_path, capsys):
+    pi_run = str(tmp_path / "pi")
+    train.main(["--data_dir", str(corpus / "train"), "--run_dir", pi_run, "--model", "pi", "--model_params", "width=0.25",
+                *ONE_EPOCH])
+    report = int8_export.main(["--runs", run_dir, pi_run, "--check_clips", "20", "--calibration_clips", "16"])
+    assert set(report[run_dir]) == {"clips", "plain", "bias"}  # a log-mel model has no waveform layer
+    assert set(report[pi_run]) == {"clips", *int8_export.VARIANTS}
+    assert "ratio to plain" in capsys.readouterr().out
 
 
 def test_streaming(corpus, run_dir, tmp_path, capsys):

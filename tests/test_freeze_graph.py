@@ -16,6 +16,7 @@ import audio
 import freeze_graph
 import labels
 import model
+import quantization
 import runs
 
 WORDS = ("yes", "no", "up", "down")
@@ -215,6 +216,7 @@ def _int8_disagrees(monkeypatch, frozen):
 
     monkeypatch.setattr(freeze_graph, "tflite_float", lambda keras_model: contents["tflite"])
     monkeypatch.setattr(freeze_graph, "tflite_int8", lambda *args, **kwargs: contents["int8"])
+    monkeypatch.setattr(quantization, "restore_float_weights", lambda content, *args: content)  # done in `frozen`
     monkeypatch.setattr(freeze_graph, "predict_tflite", predict)
 
 
@@ -253,3 +255,38 @@ def test_int8_modes_dynamic_keeps_float_activations_full_quantises_them(frozen, 
     full = freeze(frozen[0], tmp_path / "full", "--int8_mode", "full", "--allow_int8_disagreement")["int8"]
     assert np.int8 not in _activation_types(dynamic)
     assert np.int8 in _activation_types(full)
+
+
+def _classifier_bias(model_path):
+    """The float bias of the last fully connected operator (the `probs` layer) of a TFLite model."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=model_path)
+    interpreter.allocate_tensors()
+    last = [op for op in interpreter._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"][-1]
+    weights, bias = last["inputs"][1:3]
+    if bias < 0:  # the converter drops a bias of zeros
+        return np.zeros(interpreter.get_tensor(weights).shape[0], np.float32)
+    return interpreter.get_tensor(bias)
+
+
+def test_the_int8_export_carries_the_bias_correction_of_its_rounded_weights(frozen, tmp_path):
+    run_dir, paths = frozen
+    keras_model, _, config = runs.load_run(run_dir)
+    calibration = freeze_graph.sample_clips(freeze_graph.split_clip_paths(config["data"]["data_dir"], "training", config),
+                                            12, 0)  # the clips `freeze` calibrates on
+    waveform_layer = quantization.waveform_layer(keras_model).name  # stays float: not corrected
+    corrected, count = quantization.bias_corrected_copy(keras_model, calibration, keep_float=[waveform_layer])
+    original_bias = keras_model.get_layer("probs").bias.numpy()
+    corrected_bias = corrected.get_layer("probs").bias.numpy()
+    assert np.abs(corrected_bias - original_bias).max() > 1e-4  # a correction worth checking
+    with open(paths["report"]) as f:
+        report = json.load(f)
+    assert report["bias_corrected_layers"] == count >= 2  # the tiny pi's separable convs and probs
+    assert report["float_layers"] == [waveform_layer]
+
+    np.testing.assert_allclose(_classifier_bias(paths["int8"]), corrected_bias, rtol=1e-6, atol=1e-7)
+    plain = freeze(run_dir, tmp_path / "plain", "--no_bias_correction")
+    np.testing.assert_allclose(_classifier_bias(plain["int8"]), original_bias, rtol=1e-6, atol=1e-7)
+    with open(plain["report"]) as f:
+        assert json.load(f)["bias_corrected_layers"] == 0

@@ -22,7 +22,7 @@ import train
 QUICK = ["--epochs", "25", "--batch_size", "32", "--loader_threads", "1", "--seed", "0", "--batch_norm_momentum", "0.9",
          "--learning_rate", "0.003", "--lr_schedule", "cosine", "--wanted_words", "yes", "no", "up", "down"]
 FRONT_ENDS = {
-    "raw": ["--model", "pi", "--model_params", "width=0.25"],
+    "raw": ["--model", "pi", "--model_params", "width=0.25"],  # mu-law companded input (the default)
     "logmel": ["--model", "ds_cnn", "--model_params", "filters=16", "num_blocks=2", "features=\"logmel\""],
     "mfcc": ["--model", "ds_cnn", "--model_params", "filters=16", "num_blocks=2", "features=\"mfcc\""],
 }
@@ -58,6 +58,7 @@ def test_a_trained_model_keeps_99_percent_of_its_decisions_in_int8(front_end, co
     with open(written["report"]) as f:
         report = json.load(f)
     assert report["exports"]["tflite"]["agreement"] == 1.0 and report["exports"]["int8"]["agreement"] >= 0.99
+    assert len(report["float_layers"]) == (1 if front_end == "raw" else 0)  # the layer reading the waveform
     # beyond freeze_graph's own check on the validation clips: every clip of the corpus
     keras_model, _, _ = runs.load_run(run_dir)
     paths = [path for split in ("training", "validation", "testing")

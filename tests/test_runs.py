@@ -14,8 +14,7 @@ def scale(x):
 def fingerprint_of(tmp_path, monkeypatch, source):
     (tmp_path / "train.py").write_text(source, encoding="utf-8")
     monkeypatch.setattr(runs, "PROJECT_DIR", str(tmp_path))
-    monkeypatch.setattr(runs, "TRAINING_CODE", ("train.py",))
-    return runs.code_fingerprint()
+    return runs.code_fingerprint(("train.py",))
 
 
 def test_comments_and_docstrings_do_not_change_the_fingerprint(tmp_path, monkeypatch):

@@ -204,11 +204,12 @@ def test_negative_windows_are_those_without_a_command_word():
                   (10.5, "yes", 0.9),  # a command word in the window: kept out
                   (15.0, "up", 0.5),   # only noise in the window: silence
                   (20.9, "go", 0.5), (21.3, "go", 0.5),  # windows overlapping the word are unknown
-                  (11.5, "up", 0.5)]   # its window is clear of "yes", the one 0.2 s earlier is not
-    windows = mine_negatives.negative_windows(detections, words, [0.0, 0.2])
+                  (11.5, "up", 0.5),   # its window is clear of "yes", the one 0.2 s earlier is not
+                  (30.1, "no", 0.5)]   # in the padding after the 30 s stream: only the window 0.2 s earlier
+    windows = mine_negatives.negative_windows(detections, words, [0.0, 0.2], duration_s=30.0)
     assert windows == [(5.4, "_unknown_"), (5.6, "_unknown_"), (11.5, "_silence_"), (14.8, "_silence_"),
                        (15.0, "_silence_"), (20.7, "_unknown_"), (20.9, "_unknown_"), (21.1, "_unknown_"),
-                       (21.3, "_unknown_")]
+                       (21.3, "_unknown_"), (29.9, "_silence_")]
 
 
 def test_mined_negatives_are_one_second_clips_listed_for_training(setup, tmp_path_factory, tmp_path):
