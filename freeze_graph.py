@@ -63,6 +63,7 @@ training (list files, else the speaker hash), without decoding the whole corpus.
 """
 
 import argparse
+import collections
 import json
 import logging
 import os
@@ -175,6 +176,31 @@ def tflite_int8(keras_model, calibration_clips=None, float_nodes=()):
         converter=converter, debug_dataset=lambda: ([clip[None, :]] for clip in calibration_clips[:1]),
         debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(float_nodes)))
     return debugger.get_nondebug_quantized_model()
+
+
+Int8Export = collections.namedtuple("Int8Export", "content model corrected_layers float_layers")
+
+
+def int8_export(keras_model, float_content, calibration, mode="dynamic", bias_correction=True,
+                float_waveform_layer=True):
+    """`Int8Export`: the int8 TFLite bytes (`mode` "dynamic" or "full"), the Keras model they were
+    made from (the bias-corrected copy, or `keras_model`), how many layers were corrected and the
+    names of the layers kept float. `float_content`: the float TFLite of `keras_model` (the source
+    of the float waveform layer); `calibration`: training clips [n, 16000]."""
+    full = mode == "full"
+    float_layer = quantization.waveform_layer(keras_model) if float_waveform_layer and not full else None
+    source, corrected = keras_model, 0
+    if bias_correction:
+        source, corrected = quantization.bias_corrected_copy(
+            keras_model, calibration, min_weights=0 if full else quantization.DYNAMIC_RANGE_MIN_WEIGHTS,
+            keep_float=[float_layer.name] if float_layer else ())
+        log.info("int8 bias correction of %d layer(s), measured on %d training clips", corrected, len(calibration))
+    content = tflite_int8(source, calibration, front_end_nodes(float_content)) if full else tflite_int8(source)
+    if float_layer is None:
+        return Int8Export(content, source, corrected, [])
+    log.info("int8: %s, which reads the waveform, stays float", float_layer.name)
+    return Int8Export(quantization.restore_float_weights(content, float_content, float_layer), source, corrected,
+                      [float_layer.name])
 
 
 def split_clip_paths(data_dirs, split, config, source=runs.CONFIG_FILE):
@@ -296,30 +322,19 @@ def main(argv=None):
     data_dirs = args.data_dir or settings.settings_from_config(config, config_path)["data_dir"]
 
     exports = {"pb": frozen_graph_def(keras_model).SerializeToString(), "tflite": tflite_float(keras_model)}
-    int8_model, corrected, float_layer = keras_model, 0, None
+    int8 = None
     if not args.skip_int8:
         calibration = sample_clips(split_clip_paths(data_dirs, "training", config, config_path),
                                    args.calibration_clips, args.seed)
-        full = args.int8_mode == "full"
-        float_layer = None if full or args.int8_waveform_layer else quantization.waveform_layer(keras_model)
-        if not args.no_bias_correction:
-            int8_model, corrected = quantization.bias_corrected_copy(
-                keras_model, calibration, min_weights=0 if full else quantization.DYNAMIC_RANGE_MIN_WEIGHTS,
-                keep_float=[float_layer.name] if float_layer else ())
-            log.info("int8 bias correction of %d layer(s), measured on %d training clips", corrected, len(calibration))
-        if full:
-            exports["int8"] = tflite_int8(int8_model, calibration, front_end_nodes(exports["tflite"]))
-        else:
-            exports["int8"] = tflite_int8(int8_model)
-        if float_layer is not None:
-            exports["int8"] = quantization.restore_float_weights(exports["int8"], exports["tflite"], float_layer)
-            log.info("int8: %s, which reads the waveform, stays float", float_layer.name)
+        int8 = int8_export(keras_model, exports["tflite"], calibration, args.int8_mode,
+                           bias_correction=not args.no_bias_correction, float_waveform_layer=not args.int8_waveform_layer)
+        exports["int8"] = int8.content
     split = stream_export.split_model(keras_model) if args.streaming else None
     if split is not None:
         exports["features"] = stream_export.tflite_front_end(split)
         exports["classifier"] = stream_export.tflite_classifier(split)
         if not args.skip_int8:
-            exports["classifier_int8"] = stream_export.tflite_classifier(stream_export.split_model(int8_model), int8=True)
+            exports["classifier_int8"] = stream_export.tflite_classifier(stream_export.split_model(int8.model), int8=True)
     elif args.streaming:
         log.info("a raw-waveform model has no feature front end to split: no streaming export (spot_keywords.py "
                  "runs the whole model every hop)")
@@ -332,8 +347,9 @@ def main(argv=None):
     check = sample_clips(check_paths, args.check_clips, args.seed)
     report = check_exports(keras_model, exports, check, paths, split.spec if split else None)
     report.update(int8_mode=None if args.skip_int8 else args.int8_mode, check_clips=len(check),
-                  bias_corrected_layers=None if args.skip_int8 else corrected,
-                  float_layers=[float_layer.name] if float_layer else [], code=runs.code_fingerprint(runs.EXPORT_CODE))
+                  bias_corrected_layers=None if int8 is None else int8.corrected_layers,
+                  float_layers=[] if int8 is None else int8.float_layers,
+                  code=runs.code_fingerprint(runs.EXPORT_CODE))
     failed = export_failures(report["exports"], args.min_int8_agreement)
     if failed and not (args.allow_int8_disagreement and all(kind.endswith("int8") for kind, _ in failed)):
         print("FAILED: " + "; ".join(problem for _, problem in failed) + "; nothing written", file=sys.stderr)

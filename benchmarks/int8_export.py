@@ -32,16 +32,13 @@ VARIANTS = ("plain", "bias", "float_wave", "both")
 
 def int8_variants(keras_model, calibration):
     """{variant: int8 TFLite bytes}; `float_wave` and `both` only for a model with a waveform layer."""
-    float_layer = quantization.waveform_layer(keras_model)
-    corrected, _ = quantization.bias_corrected_copy(keras_model, calibration)
-    contents = {"plain": freeze_graph.tflite_int8(keras_model), "bias": freeze_graph.tflite_int8(corrected)}
-    if float_layer is not None:
-        float_content = freeze_graph.tflite_float(keras_model)
-        corrected, _ = quantization.bias_corrected_copy(keras_model, calibration, keep_float=[float_layer.name])
-        contents["float_wave"] = quantization.restore_float_weights(contents["plain"], float_content, float_layer)
-        contents["both"] = quantization.restore_float_weights(freeze_graph.tflite_int8(corrected), float_content,
-                                                              float_layer)
-    return contents
+    float_content = freeze_graph.tflite_float(keras_model)
+    steps = {"plain": (False, False), "bias": (True, False), "float_wave": (False, True), "both": (True, True)}
+    if quantization.waveform_layer(keras_model) is None:
+        steps = {"plain": steps["plain"], "bias": steps["bias"]}
+    return {variant: freeze_graph.int8_export(keras_model, float_content, calibration, bias_correction=bias,
+                                              float_waveform_layer=wave).content
+            for variant, (bias, wave) in steps.items()}
 
 
 def measure(run_dir, args):
