@@ -326,8 +326,10 @@ class MuLaw(keras.layers.Layer):
     the decisions. But the models learned less well from the companded waveform: `pi` lost ~3
     points of validation accuracy with it, on the synthetic demo and on real speech (README, "A
     Raspberry Pi model that is right on real voices"), more than dynamic-range int8 costs the
-    linear model, so the Pi experiments (000, 320) turn it off. Keep it for integer-only hardware,
-    where the input scale is fixed, and where an export must keep >= 99% of the decisions.
+    linear model, so the Pi experiments (000, 320) turn it off: in dynamic-range int8 the layer
+    that reads the linear waveform stays float (freeze_graph.py, quantization.py), and the linear
+    `pi` student keeps 99.7-100% of its decisions. Keep it for full-integer int8 on integer-only
+    hardware, where the input scale is fixed.
 
     Args:
       mu: the compression (255: 8-bit telephony).

@@ -230,6 +230,20 @@ def sample_clips(paths, count, seed):
     return np.stack(clips)
 
 
+def run_clips(data_dirs, split, config, source, count, seed):
+    """float32 [n, 16000]: up to `count` clips of a split ("training": calibration, "validation":
+    the export checks) of a run's data folders, split as its training split them; without a
+    validation split, training clips (an export check needs clips, not necessarily unseen ones)."""
+    try:
+        paths = split_clip_paths(data_dirs, split, config, source)
+    except ValueError as e:
+        if split != "validation":
+            raise
+        log.warning("%s; checking the exports on training clips instead", e)
+        paths = split_clip_paths(data_dirs, "training", config, source)
+    return sample_clips(paths, count, seed)
+
+
 def predict_keras(keras_model, clips):
     return np.concatenate([keras_model.predict_on_batch(clips[i:i + KERAS_BATCH])
                            for i in range(0, len(clips), KERAS_BATCH)])
@@ -324,8 +338,7 @@ def main(argv=None):
     exports = {"pb": frozen_graph_def(keras_model).SerializeToString(), "tflite": tflite_float(keras_model)}
     int8 = None
     if not args.skip_int8:
-        calibration = sample_clips(split_clip_paths(data_dirs, "training", config, config_path),
-                                   args.calibration_clips, args.seed)
+        calibration = run_clips(data_dirs, "training", config, config_path, args.calibration_clips, args.seed)
         int8 = int8_export(keras_model, exports["tflite"], calibration, args.int8_mode,
                            bias_correction=not args.no_bias_correction, float_waveform_layer=not args.int8_waveform_layer)
         exports["int8"] = int8.content
@@ -339,12 +352,7 @@ def main(argv=None):
         log.info("a raw-waveform model has no feature front end to split: no streaming export (spot_keywords.py "
                  "runs the whole model every hop)")
 
-    try:
-        check_paths = split_clip_paths(data_dirs, "validation", config, config_path)
-    except ValueError as e:  # an export check needs clips, not necessarily unseen ones
-        log.warning("%s; checking the exports on training clips instead", e)
-        check_paths = split_clip_paths(data_dirs, "training", config, config_path)
-    check = sample_clips(check_paths, args.check_clips, args.seed)
+    check = run_clips(data_dirs, "validation", config, config_path, args.check_clips, args.seed)
     report = check_exports(keras_model, exports, check, paths, split.spec if split else None)
     report.update(int8_mode=None if args.skip_int8 else args.int8_mode, check_clips=len(check),
                   bias_corrected_layers=None if int8 is None else int8.corrected_layers,

@@ -77,11 +77,15 @@ def _following_batch_norm(layer):
     return None
 
 
+def _stored_in_int8(layer, min_weights):
+    """Whether an int8 export stores a kernel of `layer` (used once in the graph) in int8."""
+    return (isinstance(layer, QUANTISED) and len(layer._inbound_nodes) == 1
+            and any(int(np.prod(kernel.shape)) >= min_weights for kernel, _ in _kernels(layer)))
+
+
 def quantised_layers(keras_model, min_weights=DYNAMIC_RANGE_MIN_WEIGHTS):
-    """The layers (used once in the graph) with a kernel an int8 export stores in int8."""
-    return [layer for layer in keras_model.layers
-            if isinstance(layer, QUANTISED) and len(layer._inbound_nodes) == 1
-            and any(int(np.prod(kernel.shape)) >= min_weights for kernel, _ in _kernels(layer))]
+    """The layers with a kernel an int8 export stores in int8."""
+    return [layer for layer in keras_model.layers if _stored_in_int8(layer, min_weights)]
 
 
 def mean_inputs(keras_model, layers, clips):
@@ -127,12 +131,11 @@ def bias_corrected_copy(keras_model, clips, min_weights=DYNAMIC_RANGE_MIN_WEIGHT
 def waveform_layer(keras_model, min_weights=DYNAMIC_RANGE_MIN_WEIGHTS):
     """The layer that reads the framed waveform of a raw-waveform model, if an int8 export would
     store its kernel in int8; else None (models with a log-mel front end have none)."""
-    names = {layer.name for layer in keras_model.layers}
-    if FRAME_LAYER not in names:
+    if FRAME_LAYER not in {layer.name for layer in keras_model.layers}:
         return None
     consumers = keras_model.get_layer(FRAME_LAYER)._outbound_nodes
     layer = consumers[0].operation if len(consumers) == 1 else None
-    return layer if layer in quantised_layers(keras_model, min_weights) else None
+    return layer if layer is not None and _stored_in_int8(layer, min_weights) else None
 
 
 def _tflite_kernel_shape(layer):

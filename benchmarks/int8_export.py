@@ -46,10 +46,8 @@ def measure(run_dir, args):
     keras_model, _, config = runs.load_run(run_dir)
     config_path = os.path.join(run_dir, runs.CONFIG_FILE)
     data_dirs = args.data_dir or settings.settings_from_config(config, config_path)["data_dir"]
-    calibration = freeze_graph.sample_clips(freeze_graph.split_clip_paths(data_dirs, "training", config, config_path),
-                                            args.calibration_clips, args.seed)
-    check = freeze_graph.sample_clips(freeze_graph.split_clip_paths(data_dirs, "validation", config, config_path),
-                                      args.check_clips, args.seed)
+    calibration = freeze_graph.run_clips(data_dirs, "training", config, config_path, args.calibration_clips, args.seed)
+    check = freeze_graph.run_clips(data_dirs, "validation", config, config_path, args.check_clips, args.seed)
     reference = freeze_graph.predict_keras(keras_model, check)
     row = {"clips": len(check)}
     for variant, content in int8_variants(keras_model, calibration).items():

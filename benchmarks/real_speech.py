@@ -109,13 +109,14 @@ def export(run_dir, prefix, retrain, *flags):
     """freeze_graph.py's report of a run exported to `prefix` with `flags`, exported again when the
     files are older than the checkpoint or were made by other export code (runs.EXPORT_CODE). A
     benchmark shows every figure: an int8 file below freeze_graph's gate is written and reported."""
-    report = f"{prefix}_report.json"
-    if retrain or not os.path.isfile(report) or \
-            os.path.getmtime(report) < os.path.getmtime(os.path.join(run_dir, runs.BEST_CHECKPOINT)) or \
-            runs.read_json(report).get("code") != runs.code_fingerprint(runs.EXPORT_CODE):
+    path = f"{prefix}_report.json"
+    report = None if retrain or not os.path.isfile(path) or \
+        os.path.getmtime(path) < os.path.getmtime(os.path.join(run_dir, runs.BEST_CHECKPOINT)) else runs.read_json(path)
+    if report is None or report.get("code") != runs.code_fingerprint(runs.EXPORT_CODE):
         python("freeze_graph.py", "--run_dir", run_dir, "--out", prefix, *flags, "--allow_int8_disagreement",
                "--overwrite")
-    return runs.read_json(report)
+        report = runs.read_json(path)
+    return report
 
 
 def accuracy(solution, submission):

@@ -232,7 +232,6 @@ def test_the_tflite_path_imports_neither_tensorflow_nor_scipy_nor_pandas(frozen,
                                                           "--submission_fn", str(tmp_path / "s.csv"),
                                                           "--num_threads", "1"]) == "[]"
     assert os.path.exists(tmp_path / "s.csv")
-    assert os.path.exists(tmp_path / "s.csv")
 
 
 def _converted_tflite(path, input_samples, num_classes):
