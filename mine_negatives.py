@@ -2,7 +2,7 @@
 
 Command line:
 
-    python make_streaming_test.py --clips data/train --split training --noise data/train/_background_noise_ \\
+    python make_streaming_test.py --clips data/train --split training --reuse --noise data/train/_background_noise_ \\
         --minutes 30 --seed 7 --out data/mine_stream
     python mine_negatives.py --model runs/N --stream data/mine_stream --out data/negatives [--threshold 0.5]
     python train.py --experiment 350 --init_from runs/N --pseudo_labels data/synth/train/training_clips.csv \\

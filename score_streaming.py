@@ -22,12 +22,24 @@ such word not yet found nor claimed by another wrong detection (the word was hea
 word); otherwise it is a false alarm (nothing said, an other word, or a repeat of a word already
 found). Per word: found, found only as a wrong word, or missed.
 
+Rates: false alarms per hour are per hour of the whole stream (its words included), as a
+listener hears it; each comes with its exact 95% Poisson (Garwood) interval (`poisson_interval`)
+and the keyword-free hours it rests on (`keyword_free_hours`: the stream's time outside every
+[start_s, end_s + tolerance_s] of a command word, where a detection can only be a false alarm).
+
 Prints (`--json`: one JSON object): command words, found (recall), found only as the wrong word,
-missed, false alarms and false alarms per hour, wrong-word detections, latency from word end to
-detection (median, p90), per-label recall. With a score trace and `--threshold` (default 0.7, the
-spotter's) it scores the replayed detections, and sweeps the threshold: the recall at 1, 2 and 5
-false alarms per hour, the threshold that meets `--target_fa_per_hour` with the most words found,
-and with `--curve PNG` (written atomically) the curve of missed words against false alarms per hour.
+missed, false alarms, false alarms per hour with the interval and the keyword-free hours,
+wrong-word detections, latency from word end to detection (median, p90), per-label recall. With a
+score trace and `--threshold` (default 0.7, the spotter's) and `--min_hops` (default 1) it scores
+the replayed detections, and sweeps the threshold: the recall at 0.5, 1, 2 and 5 false alarms per
+hour (each with its interval), the threshold that meets `--target_fa_per_hour` with the most
+words found, and with `--curve PNG` (written atomically) the curve of missed words against false
+alarms per hour.
+
+As a library (make_spotter.py, benchmarks/streaming.py): `sweep`/`at_rate` (one threshold, or
+per-keyword dicts, and min_hops), `evaluate` (one rule over several streams) and `calibrate`
+(per-keyword thresholds that meet a false-alarm rate over calibration streams; its docstring
+has the method).
 """
 
 import argparse
@@ -43,7 +55,11 @@ import labels as label_sets
 import streaming
 
 CURVE_THRESHOLDS = 400  # quantiles of the trace's keyword scores tried as thresholds
-FA_RATES = (1.0, 2.0, 5.0)
+FA_RATES = (0.5, 1.0, 2.0, 5.0)
+CONFIDENCE = 0.95  # of the false-alarm rate's interval
+KEYWORD_CANDIDATES = 120  # thresholds tried per keyword in `calibrate`: the top ones all, then spread
+GLOBAL_CANDIDATES = 200  # global thresholds `calibrate` compares its per-keyword rule with
+NEVER_FIRES = 1.01  # the threshold calibrate gives a keyword it cannot find within the budget (scores are <= 1)
 
 
 class ScoreError(cli.UserError):
@@ -143,6 +159,8 @@ def summarise(words, detections, tolerance_s, duration_s):
             "found_as_wrong_word": outcome.count("wrong"), "wrong_rate": outcome.count("wrong") / total,
             "missed": outcome.count("missed"), "false_alarms": false_alarms,
             "false_alarms_per_hour": false_alarms / hours if hours else float("nan"),
+            "false_alarms_interval": poisson_interval(false_alarms, hours) if hours else None,
+            "keyword_free_hours": keyword_free_hours(words, duration_s, tolerance_s),
             "wrong_word_detections": sum(kind == "wrong" for _, kind, _ in results),
             "latency_s": {"median": float(np.median(latencies)), "p90": float(np.percentile(latencies, 90))}
             if latencies else None,
@@ -150,27 +168,57 @@ def summarise(words, detections, tolerance_s, duration_s):
             "duration_s": duration_s, "tolerance_s": tolerance_s}
 
 
-def sweep(words, trace, tolerance_s, duration_s, refractory_s):
-    """[(threshold, recall, false alarms per hour, wrong rate)] over thresholds from the trace's scores."""
-    scores = np.array([score for _, label, score in trace
-                       if label not in (label_sets.SILENCE_LABEL, label_sets.UNKNOWN_LABEL)])
-    if not len(scores):
-        return []
-    thresholds = np.unique(np.round(np.concatenate([np.quantile(scores, np.linspace(0, 1, CURVE_THRESHOLDS)),
-                                                    np.linspace(0.05, 0.99, 95)]), 4))
+def keyword_free_hours(words, duration_s, tolerance_s):
+    """Hours of [0, duration_s] outside every [start_s, end_s + tolerance_s] of a command word: the
+    time in which a detection can only be a false alarm (`words`: [(label, start_s, end_s)])."""
+    covered, reach = 0.0, 0.0
+    for start, end in sorted((w[1], w[2] + tolerance_s) for w in words
+                             if w[0] not in (label_sets.SILENCE_LABEL, label_sets.UNKNOWN_LABEL)):
+        start, end = max(start, reach), min(end, duration_s)
+        if end > start:
+            covered, reach = covered + end - start, end
+    return max(duration_s - covered, 0.0) / 3600
+
+
+def poisson_interval(count, hours, confidence=CONFIDENCE):
+    """(low, high) false alarms per hour: the exact (Garwood) interval of a Poisson rate of which
+    `count` events were seen in `hours` (0 events in 1 h: (0, 3.69) at 95%)."""
+    from scipy.stats import chi2  # not on the Pi's path: spot_keywords.py never imports this module
+
+    alpha = 1 - confidence
+    low = 0.0 if count == 0 else chi2.ppf(alpha / 2, 2 * count) / 2
+    high = chi2.ppf(1 - alpha / 2, 2 * count + 2) / 2
+    return float(low / hours), float(high / hours)
+
+
+def sweep(words, trace, tolerance_s, duration_s, refractory_s, min_hops=1, candidates=None):
+    """[(thresholds, recall, false alarms per hour, wrong rate, false alarms)] of the rule replayed at
+    each candidate (a float for every keyword or a {keyword: threshold} dict); by default the global
+    thresholds from the trace's keyword scores, ascending."""
+    compiled = trace if isinstance(trace, streaming.CompiledTrace) else streaming.CompiledTrace(trace)
+    if candidates is None:
+        scores = compiled.scores[compiled.keyword[compiled.label_ids]] if len(compiled.times) else np.zeros(0)
+        if not len(scores):
+            return []
+        thresholds = np.unique(np.round(np.concatenate([np.quantile(scores, np.linspace(0, 1, CURVE_THRESHOLDS)),
+                                                        np.linspace(0.05, 0.99, 95)]), 4))
+        candidates = [float(t) for t in thresholds[thresholds > 0]]
     points = []
-    for threshold in thresholds[thresholds > 0]:
-        result = summarise(words, streaming.replay(trace, threshold, refractory_s), tolerance_s, duration_s)
-        points.append((float(threshold), result["recall"], result["false_alarms_per_hour"], result["wrong_rate"]))
+    for thresholds in candidates:
+        detections = streaming.replay_compiled(compiled, thresholds, refractory_s, min_hops)
+        result = summarise(words, detections, tolerance_s, duration_s)
+        points.append((thresholds, result["recall"], result["false_alarms_per_hour"], result["wrong_rate"],
+                       result["false_alarms"]))
     return points
 
 
 def at_rate(points, fa_per_hour):
-    """(threshold, recall, false alarms per hour) of the most words found at <= fa_per_hour, or None."""
-    allowed = [p for p in points if p[2] <= fa_per_hour]
+    """(thresholds, recall, false alarms per hour) of the most words found at <= fa_per_hour, or None;
+    of equals, the first point (the lowest threshold of a sweep)."""
+    allowed = [(i, p) for i, p in enumerate(points) if p[2] <= fa_per_hour]
     if not allowed:
         return None
-    best = max(allowed, key=lambda p: (p[1], -p[0]))  # the most words; of equals, the lowest threshold
+    _, best = max(allowed, key=lambda item: (item[1][1], -item[0]))
     return best[0], best[1], best[2]
 
 
@@ -204,12 +252,178 @@ def draw_curve(points, path, target):
         plt.close(fig)
 
 
+def interval_text(interval, confidence=CONFIDENCE):
+    return f"{confidence:.0%} interval {interval[0]:.2f}-{interval[1]:.2f}" if interval else "no interval"
+
+
+def evaluate(streams, thresholds, refractory_s, min_hops, tolerance_s):
+    """Figures of one rule over several streams [(words, trace, duration_s)]: command words, found,
+    recall, false alarms, hours, false alarms per hour of all the streams' time with its interval,
+    keyword-free hours, false alarms by label, recall by label, median latency (s after the word)."""
+    found = words_total = false_alarms = 0
+    seconds = free_hours = 0.0
+    by_label, words_by_label, latencies = {}, {}, []
+    for words, trace, duration_s in streams:
+        detections = streaming.replay(trace, thresholds, refractory_s, min_hops)
+        outcome, results = match(words, detections, tolerance_s)
+        found, words_total = found + outcome.count("found"), words_total + len(words)
+        for (time_s, label, _), kind, index in results:
+            if kind == "false_alarm":
+                false_alarms += 1
+                by_label[label] = by_label.get(label, 0) + 1
+            elif kind == "hit":
+                latencies.append(time_s - words[index][2])
+        for (label, _, _), result in zip(words, outcome):
+            hits, count = words_by_label.get(label, (0, 0))
+            words_by_label[label] = (hits + (result == "found"), count + 1)
+        seconds += duration_s
+        free_hours += keyword_free_hours(words, duration_s, tolerance_s)
+    hours = seconds / 3600
+    return {"command_words": words_total, "found": found, "recall": found / max(words_total, 1),
+            "false_alarms": false_alarms, "hours": hours, "keyword_free_hours": free_hours,
+            "false_alarms_per_hour": false_alarms / hours if hours else float("nan"),
+            "interval": list(poisson_interval(false_alarms, hours)) if hours else None,
+            "false_alarms_by_label": dict(sorted(by_label.items())),
+            "recall_by_label": {label: hits / count for label, (hits, count) in sorted(words_by_label.items())},
+            "latency_s": float(np.median(latencies)) if latencies else None}
+
+
+def _compiled_streams(streams):
+    return [(words, trace if isinstance(trace, streaming.CompiledTrace) else streaming.CompiledTrace(trace),
+             duration_s) for words, trace, duration_s in streams]
+
+
+def _counts(streams, thresholds, refractory_s, min_hops, tolerance_s):
+    """({label: words found}, {label: false alarms}) of a rule over compiled streams."""
+    found, false_alarms = {}, {}
+    for words, compiled, _ in streams:
+        detections = streaming.replay_compiled(compiled, thresholds, refractory_s, min_hops)
+        outcome, results = match(words, detections, tolerance_s)
+        for (label, _, _), result in zip(words, outcome):
+            if result == "found":
+                found[label] = found.get(label, 0) + 1
+        for (_, label, _), kind, _ in results:
+            if kind == "false_alarm":
+                false_alarms[label] = false_alarms.get(label, 0) + 1
+    return found, false_alarms
+
+
+def _candidates(streams, keyword):
+    """Thresholds worth trying for a keyword: its trace scores (all of the highest, then spread)."""
+    scores = np.unique(np.concatenate([compiled.keyword_scores(keyword) for _, compiled, _ in streams]))
+    top = KEYWORD_CANDIDATES // 2
+    if len(scores) <= KEYWORD_CANDIDATES:
+        return scores.tolist()
+    rest = scores[:-top][np.unique(np.linspace(0, len(scores) - top - 1, KEYWORD_CANDIDATES - top).astype(int))]
+    return np.concatenate([rest, scores[-top:]]).tolist()
+
+
+def keyword_curves(streams, refractory_s, min_hops, tolerance_s):
+    """{keyword: [(threshold, words of it found, false alarms labelled with it)]}, each keyword
+    replayed alone over compiled streams, thresholds ascending."""
+    keywords = sorted({label for _, compiled, _ in streams for label, is_kw in zip(compiled.labels, compiled.keyword)
+                       if is_kw})
+    curves = {}
+    for keyword in keywords:
+        points = []
+        for threshold in _candidates(streams, keyword):
+            found, false_alarms = _counts(streams, {keyword: threshold}, refractory_s, min_hops, tolerance_s)
+            points.append((threshold, found.get(keyword, 0), false_alarms.get(keyword, 0)))
+        curves[keyword] = points
+    return curves
+
+
+def _allocate(curves, budget):
+    """{keyword: threshold}: one point per keyword's curve with the most words found in total while the
+    sum of their false alarms stays <= budget (a multiple-choice knapsack, exact for the sum of the
+    keywords' curves; ties: fewer false alarms). A keyword without a point that finds words gets NEVER_FIRES."""
+    best = {0: (0, 0, {})}  # false alarms used -> (words found, -false alarms, choice)
+    for keyword, points in curves.items():
+        # per (false alarms) the most words, at the lowest threshold: points come in ascending thresholds
+        options = {}
+        for threshold, found, false_alarms in points:
+            if found and false_alarms <= budget and found > options.get(false_alarms, (0, None))[0]:
+                options[false_alarms] = (found, threshold)
+        merged = dict(best)
+        for used, (found_so_far, _, choice) in best.items():
+            for false_alarms, (found, threshold) in options.items():
+                total = used + false_alarms
+                if total > budget:
+                    continue
+                candidate = (found_so_far + found, -total, {**choice, keyword: threshold})
+                if total not in merged or candidate[:2] > merged[total][:2]:
+                    merged[total] = candidate
+        best = merged
+    _, _, choice = max(best.values(), key=lambda v: v[:2])
+    return {keyword: choice.get(keyword, NEVER_FIRES) for keyword in curves}
+
+
+def _enforce(streams, thresholds, curves, budget, refractory_s, min_hops, tolerance_s):
+    """Thresholds raised, keyword with the most false alarms first, to its next candidate (past the
+    last: NEVER_FIRES), until the whole rule's false alarms over all streams are <= budget."""
+    thresholds = dict(thresholds)
+    while True:
+        _, false_alarms = _counts(streams, thresholds, refractory_s, min_hops, tolerance_s)
+        if sum(false_alarms.values()) <= budget:
+            return thresholds
+        worst = max(false_alarms, key=lambda k: (false_alarms[k], k))
+        higher = [t for t, _, _ in curves.get(worst, []) if t > thresholds.get(worst, NEVER_FIRES)]
+        thresholds[worst] = higher[0] if higher else NEVER_FIRES
+
+
+def calibrate_targets(streams, targets, refractory_s, min_hops, tolerance_s):
+    """{target: {keyword: threshold}} for each false-alarm rate of `targets`; see `calibrate`."""
+    streams = _compiled_streams(streams)
+    hours = sum(duration_s for _, _, duration_s in streams) / 3600
+    curves = keyword_curves(streams, refractory_s, min_hops, tolerance_s)
+    keywords = sorted(curves)
+    globals_ = [float(t) for t in np.unique(np.concatenate([[t for t, _, _ in points] for points in curves.values()]
+                                                           or [[]]))]
+    if len(globals_) > GLOBAL_CANDIDATES:
+        globals_ = [globals_[i] for i in np.unique(np.linspace(0, len(globals_) - 1, GLOBAL_CANDIDATES).astype(int))]
+    global_points = []
+    for threshold in globals_:
+        found, false_alarms = _counts(streams, threshold, refractory_s, min_hops, tolerance_s)
+        global_points.append((threshold, (sum(found.values()), sum(false_alarms.values()))))
+    results = {}
+    for target in targets:
+        budget = int(np.floor(target * hours + 1e-9))
+        per_keyword = _enforce(streams, _allocate(curves, budget), curves, budget, refractory_s, min_hops, tolerance_s)
+        found = sum(_counts(streams, per_keyword, refractory_s, min_hops, tolerance_s)[0].values())
+        # one global threshold is a rule too: never ship a per-keyword rule that finds fewer words than it
+        allowed = [(words, -t) for t, (words, false_alarms) in global_points if false_alarms <= budget]
+        if allowed and max(allowed)[0] > found:
+            per_keyword = {keyword: -max(allowed)[1] for keyword in keywords}
+        results[target] = per_keyword
+    return results
+
+
+def calibrate(streams, target_fa_per_hour, refractory_s, min_hops, tolerance_s):
+    """{keyword: threshold} that finds the most command words over all `streams` [(words, trace,
+    duration_s)] (a positives stream and a negatives-only one, say) while the false alarms of all
+    of them together, per hour of their total duration, stay <= target_fa_per_hour.
+
+    Each keyword is replayed alone at thresholds from its own trace scores (the curve of words of
+    it found and false alarms labelled with it); the false-alarm budget (target x hours, whole
+    false alarms) is shared out over the keywords' curves exactly (a knapsack on their sum); the
+    whole rule is then replayed and the threshold of the keyword with the most false alarms raised
+    until it meets the budget (keywords interact through the refractory time and the matching).
+    When one global threshold for every keyword finds more words within the budget, that is
+    returned instead. A keyword that finds no word within the budget -- also one the calibration
+    streams never say -- gets NEVER_FIRES (above any score: it never fires). The thresholds are
+    trace scores, so a replay on the calibration streams meets the target exactly.
+    """
+    return calibrate_targets(streams, [target_fa_per_hour], refractory_s, min_hops, tolerance_s)[target_fa_per_hour]
+
+
 def format_summary(result):
     lines = [f"command words: {result['command_words']}, detections: {result['detections']}, "
              f"stream {result['duration_s'] / 3600:.2f} h, tolerance {result['tolerance_s']:g} s after the word",
              f"found: {result['found']} ({result['recall']:.1%}), found only as the wrong word: "
              f"{result['found_as_wrong_word']} ({result['wrong_rate']:.1%}), missed: {result['missed']}",
-             f"false alarms: {result['false_alarms']} ({result['false_alarms_per_hour']:.1f} per hour), "
+             f"false alarms: {result['false_alarms']} ({result['false_alarms_per_hour']:.1f} per hour of the stream, "
+             f"{interval_text(result['false_alarms_interval'])}; "
+             f"{result['keyword_free_hours']:.2f} keyword-free hours), "
              f"wrong-word detections: {result['wrong_word_detections']}"]
     if result["latency_s"]:
         lines.append(f"latency from word end to detection: median {result['latency_s']['median']:.2f} s, "
@@ -230,6 +444,8 @@ def parse_args(argv):
                         help="with a score trace: the threshold whose detections are scored (default: 0.7)")
     parser.add_argument("--refractory_ms", type=float, default=1000.0,
                         help="with a score trace: the spotter's refractory time in ms (default: 1000)")
+    parser.add_argument("--min_hops", type=int, default=1,
+                        help="with a score trace: hops a keyword must stay on top above the threshold (default: 1)")
     parser.add_argument("--target_fa_per_hour", type=float, default=2.0,
                         help="with a score trace: the false-alarm rate whose threshold is named (default: 2)")
     parser.add_argument("--curve", default=None, help="with a score trace: PNG of the curve to write")
@@ -238,6 +454,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.tolerance_s < 0 or not 0 < args.threshold <= 1 or args.refractory_ms < 0 or args.target_fa_per_hour < 0:
         parser.error("--tolerance_s, --refractory_ms, --target_fa_per_hour must be >= 0, --threshold in (0, 1]")
+    if args.min_hops < 1:
+        parser.error("--min_hops must be >= 1")
     return args
 
 
@@ -249,15 +467,16 @@ def main(argv=None):
     duration_s = stream_duration_s(args.labels, args.duration_s)
     trace = is_trace(detections)
     if trace:
-        detections_at_threshold = streaming.replay(detections, args.threshold, args.refractory_ms / 1000)
+        detections_at_threshold = streaming.replay(detections, args.threshold, args.refractory_ms / 1000,
+                                                   args.min_hops)
     else:
         detections_at_threshold = detections
     result = summarise(words, detections_at_threshold, args.tolerance_s, duration_s)
     if trace:
-        points = sweep(words, detections, args.tolerance_s, duration_s, args.refractory_ms / 1000)
-        result.update(threshold=args.threshold, refractory_ms=args.refractory_ms,
-                      curve=[{"threshold": t, "recall": r, "false_alarms_per_hour": f, "wrong_rate": w}
-                             for t, r, f, w in points],
+        points = sweep(words, detections, args.tolerance_s, duration_s, args.refractory_ms / 1000, args.min_hops)
+        result.update(threshold=args.threshold, refractory_ms=args.refractory_ms, min_hops=args.min_hops,
+                      curve=[{"threshold": t, "recall": r, "false_alarms_per_hour": f, "wrong_rate": w,
+                              "false_alarms": n} for t, r, f, w, n in points],
                       at_fa_per_hour={str(rate): at_rate(points, rate) for rate in sorted({*FA_RATES,
                                                                                            args.target_fa_per_hour})})
         if args.curve:
@@ -267,10 +486,13 @@ def main(argv=None):
         return result
     print("\n".join(format_summary(result)))
     if trace:
-        print(f"(score trace replayed at threshold {args.threshold:g}, refractory {args.refractory_ms:g} ms)")
+        print(f"(score trace replayed at threshold {args.threshold:g}, refractory {args.refractory_ms:g} ms, "
+              f"min_hops {args.min_hops})")
+        hours = duration_s / 3600
         for rate, best in result["at_fa_per_hour"].items():
             print(f"at <= {float(rate):g} false alarms per hour: " + (
-                f"{best[1]:.1%} found, threshold {best[0]:.4f} ({best[2]:.1f} per hour)" if best
+                f"{best[1]:.1%} found, threshold {best[0]:.4f} ({best[2]:.1f} per hour, "
+                f"{interval_text(poisson_interval(round(best[2] * hours), hours))})" if best
                 else "no threshold gets there"))
         best = result["at_fa_per_hour"][str(args.target_fa_per_hour)]
         if best:

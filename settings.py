@@ -205,6 +205,11 @@ class Settings:
     lr_step_values: list[float] = _setting([], "train", "steps: explicit rates after each drop (instead of the factor)")
     distill_temperature: float = _setting(2.0, "train", "distillation temperature T")
     distill_weight: float = _setting(0.5, "train", "distillation weight w: (1-w) CE + w T^2 KL")
+    negative_weight: float = _setting(1.0, "train", "loss weight of the samples whose label is _silence_ or "
+                                                    "_unknown_ (a false accept costs this many times a miss; "
+                                                    "1 = none), reached after negative_weight_ramp_epochs")
+    negative_weight_ramp_epochs: int = _setting(0, "train", "the negative weight rises linearly from 1 over this "
+                                                            "many epochs (0 = from the first step)")
 
 
 def _spec():
@@ -358,8 +363,10 @@ def check(values):
     for name, (low, high) in bounded.items():
         if not low <= values[name] <= high:
             raise SettingsError(f"setting {name!r} must be in [{low}, {high}], got {values[name]}")
-    if values["learning_rate"] <= 0 or values["distill_temperature"] <= 0:
-        raise SettingsError("learning_rate and distill_temperature must be > 0")
+    if values["learning_rate"] <= 0 or values["distill_temperature"] <= 0 or values["negative_weight"] <= 0:
+        raise SettingsError("learning_rate, distill_temperature and negative_weight must be > 0")
+    if values["negative_weight_ramp_epochs"] < 0:
+        raise SettingsError(f"setting 'negative_weight_ramp_epochs' must be >= 0, got {values['negative_weight_ramp_epochs']}")
     if values["lr_step_values"] and len(values["lr_step_values"]) != len(values["lr_step_epochs"]):
         raise SettingsError("lr_step_values needs one rate per lr_step_epochs entry")
     if not values["data_dir"] or not values["wanted_words"]:

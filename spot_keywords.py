@@ -5,23 +5,35 @@ Command line:
     python spot_keywords.py --model tf_files/N_int8.tflite --input long.wav --out detections.csv
     arecord -f S16_LE -r 48000 -c 1 -t raw | python spot_keywords.py --model tf_files/N_int8.tflite \\
         --input - --sample_rate 48000 --out detections.csv
+    python spot_keywords.py --model runs/N/spotter --input long.wav --out detections.csv   # calibrated rule
+    python spot_keywords.py --model runs/N/spotter --input long.wav --target_fa_per_hour 0.5 --out d.csv
     python spot_keywords.py --model runs/N --input stream.wav --threshold 0 --out trace.csv   # score trace
 
-What it does: every hop (`--hop_ms`, default 100) the model classifies the last second of audio;
-the probabilities of the last `--smooth_ms` (500) are averaged, and the top label is reported
-as a detection when it is a keyword (not `_silence_`/`_unknown_`) whose averaged score reaches
-`--threshold`, unless it was the keyword last reported and has stayed on top since, or less than
-`--refractory_ms` (1000) have passed since the last detection (streaming.py has the rule). With
-`--threshold 0` every hop's top label and score are written (all labels, no suppression): a score
-trace from which score_streaming.py draws the curve of misses against false alarms per hour and
-replays the rule at any threshold.
+What it does: every hop (`--hop_ms`) the model classifies the last second of audio; the
+probabilities of the last `--smooth_ms` are averaged, and the top label is reported as a
+detection when it is a keyword (not `_silence_`/`_unknown_`) whose averaged score has reached
+its threshold for `--min_hops` consecutive hops, unless it was the keyword last reported and has
+stayed on top since, or less than `--refractory_ms` have passed since the last detection
+(streaming.py has the rule). With `--threshold 0` every hop's top label and score are written
+(all labels, no suppression): a score trace from which score_streaming.py draws the curve of
+misses against false alarms per hour and replays the rule at any threshold.
+
+The rule's settings: a spotter folder (make_spotter.py: a folder holding `spotter.json`) brings
+its own -- hop_ms, smooth_ms, min_hops, refractory_ms and per-keyword thresholds calibrated for
+several false-alarm rates, of which `--target_fa_per_hour` picks one (default: the folder's
+default target; an error names the folder's targets when it lacks the one asked). Every flag
+given on the command line overrides the folder's value (`--threshold X`: one threshold for every
+keyword). Any other model uses `--hop_ms 100 --smooth_ms 500 --threshold 0.7 --min_hops 1
+--refractory_ms 1000` unless given. The closing report's first line names the rule used.
 
 Reads:
-- `--model`: a run folder or `.keras` file (TensorFlow), a frozen graph `.pb` (TensorFlow) or a
+- `--model`: a spotter folder (its `.tflite` model and labels, numpy and ai-edge-litert only), a
+  run folder (a folder without spotter.json) or `.keras` file (TensorFlow), a frozen graph `.pb`
+  (TensorFlow) or a
   `.tflite` (float or int8; numpy and ai-edge-litert only, as make_submission_on_rpi.py). With the
   streaming export of freeze_graph.py `--streaming` beside a `.tflite`, a hop computes the
   features of its new audio only (stream_models.py); `--full_window` recomputes the whole window.
-  Labels: the run's labels.txt, `N_labels.txt` beside the model, or `--labels`.
+  Labels: the run's labels.txt, `N_labels.txt` beside the model, the spotter's, or `--labels`.
 - `--input`: a WAV file of any format audio.py reads (any rate, channels, bit depth, any length;
   read block by block), or `-`: standard input, either a WAV stream or raw 16-bit little-endian
   PCM at `--sample_rate` with `--channels` (`arecord -t raw`; a WAV header is recognised).
@@ -35,11 +47,12 @@ audio heard when the detection was made (seconds from the start of the input). E
 written and flushed as it is found -- not atomically: the file is a log, and a Ctrl-C or a killed
 pipe leaves every detection made so far in it, each row whole. With `--input -` (a stream) rows
 are also printed to standard output as they happen. At the end (or on Ctrl-C) a report goes to
-standard error: audio time, detections, processing time and the real-time factor (processing
-time / audio time) of the whole loop and of the model alone (wall time, and the CPU time of its
-thread, which other processes' load does not inflate), and for a `.tflite` the Raspberry Pi 3
-estimate per hop (benchmark_model.py's stated assumption, not a measurement). A Ctrl-C ends the
-run with exit status 130 after the report; a user error prints `error: ...` and exits with 2.
+standard error: the rule used (and where its settings came from), audio time, detections,
+processing time and the real-time factor (processing time / audio time) of the whole loop and of
+the model alone (wall time, and the CPU time of its thread, which other processes' load does not
+inflate), and for a `.tflite` the Raspberry Pi 3 estimate per hop (benchmark_model.py's stated
+assumption, not a measurement). A Ctrl-C ends the run with exit status 130 after the report; a
+user error prints `error: ...` and exits with 2.
 """
 
 import argparse
@@ -57,6 +70,9 @@ import stream_models
 import streaming
 
 log = logging.getLogger(__name__)
+
+# The rule of a model that is not a spotter folder (a spotter folder brings its own, calibrated)
+DEFAULTS = {"hop_ms": 100.0, "smooth_ms": 500.0, "threshold": 0.7, "refractory_ms": 1000.0, "min_hops": 1}
 
 
 def open_input(args):
@@ -167,7 +183,8 @@ def pi3_estimate(model, hop_ms):
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True,
-                        help="run folder, .keras, frozen .pb or .tflite (float or int8) of freeze_graph.py")
+                        help="spotter folder of make_spotter.py, run folder, .keras, frozen .pb or .tflite "
+                             "(float or int8) of freeze_graph.py")
     parser.add_argument("--input", required=True, help="WAV file, or - for standard input (WAV or raw PCM)")
     parser.add_argument("--out", default=None, help="detections file (default: standard output)")
     parser.add_argument("--json", action="store_true", help="write JSON lines instead of CSV")
@@ -177,51 +194,98 @@ def parse_args(argv):
                         help="sample rate of raw PCM input in Hz (default: 16000; a USB microphone: 44100 or 48000)")
     parser.add_argument("--channels", type=int, default=1, help="channels of raw PCM input, averaged (default: 1)")
     parser.add_argument("--raw", action="store_true", help="read --input as raw 16-bit PCM even if it looks like a WAV")
-    parser.add_argument("--hop_ms", type=float, default=100.0,
-                        help="time between classifications in ms (default: 100; a multiple of the model's frame "
-                             "step for the split model)")
-    parser.add_argument("--smooth_ms", type=float, default=500.0,
-                        help="probabilities are averaged over this many ms of hops (default: 500)")
-    parser.add_argument("--threshold", type=float, default=0.7,
-                        help="averaged score a keyword needs (default: 0.7); 0 writes every hop's top label "
+    parser.add_argument("--hop_ms", type=float, default=None,
+                        help="time between classifications in ms (default: the spotter's, else "
+                             f"{DEFAULTS['hop_ms']:g}; "
+                             "a multiple of the model's frame step for the split model)")
+    parser.add_argument("--smooth_ms", type=float, default=None,
+                        help=f"probabilities are averaged over this many ms of hops (default: the spotter's, else "
+                             f"{DEFAULTS['smooth_ms']:g})")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="averaged score every keyword needs (default: the spotter's per-keyword thresholds, "
+                             f"else {DEFAULTS['threshold']:g}); 0 writes every hop's top label "
                              "(a score trace for score_streaming.py)")
-    parser.add_argument("--refractory_ms", type=float, default=1000.0,
-                        help="no detection for this long after one, in ms (default: 1000)")
+    parser.add_argument("--min_hops", type=int, default=None,
+                        help="consecutive hops a keyword must stay on top at or above its threshold (default: the "
+                             f"spotter's, else {DEFAULTS['min_hops']})")
+    parser.add_argument("--refractory_ms", type=float, default=None,
+                        help=f"no detection for this long after one, in ms (default: the spotter's, else "
+                             f"{DEFAULTS['refractory_ms']:g})")
+    parser.add_argument("--target_fa_per_hour", type=float, default=None,
+                        help="a spotter folder only: use its thresholds for this false-alarm rate (default: its "
+                             "default target)")
     parser.add_argument("--tail_ms", type=float, default=1000.0,
                         help="silence fed after the end of the input, in ms (default: 1000)")
     parser.add_argument("--num_threads", type=int, default=1, help="TFLite / TensorFlow threads (default: 1)")
     parser.add_argument("--full_window", action="store_true",
                         help="run the whole model on the whole window every hop, even where a split model exists")
     args = parser.parse_args(argv)
-    hop_samples = args.hop_ms * audio.SAMPLE_RATE / 1000
-    if args.hop_ms <= 0 or hop_samples != int(hop_samples):
-        parser.error(f"--hop_ms must be a positive whole number of samples at {audio.SAMPLE_RATE} Hz, "
-                     f"got {args.hop_ms}")
-    if args.smooth_ms < 0 or args.refractory_ms < 0 or args.tail_ms < 0 or not 0 <= args.threshold <= 1:
+    if any(value is not None and value < 0 for value in (args.smooth_ms, args.refractory_ms, args.threshold)) \
+            or args.tail_ms < 0 or (args.threshold is not None and args.threshold > 1):
         parser.error("--smooth_ms, --refractory_ms and --tail_ms must be >= 0 and --threshold in [0, 1]")
+    if args.min_hops is not None and args.min_hops < 1:
+        parser.error("--min_hops must be >= 1")
     if args.num_threads < 1 or args.sample_rate < 1 or args.channels < 1:
         parser.error("--num_threads, --sample_rate and --channels must be >= 1")
     return args
 
 
+def resolve_rule(args):
+    """(model path, labels path or None, rule {hop_ms, smooth_ms, min_hops, refractory_ms, thresholds,
+    source}): a spotter folder's rule with the flags given on top of it, or the flags over DEFAULTS."""
+    if stream_models.is_spotter(args.model):
+        spotter = stream_models.read_spotter(args.model)
+        rule = {key: spotter[key] for key in stream_models.SPOTTER_RULE_KEYS}
+        target, rule["thresholds"] = stream_models.spotter_thresholds(spotter, args.target_fa_per_hour)
+        rule["source"] = f"{stream_models.SPOTTER_FILE} at {target:g} false alarms per hour"
+        model_path, labels_path = spotter["model_path"], args.labels or spotter["labels_path"]
+    else:
+        if args.target_fa_per_hour is not None:
+            raise cli.UserError(f"--target_fa_per_hour: {args.model} is not a spotter folder (no "
+                                f"{stream_models.SPOTTER_FILE}; make_spotter.py writes one)")
+        rule = {**DEFAULTS, "source": "defaults"}
+        rule["thresholds"] = rule.pop("threshold")
+        model_path, labels_path = args.model, args.labels
+    for key in stream_models.SPOTTER_RULE_KEYS:
+        if getattr(args, key) is not None:
+            rule[key] = getattr(args, key)
+    if args.threshold is not None:
+        rule["thresholds"] = args.threshold
+    hop_samples = rule["hop_ms"] * audio.SAMPLE_RATE / 1000
+    if rule["hop_ms"] <= 0 or hop_samples != int(hop_samples):
+        raise cli.UserError(f"--hop_ms must be a positive whole number of samples at {audio.SAMPLE_RATE} Hz, "
+                            f"got {rule['hop_ms']}")
+    return model_path, labels_path, rule
+
+
+def rule_line(rule):
+    thresholds = rule["thresholds"]
+    shown = (", ".join(f"{k} {v:.3f}" for k, v in sorted(thresholds.items())) if isinstance(thresholds, dict)
+             else f"{thresholds:g}" + (" (score trace)" if thresholds <= 0 else ""))
+    return (f"rule ({rule['source']} and flags): hop {rule['hop_ms']:g} ms, smoothing {rule['smooth_ms']:g} ms, "
+            f"min_hops {rule['min_hops']}, refractory {rule['refractory_ms']:g} ms, thresholds {shown}")
+
+
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    hop_samples = round(args.hop_ms * audio.SAMPLE_RATE / 1000)
+    model_path, labels_path, rule = resolve_rule(args)
+    hop_samples = round(rule["hop_ms"] * audio.SAMPLE_RATE / 1000)
     if args.out:
-        cli.check_outputs([args.out], [args.input, args.model], args.overwrite)
-    model = stream_models.load_stream_model(args.model, hop_samples, args.num_threads, args.labels,
+        cli.check_outputs([args.out], [args.input, args.model, model_path, labels_path], args.overwrite)
+    model = stream_models.load_stream_model(model_path, hop_samples, args.num_threads, labels_path,
                                             args.full_window)
     blocks = open_input(args)
-    detector = streaming.Detector(model.labels, max(1, round(args.smooth_ms / args.hop_ms)), args.threshold,
-                                  args.refractory_ms / 1000)
+    detector = streaming.Detector(model.labels, max(1, round(rule["smooth_ms"] / rule["hop_ms"])),
+                                  rule["thresholds"], rule["refractory_ms"] / 1000, rule["min_hops"])
     writer = DetectionWriter(args.out, args.json, echo=args.input == "-")
     try:
         stats = spot(blocks, model, detector, writer, hop_samples, round(args.tail_ms * audio.SAMPLE_RATE / 1000))
     finally:
         writer.close()
-    stats["trace"] = detector.trace
-    print("\n".join(report(stats, model, writer, args.hop_ms, live=args.input == "-")), file=sys.stderr)
+    stats["trace"], stats["rule"] = detector.trace, rule
+    print("\n".join([rule_line(rule)] + report(stats, model, writer, rule["hop_ms"], live=args.input == "-")),
+          file=sys.stderr)
     if stats["interrupted"]:
         raise KeyboardInterrupt  # every detection is written: cli.run exits with the shell's 130
     return stats

@@ -15,6 +15,11 @@ Formats (`load_stream_model(path, ...)`):
   Labels: the run's labels.txt, a `.keras` file's folder's labels.txt, or `labels_path`.
 - a frozen graph `.pb` (TensorFlow): the whole window, fed to `decoded_sample_data:0`.
 
+A spotter folder (make_spotter.py) holds `spotter.json` beside its model: `read_spotter(folder)`
+checks it and returns its rule, with the model's and labels' paths inside the folder;
+`load_stream_model(folder)` loads its model (numpy and a TFLite runtime only) and
+`spotter_thresholds` picks the thresholds of a false-alarm target.
+
 `StreamModel.macs_per_hop` and `.quantized` give the multiply-adds a hop costs (front end of the
 new frames + classifier, or the whole model) for benchmark_model.py's Raspberry Pi 3 estimate
 (`pi3_hop_ms`); None where they are not known (Keras, .pb).
@@ -32,6 +37,9 @@ import make_submission_on_rpi as rpi
 import streaming
 
 STREAMING_SUFFIX = "_streaming.json"
+SPOTTER_FILE = "spotter.json"  # in a spotter folder of make_spotter.py
+SPOTTER_FORMAT = 1
+SPOTTER_RULE_KEYS = ("hop_ms", "smooth_ms", "min_hops", "refractory_ms")
 
 
 @dataclasses.dataclass
@@ -168,8 +176,60 @@ def _keras(path, hop_samples, labels_path, full_window):
     return StreamModel(model_labels, stream, f"{path} (Keras) split into front end and classifier")
 
 
+def is_spotter(path):
+    """True for a spotter folder: a folder holding spotter.json."""
+    return os.path.isdir(path) and os.path.isfile(os.path.join(path, SPOTTER_FILE))
+
+
+def target_key(fa_per_hour):
+    """The key of a false-alarm target in spotter.json's "thresholds": "0.5", "1", "2", "5"."""
+    return f"{float(fa_per_hour):g}"
+
+
+def read_spotter(folder):
+    """spotter.json of a spotter folder, checked, with "model_path" and "labels_path" added (inside the folder)."""
+    path = os.path.join(folder, SPOTTER_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            spotter = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise rpi.InputError(f"{path}: cannot read the spotter ({e})") from e
+    if not isinstance(spotter, dict) or spotter.get("format") != SPOTTER_FORMAT:
+        raise rpi.InputError(f"{path}: not a spotter of make_spotter.py (format {SPOTTER_FORMAT})")
+    problems = [key for key in (*SPOTTER_RULE_KEYS, "default_target_fa_per_hour")
+                if not isinstance(spotter.get(key), (int, float))]
+    thresholds = spotter.get("thresholds")
+    if not isinstance(thresholds, dict) or not thresholds or not all(
+            isinstance(t, dict) and all(isinstance(v, (int, float)) for v in t.values()) for t in thresholds.values()):
+        problems.append("thresholds")
+    for key in ("model", "labels"):
+        name = spotter.get(key)
+        if not isinstance(name, str) or os.path.basename(name) != name:
+            problems.append(key)
+        else:
+            spotter[f"{key}_path"] = os.path.join(folder, name)
+    if problems:
+        raise rpi.InputError(f"{path}: missing or malformed {', '.join(problems)} (make_spotter.py writes it)")
+    return spotter
+
+
+def spotter_thresholds(spotter, fa_per_hour=None):
+    """(target, {keyword: threshold}) of a spotter for a false-alarm rate (default: its default target)."""
+    target = spotter["default_target_fa_per_hour"] if fa_per_hour is None else fa_per_hour
+    thresholds = spotter["thresholds"].get(target_key(target))
+    if thresholds is None:
+        available = ", ".join(sorted(spotter["thresholds"], key=float))
+        raise rpi.InputError(f"the spotter has no thresholds for {target:g} false alarms per hour; its targets: "
+                             f"{available} (make_spotter.py --targets calibrates others)")
+    return float(target), thresholds
+
+
 def load_stream_model(path, hop_samples, num_threads=1, labels_path=None, full_window=False):
-    """A StreamModel of a .tflite, .pb, .keras file or run folder (see the module docstring)."""
+    """A StreamModel of a .tflite, .pb, .keras file, run folder or spotter folder (see the module docstring)."""
+    if is_spotter(path):
+        spotter = read_spotter(path)
+        return load_stream_model(spotter["model_path"], hop_samples, num_threads,
+                                 labels_path or spotter["labels_path"], full_window)
     if os.path.isdir(path) or path.endswith(".keras"):
         if not os.path.exists(path):
             raise rpi.InputError(f"{path}: no such model file")

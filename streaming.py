@@ -18,14 +18,22 @@ and a classifier on the last `frames` feature frames (see stream_export.py), whi
 when the hop is a multiple of the frame step.
 
 Decision (`Detector` = smoothing + `Trigger`): the probabilities of the last `smooth_hops` hops
-are averaged; the top label and its averaged score go to the trigger, which reports a keyword
-(any label but `_silence_` and `_unknown_`) when its score reaches the threshold, unless
-- the same keyword was the one last reported and has stayed on top above the threshold since
+are averaged (in float64, oldest first; the first hops average fewer); the top label and its
+averaged score go to the trigger. Thresholds are one float for every keyword or a dict
+{keyword: threshold} (a keyword missing from it never fires). The trigger reports a keyword (any
+label but `_silence_` and `_unknown_`) at the hop where it has been the top label with a score at
+or above its threshold for `min_hops` consecutive hops (default 1: at once), unless
+- the same keyword was the one last reported and has stayed on top above its threshold since
   (one word held over several hops is one detection), or
-- less than the refractory time has passed since the last detection (of any keyword).
-A threshold of 0 makes the detector report the top label of every hop (all labels, no
-suppression): a score trace from which `replay` reproduces, for any threshold and refractory
-time, exactly the detections a run with those settings would make.
+- less than the refractory time has passed since the last detection (of any keyword); a keyword
+  that has been on top for min_hops hops or more then fires at the first hop the time has passed.
+A threshold of 0 (a float) makes the detector report the top label of every hop (all labels, no
+suppression): a score trace from which `replay` reproduces, for any thresholds, refractory time
+and min_hops, exactly the detections a run with those settings would make.
+
+Offline (vectorised, for calibration): `smooth(probs, smooth_hops)` is Detector's running mean
+of a whole [hops, classes] array, `trace_of` the trace Detector with threshold 0 would write for
+it, and `CompiledTrace` + `replay_compiled` replay one trace at many settings quickly.
 
 This module is a library: nothing runs at import.
 """
@@ -218,43 +226,79 @@ class FeatureStream:
         return probs
 
 
-class Trigger:
-    """The decision rule on (time, top label, score) per hop; `step` returns True for a detection."""
+NEVER_FIRES = float("inf")  # the threshold of a keyword missing from a per-keyword dict
 
-    def __init__(self, threshold, refractory_s):
-        self.threshold, self.refractory_s = float(threshold), float(refractory_s)
+
+def _threshold_lookup(thresholds):
+    """label -> threshold, for one float (every keyword) or a {keyword: threshold} dict (others never fire)."""
+    if isinstance(thresholds, dict):
+        table = {label: float(value) for label, value in thresholds.items()}
+        return lambda label: table.get(label, NEVER_FIRES)
+    value = float(thresholds)
+    return lambda label: value
+
+
+class Trigger:
+    """The decision rule on (time, top label, score) per hop; `step` returns True for a detection.
+
+    `thresholds`: a float (every keyword) or {keyword: threshold} (a keyword missing never fires);
+    a keyword fires once it has been the top label at or above its threshold for `min_hops`
+    consecutive hops (see the module docstring for latching and the refractory time).
+    """
+
+    def __init__(self, thresholds, refractory_s, min_hops=1):
+        if min_hops < 1:
+            raise ValueError(f"min_hops must be >= 1, got {min_hops}")
+        self.threshold_of = _threshold_lookup(thresholds)
+        self.refractory_s, self.min_hops = float(refractory_s), int(min_hops)
         self.latched = None  # the last reported keyword while it stays on top above the threshold
         self.last_time_s = -np.inf
+        self.run_label, self.run_hops = None, 0  # the keyword on top above its threshold, for how many hops
 
     def step(self, time_s, label, score):
-        active = label not in _NON_KEYWORDS and score >= self.threshold
+        active = label not in _NON_KEYWORDS and score >= self.threshold_of(label)
+        if not active:
+            self.run_label, self.run_hops = None, 0
+        elif label == self.run_label:
+            self.run_hops += 1
+        else:
+            self.run_label, self.run_hops = label, 1
         if self.latched is not None and not (active and label == self.latched):
             self.latched = None
         # a small epsilon: hop times are sums of floats, a refractory time of exactly k hops must pass
-        if active and self.latched is None and time_s - self.last_time_s >= self.refractory_s - 1e-6:
+        if (active and self.latched is None and self.run_hops >= self.min_hops
+                and time_s - self.last_time_s >= self.refractory_s - 1e-6):
             self.latched, self.last_time_s = label, time_s
             return True
         return False
 
 
-class Detector:
-    """Averages each hop's probabilities over `smooth_hops` hops and applies a `Trigger`.
+def is_trace_setting(thresholds):
+    """True for the threshold that asks for a score trace: one float <= 0."""
+    return not isinstance(thresholds, dict) and float(thresholds) <= 0
 
-    `update(time_s, probs)` returns (label, score) of a detection or None; with threshold 0 it
-    returns the top label and score of every hop (the score trace).
+
+class Detector:
+    """Averages each hop's probabilities over `smooth_hops` hops (`smooth`) and applies a `Trigger`.
+
+    `update(time_s, probs)` returns (label, score) of a detection or None; with threshold 0 (a
+    float) it returns the top label and score of every hop (the score trace).
     """
 
-    def __init__(self, model_labels, smooth_hops, threshold, refractory_s):
+    def __init__(self, model_labels, smooth_hops, thresholds, refractory_s, min_hops=1):
         if smooth_hops < 1:
             raise ValueError(f"smoothing needs at least one hop, got {smooth_hops}")
         self.labels = list(model_labels)
         self.history = collections.deque(maxlen=int(smooth_hops))
-        self.trace = threshold <= 0
-        self.trigger = Trigger(threshold, refractory_s)
+        self.trace = is_trace_setting(thresholds)
+        self.trigger = Trigger(thresholds, refractory_s, min_hops)
 
     def update(self, time_s, probs):
         self.history.append(np.asarray(probs, np.float32))
-        smoothed = np.mean(self.history, axis=0)
+        total = np.zeros(len(self.history[0]), np.float64)
+        for past in self.history:  # oldest first, in float64: the order and precision `smooth` uses
+            total += past
+        smoothed = total / len(self.history)
         top = int(np.argmax(smoothed))
         label, score = self.labels[top], float(smoothed[top])
         if self.trace or self.trigger.step(time_s, label, score):
@@ -262,8 +306,84 @@ class Detector:
         return None
 
 
-def replay(trace, threshold, refractory_s):
-    """The detections [(time_s, label, score)] that a run at `threshold` would make, from the score
-    trace [(time_s, label, score), every hop in order] of a run with threshold 0 and the same smoothing."""
-    trigger = Trigger(threshold, refractory_s)
-    return [(t, label, score) for t, label, score in trace if trigger.step(t, label, score)]
+def smooth(probs, smooth_hops):
+    """float64 [hops, classes]: the running mean of the last `smooth_hops` rows of `probs` (the first
+    hops average fewer), exactly as Detector computes it hop by hop."""
+    probs = np.asarray(probs, np.float32)
+    if smooth_hops < 1:
+        raise ValueError(f"smoothing needs at least one hop, got {smooth_hops}")
+    total = np.zeros(probs.shape, np.float64)
+    for age in range(int(smooth_hops) - 1, -1, -1):  # oldest first, as Detector adds them
+        total[age:] += probs[:len(probs) - age]
+    counts = np.minimum(np.arange(1, len(probs) + 1), int(smooth_hops))
+    return total / counts[:, None]
+
+
+def trace_of(probs, model_labels, smooth_hops, hop_s):
+    """[(time_s, label, score)] of every hop: what Detector with threshold 0 reports for the per-hop
+    probabilities `probs` [hops, classes] when hop k (from 0) arrives at time (k + 1) * hop_s."""
+    smoothed = smooth(probs, smooth_hops)
+    top = np.argmax(smoothed, axis=1)
+    scores = smoothed[np.arange(len(top)), top]
+    model_labels = list(model_labels)
+    return [((k + 1) * hop_s, model_labels[i], float(score)) for k, (i, score) in enumerate(zip(top.tolist(), scores))]
+
+
+class CompiledTrace:
+    """A score trace as arrays, for replaying it at many settings quickly (`replay_compiled`)."""
+
+    def __init__(self, trace):
+        self.times = np.array([t for t, _, _ in trace], np.float64)
+        self.scores = np.array([s for _, _, s in trace], np.float64)
+        self.labels = sorted({label for _, label, _ in trace})
+        index = {label: i for i, label in enumerate(self.labels)}
+        self.label_ids = np.array([index[label] for _, label, _ in trace], np.int64)
+        self.keyword = np.array([label not in _NON_KEYWORDS for label in self.labels], bool)
+
+    def keyword_scores(self, label):
+        """The scores of the hops where `label` is on top."""
+        if label not in self.labels:
+            return np.zeros(0)
+        return self.scores[self.label_ids == self.labels.index(label)]
+
+
+def replay_compiled(compiled, thresholds, refractory_s, min_hops=1):
+    """`replay` on a CompiledTrace: the same detections, vectorised over the hops.
+
+    A run of consecutive hops with the same keyword on top at or above its threshold holds at most
+    one detection (latching): at its first hop that is the min_hops-th of the run or later and at
+    least the refractory time after the previous detection.
+    """
+    if min_hops < 1:
+        raise ValueError(f"min_hops must be >= 1, got {min_hops}")
+    lookup = _threshold_lookup(thresholds)
+    per_label = np.array([lookup(label) if keyword else np.inf
+                          for label, keyword in zip(compiled.labels, compiled.keyword)], np.float64)
+    if not len(compiled.times):
+        return []
+    active = compiled.scores >= per_label[compiled.label_ids]
+    ids = np.where(active, compiled.label_ids, -1)
+    starts = np.flatnonzero(active & np.concatenate([[True], ids[1:] != ids[:-1]]))
+    ends = np.flatnonzero(active & np.concatenate([ids[:-1] != ids[1:], [True]]))
+    detections, last_s = [], -np.inf
+    for start, end in zip(starts.tolist(), ends.tolist()):
+        first = start + min_hops - 1
+        if first > end:
+            continue
+        ready = compiled.times[first:end + 1] - last_s >= refractory_s - 1e-6  # Trigger's comparison
+        if ready.any():
+            k = first + int(np.argmax(ready))
+            last_s = compiled.times[k]
+            detections.append((float(last_s), compiled.labels[compiled.label_ids[k]], float(compiled.scores[k])))
+    return detections
+
+
+def replay(trace, thresholds, refractory_s, min_hops=1):
+    """The detections [(time_s, label, score)] that a run with `thresholds` (a float or a per-keyword
+    dict), `refractory_s` and `min_hops` would make, from the score trace [(time_s, label, score),
+    every hop in order] of a run with threshold 0 and the same smoothing."""
+    if not isinstance(trace, CompiledTrace):
+        if not trace:
+            return []
+        trace = CompiledTrace(trace)
+    return replay_compiled(trace, thresholds, refractory_s, min_hops)

@@ -5,9 +5,11 @@
   optimizer (the loss is divided by the global batch size first), so one or several replicas
   compute the same average gradient. The loss is the cross-entropy of the hard label (with label
   smoothing) and, for samples that have teacher probabilities, the distillation loss
-  `(1-w) CE + w T^2 KL(teacher_T || student_T)` (`per_example_loss`).
+  `(1-w) CE + w T^2 KL(teacher_T || student_T)` (`per_example_loss`); samples labelled `_silence_`
+  or `_unknown_` weigh `negative_weight` (a false accept costs more than a miss, as a spotter's
+  user counts them), ramped up from 1 over `negative_weight_ramp_epochs` (`negative_weight`).
 - Schedules are pure functions of the settings and the position in training (`learning_rate`,
-  `pseudo_probability`); the only schedule with memory, reduce-on-plateau, keeps it in the
+  `pseudo_probability`, `negative_weight`); the only schedule with memory, reduce-on-plateau, keeps it in the
   progress record.
 - After each epoch: validation accuracy over the whole validation split (and the Kaggle 12-label
   accuracy), a log line, `log.csv` and TensorBoard scalars (both rewritten from the progress
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 LOG_COLUMNS = ("epoch", "learning_rate", "loss", "accuracy", "val_accuracy", "val_kaggle_accuracy",
                "pseudo_probability", "seconds")
 _EPSILON = 1e-7
+NEGATIVE_CLASSES = 2  # labels.model_labels: _silence_, _unknown_, then the words
 
 
 def learning_rate(values, epoch, epoch_fraction, plateau_rate):
@@ -84,13 +87,31 @@ def pseudo_probability(values, epoch):
     return ratio
 
 
-def per_example_loss(y, probs, num_classes, label_smoothing, distill_temperature, distill_weight):
-    """Loss per sample; `y` holds class indices, or packed [one-hot | teacher probs | mask]."""
+def negative_weight(values, epoch):
+    """Loss weight of the negative samples in `epoch` (0-based): `negative_weight`, reached linearly from 1
+    over `negative_weight_ramp_epochs` (a model first learns the words, then to reject what is not one)."""
+    target, ramp = values["negative_weight"], values["negative_weight_ramp_epochs"]
+    if epoch >= ramp:
+        return target
+    return 1.0 + (target - 1.0) * (epoch + 1) / (ramp + 1)
+
+
+def per_example_loss(y, probs, num_classes, label_smoothing, distill_temperature, distill_weight,
+                     negative_weight=1.0):
+    """Loss per sample; `y` holds class indices, or packed [one-hot | teacher probs | mask]. Samples whose
+    hard label is one of the first two classes (labels.model_labels puts _silence_ and _unknown_ there)
+    weigh `negative_weight` times."""
     log_probs = tf.math.log(tf.clip_by_value(probs, _EPSILON, 1.0))
     if y.shape.rank == 1:
         hard = tf.one_hot(tf.cast(y, tf.int32), num_classes)
     else:
         hard = y[:, :num_classes]
+    weights = 1.0 + (negative_weight - 1.0) * tf.reduce_sum(hard[:, :NEGATIVE_CLASSES], axis=-1)
+    return weights * _unweighted_loss(y, hard, log_probs, num_classes, label_smoothing, distill_temperature,
+                                      distill_weight)
+
+
+def _unweighted_loss(y, hard, log_probs, num_classes, label_smoothing, distill_temperature, distill_weight):
     if label_smoothing:
         hard = hard * (1.0 - label_smoothing) + label_smoothing / num_classes
     cross_entropy = -tf.reduce_sum(hard * log_probs, axis=-1)
@@ -109,10 +130,10 @@ def make_train_step(model, optimizer, strategy, num_classes, values):
     """A tf.function (x, y, batch size) -> (summed loss, correct count) that trains one global batch."""
     loss_options = {key: values[key] for key in ("label_smoothing", "distill_temperature", "distill_weight")}
 
-    def replica_step(x, y, global_batch):
+    def replica_step(x, y, global_batch, negative_weight):
         with tf.GradientTape() as tape:
             probs = model(x, training=True)
-            losses = per_example_loss(y, probs, num_classes, **loss_options)
+            losses = per_example_loss(y, probs, num_classes, **loss_options, negative_weight=negative_weight)
             loss = tf.reduce_sum(losses) / global_batch
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
@@ -123,16 +144,17 @@ def make_train_step(model, optimizer, strategy, num_classes, values):
         return tf.reduce_sum(losses), correct
 
     @tf.function(reduce_retracing=True)
-    def step(x, y, global_batch):
-        loss_sum, correct = strategy.run(replica_step, args=(x, y, global_batch))
+    def step(x, y, global_batch, negative_weight):
+        loss_sum, correct = strategy.run(replica_step, args=(x, y, global_batch, negative_weight))
         return (strategy.reduce(tf.distribute.ReduceOp.SUM, loss_sum, axis=None),
                 strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None))
 
-    def train_batch(x, y):
+    def train_batch(x, y, negative_weight=1.0):
         split = [np.array_split(a, strategy.num_replicas_in_sync) for a in (x, y)]
         x_parts, y_parts = (strategy.experimental_distribute_values_from_function(
             lambda context, parts=parts: parts[context.replica_id_in_sync_group]) for parts in split)
-        loss_sum, correct = step(x_parts, y_parts, tf.constant(len(x), tf.float32))
+        loss_sum, correct = step(x_parts, y_parts, tf.constant(len(x), tf.float32),
+                                 tf.constant(negative_weight, tf.float32))
         return float(loss_sum), int(correct)
 
     return train_batch
@@ -274,11 +296,12 @@ class Trainer:
         p, values = self.progress, self.values
         self.train_ds.set_epoch(epoch, pseudo_probability=pseudo_probability(values, epoch))
         steps = self._epoch_steps()
+        weight = negative_weight(values, epoch)
         clock = time.monotonic()
         for batch, (x, y) in prefetched(self.train_ds.__getitem__, range(p["batch"], steps), values["loader_threads"]):
             rate = learning_rate(values, epoch, batch / steps, p["plateau"]["rate"])
             self.optimizer.learning_rate.assign(rate)
-            loss_sum, correct = self.train_batch(x, y)
+            loss_sum, correct = self.train_batch(x, y, weight)
             now = time.monotonic()
             p["train_seconds"] += now - clock
             p["elapsed_seconds"] += now - clock

@@ -1,221 +1,369 @@
-"""Keyword spotting in a 60-minute stream: the spotter against the naive baseline, and its speed.
+"""Keyword spotting in long real audio: today's model and rule, the naive classifier and the spotter, side by side.
 
-    python benchmarks/streaming.py --run_dir runs/N [--model tf_files/N_int8.tflite] [--minutes 60] [--seed 0]
-        [--work_dir data/bench_streaming] [--clips ../shared/data/speech_commands_real_test]
-        [--noise ../shared/data/speech_commands_real/_background_noise_]
+    python benchmarks/streaming.py --run_dir runs/360_spotter --baseline_run runs/351_stream_mined
+        [--work_dir data/bench_streaming] [--real ../shared/data/speech_commands_real]
+        [--noise ../shared/data/speech_commands_real/_background_noise_] [--negatives_minutes 180]
+        [--mixed_minutes 60] [--seed 0] [--speed_minutes 5]
 
-1. Builds the stream (make_streaming_test.py, seed `--seed`): the real test clips of `--clips`
-   (speakers never seen in training; command words a third of the words, other words the rest,
-   reused where the folder has fewer) over the real noise recordings of `--noise` at 5-25 dB SNR.
-   It is built once per settings into `--work_dir` and reused.
-2. Exports the model: `--run_dir` is frozen with freeze_graph.py `--streaming` into `--work_dir`
-   (float and int8 TFLite, the int8 one split into a float feature front end and an int8
-   classifier); or `--model` names an exported `.tflite` (with its streaming export beside it,
-   if any) and `--float_model` optionally its float twin.
-3. Runs spot_keywords.py on the stream, one thread, writing score traces (`--threshold 0`):
-     spotter    the int8 Pi export (and the float one), every 100 ms, probabilities averaged over
-                500 ms, 1 s of refractory time (spot_keywords.py's defaults);
-     naive      the same int8 model every 100 ms with no averaging and no refractory time (a run
-                of hops with the same keyword on top is one detection: any spotter does that);
-   and times the int8 model on the whole window every hop (`--full_window`) on the first
-   `--full_window_minutes` of the stream, against the split model: what computing the features
-   of the new audio only saves.
-4. Scores each trace (score_streaming.py, 1 s tolerance after the word): recall at 1, 2 and 5
-   false alarms per hour (the best threshold for each), recall and false alarms per hour at the
-   default threshold 0.7, median latency; the spotter's curve goes to `--work_dir/curve_*.png`.
+1. Streams, built once into `--work_dir` and reused (make_streaming_test.py, no clip twice), for the
+   validation speakers and for the test speakers of `--real`'s list files:
+     mixed      every command-word clip of those speakers, once: a third of the words; the other words
+                are every real non-command clip of those speakers and synthetic words of
+                vocabulary.STREAM_NEGATIVE_WORDS, alone and in sentences (a talk corpus of synthetic
+                speakers of its own, `make_synthetic_dataset.py`, words no model trained on); it ends
+                when the command clips run out (or at `--mixed_minutes`);
+     negatives  `--negatives_minutes` without a command word: synthetic talk of another talk corpus,
+                and stretches of noise alone;
+   all over the real noise recordings of `--noise` at 5-25 dB SNR.
+2. The spotter: make_spotter.py `--run_dir R --streams <validation mixed> <validation negatives> --out
+   R/spotter` (the int8 export, the rule and the per-keyword thresholds, calibrated on the validation
+   streams only; `--reuse_spotter` keeps an existing R/spotter).
+3. The three on the test streams, int8 TFLite, one thread (every hop's probabilities computed once
+   per model and stream, the rules applied to them; streaming.trace_of is the spotter's own rule):
+     baseline   `--baseline_run`'s int8 export (or `--baseline_model`) with spot_keywords.py's rule
+                (every 100 ms, 500 ms averaging, 1 s refractory time) and one threshold;
+     naive      the same model every hop, no averaging, no refractory time;
+     spotter    R/spotter with its rule and thresholds.
+4. Figures over both test streams together: recall over the mixed stream's command words, false
+   alarms over both streams' hours (with the exact 95% Poisson interval, and the keyword-free hours the
+   rate rests on). For each model the recall at <= 0.5, 1, 2 and 5 false alarms per hour with the best
+   single threshold chosen on the test streams themselves (an upper bound: what no user can choose);
+   for the spotter also its calibrated thresholds per target as shipped (chosen on validation: what a
+   user gets by default). Recall per keyword, latency, the real-time factor here (spot_keywords.py on
+   the first `--speed_minutes` of the mixed test stream, split model and whole window) and the
+   Raspberry Pi 3 estimate.
 
-Prints the table, the ratio of the spotter's recall at 2 false alarms per hour to the naive
-baseline's (measured in this run), the real-time factor (processing time / audio time) on this
-machine, single thread, and the Raspberry Pi 3 estimate (benchmark_model.PI3_ASSUMPTION);
-writes `--work_dir/streaming.json`. The 60-minute run takes a few minutes on 2 cores.
+Prints the tables; writes `--work_dir/streaming.json` and `--work_dir/curve.png` (missed command words
+against false alarms per hour, the three models, the spotter's calibrated points marked).
 """
 
 import argparse
-import collections
 import contextlib
-import csv
 import io
 import json
 import os
 import sys
+
+import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import audio  # noqa: E402  (after the path set-up)
 import cli  # noqa: E402
-import freeze_graph  # noqa: E402
+import make_spotter  # noqa: E402
 import make_streaming_test  # noqa: E402
+import make_synthetic_dataset  # noqa: E402
 import score_streaming  # noqa: E402
 import spot_keywords  # noqa: E402
 import stream_models  # noqa: E402
 import streaming  # noqa: E402
+import vocabulary  # noqa: E402
 
 SHARED = os.path.join(ROOT, "..", "shared", "data")
-FA_RATES = ("1.0", "2.0", "5.0")
+FA_RATES = (0.5, 1.0, 2.0, 5.0)
+TOLERANCE_S = 1.0
+HOP_MS = 100.0
+BASELINE_RULE = {"smooth_ms": 500.0, "min_hops": 1, "refractory_ms": 1000.0}  # spot_keywords.py's defaults
+NAIVE_RULE = {"smooth_ms": HOP_MS, "min_hops": 1, "refractory_ms": 0.0}
 DEFAULT_THRESHOLD = 0.7
+SPLITS = {"validation": 0, "testing": 1}
+KINDS = {"mixed": 0, "negatives": 1}
 
 
-def build_stream(args):
-    """The stream folder (made once per settings)."""
-    folder = os.path.join(args.work_dir, f"stream_{args.minutes:g}min_seed{args.seed}")
+# ----------------------------------------------------------------------------------------------- streams
+
+def talk_corpus(args, split, kind):
+    """The synthetic talk corpus of one stream (`train/`), generated once: its own seed, so its own speakers."""
+    folder = os.path.join(args.work_dir, f"talk_{split}_{kind}")
+    if not os.path.isfile(os.path.join(folder, make_synthetic_dataset.CORPUS_FILE)):
+        speakers = args.talk_speakers[KINDS[kind]]
+        make_synthetic_dataset.main(["--out", folder, "--words", ",".join(vocabulary.STREAM_NEGATIVE_WORDS),
+                                     "--speakers", str(speakers), "--test_clips", "0", "--overwrite",
+                                     "--seed", str(1000 + 10 * SPLITS[split] + KINDS[kind] + args.seed)])
+    return os.path.join(folder, "train")
+
+
+def build_stream(args, split, kind):
+    """(stream folder, its stream.json) of one stream (see the module docstring), made once."""
+    folder = os.path.join(args.work_dir, f"stream_{split}_{kind}_seed{args.seed}")
     if not os.path.isfile(os.path.join(folder, "stream.json")):
-        make_streaming_test.main(["--clips", args.clips, "--noise", args.noise, "--minutes", str(args.minutes),
-                                  "--seed", str(args.seed), "--out", folder, "--overwrite"])
-    with open(os.path.join(folder, "stream.json")) as f:
+        common = ["--noise", args.noise, "--seed", str(args.seed + SPLITS[split]), "--out", folder, "--overwrite"]
+        if kind == "mixed":
+            flags = ["--clips", args.real, "--split", split, "--other_clips", talk_corpus(args, split, kind),
+                     "--minutes", str(args.mixed_minutes), "--sentence_probability", "0.2"]
+        else:
+            flags = ["--negatives_only", "--other_clips", talk_corpus(args, split, kind),
+                     "--minutes", str(args.negatives_minutes), "--sentence_probability", "0.5",
+                     "--noise_only_fraction", "0.2"]
+        make_streaming_test.main(flags + common)
+    with open(os.path.join(folder, "stream.json"), encoding="utf-8") as f:
         return folder, json.load(f)
 
 
-def export(args):
-    """{"int8": path, "float": path or None} of the models to run."""
-    if args.model:
-        return {"int8": args.model, "float": args.float_model}
-    prefix = os.path.join(args.work_dir, "tf_files", os.path.basename(os.path.normpath(args.run_dir)))
-    written = freeze_graph.main(["--run_dir", args.run_dir, "--out", prefix, "--streaming", "--overwrite"])
-    return {"int8": written["int8"], "float": written["tflite"]}
+def load_stream(folder):
+    """{"folder", "words", "duration_s"} of a stream folder."""
+    labels_csv = os.path.join(folder, "labels.csv")
+    return {"folder": folder, "words": score_streaming.read_labels(labels_csv),
+            "duration_s": score_streaming.stream_duration_s(labels_csv, None)}
 
 
-def run_spotter(model, stream, out, *extra):
-    """spot_keywords.py's stats (its report, printed to stderr, kept out of the table)."""
-    with contextlib.redirect_stderr(io.StringIO()):
-        stats = spot_keywords.main(["--model", model, "--input", os.path.join(stream, "stream.wav"), "--out", out,
-                                    "--num_threads", "1", "--overwrite", *extra])
-    stats["model"] = stream_models.load_stream_model(model, 1600, 1, None, "--full_window" in extra)
-    return stats
+# ------------------------------------------------------------------------------------------------ models
+
+def baseline_model(args):
+    if args.baseline_model:
+        return args.baseline_model
+    prefix = os.path.join(args.work_dir, "tf_files", os.path.basename(os.path.normpath(args.baseline_run)))
+    if not os.path.isfile(prefix + "_int8.tflite"):
+        import freeze_graph  # TensorFlow: here only (the talk corpora's workers import this module again)
+
+        freeze_graph.main(["--run_dir", args.baseline_run, "--out", prefix, "--streaming", "--overwrite"])
+    return prefix + "_int8.tflite"
 
 
-def score(stream, trace_path, refractory_s, curve=None):
-    """Figures of one score trace: recall at 1, 2, 5 false alarms per hour, and at the default threshold."""
-    words = score_streaming.read_labels(os.path.join(stream, "labels.csv"))
-    trace = score_streaming.read_detections(trace_path)
-    duration_s = score_streaming.stream_duration_s(os.path.join(stream, "labels.csv"), None)
-    points = score_streaming.sweep(words, trace, 1.0, duration_s, refractory_s)
-    at_default = score_streaming.summarise(words, streaming.replay(trace, DEFAULT_THRESHOLD, refractory_s), 1.0,
-                                           duration_s)
-    if curve:
-        score_streaming.draw_curve(points, curve, 2.0)
-    return {"at_fa_per_hour": {rate: score_streaming.at_rate(points, float(rate)) for rate in FA_RATES},
-            "at_threshold": {k: at_default[k] for k in ("recall", "false_alarms_per_hour", "wrong_rate", "latency_s")}}
+def spotter_folder(args, validation_streams):
+    folder = os.path.join(args.run_dir, "spotter")
+    if not (args.reuse_spotter and os.path.isfile(os.path.join(folder, make_spotter.SPOTTER_FILE))):
+        make_spotter.main(["--run_dir", args.run_dir, "--streams", *validation_streams, "--out", folder,
+                           "--default_target", str(args.default_target), "--overwrite"])
+    with open(os.path.join(folder, make_spotter.SPOTTER_FILE), encoding="utf-8") as f:
+        return folder, json.load(f)
 
 
-def false_alarm_sources(stream, trace_path, rate="2.0", refractory_s=1.0, top=3):
-    """(false alarms, [(count, clip, word, heard as)] of the most frequent sources) at the threshold of the
-    best recall within `rate` false alarms per hour (or the default threshold): with few distinct
-    other-word clips, each reused many times, one confusable clip can make most of them."""
-    words_csv = os.path.join(stream, "words.csv")
-    with open(words_csv, newline="") as f:
-        placed = [(float(r["start_s"]), float(r["end_s"]), r["clip"], r["word"]) for r in csv.DictReader(f)]
-    words = score_streaming.read_labels(os.path.join(stream, "labels.csv"))
-    trace = score_streaming.read_detections(trace_path)
-    duration_s = score_streaming.stream_duration_s(os.path.join(stream, "labels.csv"), None)
-    best = score_streaming.at_rate(score_streaming.sweep(words, trace, 1.0, duration_s, refractory_s), float(rate))
-    threshold = best[0] if best else DEFAULT_THRESHOLD
-    _, results = score_streaming.match(words, streaming.replay(trace, threshold, refractory_s), 1.0)
-    sources = collections.Counter()
-    for (time_s, heard, _), kind, _ in results:
-        if kind == "false_alarm":
-            near = [w for w in placed if w[0] <= time_s <= w[1] + 1.0]
-            sources[(near[-1][2], near[-1][3], heard) if near else ("(noise)", "", heard)] += 1
-    return threshold, sum(sources.values()), [(n, *key) for key, n in sources.most_common(top)]
+def hop_probabilities(model_path, stream, hop_ms=HOP_MS):
+    """(labels, float32 [hops, classes]): the model's probabilities at every hop of the stream's WAV."""
+    hop = round(hop_ms * audio.SAMPLE_RATE / 1000)
+    return make_spotter.stream_probabilities(model_path, os.path.join(stream["folder"], "stream.wav"), hop)
 
 
-def row(name, figures):
-    cells = []
+# ----------------------------------------------------------------------------------------------- scoring
+
+def evaluate(streams, traces, thresholds, rule):
+    """score_streaming.evaluate of one rule over the test streams (their command words and their hours)."""
+    return score_streaming.evaluate([(stream["words"], trace, stream["duration_s"]) for stream, trace
+                                     in zip(streams, traces)], thresholds, rule["refractory_ms"] / 1000,
+                                    rule["min_hops"], TOLERANCE_S)
+
+
+def sweep(streams, traces, rule, count=300):
+    """[(threshold, recall, false alarms per hour)] of one global threshold over the streams' keyword scores."""
+    scores = np.concatenate([t.scores[t.keyword[t.label_ids]] for t in traces])
+    thresholds = np.unique(np.round(np.concatenate([np.quantile(scores, np.linspace(0, 1, count)),
+                                                    np.linspace(0.05, 0.99, 95)]), 4))
+    points = []
+    for threshold in thresholds[thresholds > 0]:
+        figures = evaluate(streams, traces, float(threshold), rule)
+        points.append((float(threshold), figures["recall"], figures["false_alarms_per_hour"]))
+    return points
+
+
+def model_figures(streams, probs, labels, rule, calibrated=None):
+    """The figures of one model and rule on the test streams: the threshold sweep, the best threshold per
+    false-alarm rate, the default threshold 0.7, and, for the spotter, each calibrated target as shipped."""
+    smooth_hops = max(1, round(rule["smooth_ms"] / HOP_MS))
+    traces = [streaming.CompiledTrace(streaming.trace_of(p, labels, smooth_hops, HOP_MS / 1000)) for p in probs]
+    points = sweep(streams, traces, rule)
+    best = {}
     for rate in FA_RATES:
-        best = figures["at_fa_per_hour"][rate]
-        cells.append(f"{best[1]:.1%} ({best[0]:.3f})" if best else "-")
-    default = figures["at_threshold"]
-    latency = default["latency_s"]["median"] if default["latency_s"] else float("nan")
-    return (f"{name:<42}" + "".join(f"{c:>17}" for c in cells)
-            + f"{default['recall']:>9.1%}{default['false_alarms_per_hour']:>8.1f}{latency:>9.2f}")
+        choice = score_streaming.at_rate(points, rate)
+        best[stream_models.target_key(rate)] = evaluate(streams, traces, choice[0], rule) | {
+            "threshold": choice[0]} if choice else None
+    shipped = {target: evaluate(streams, traces, thresholds, rule) for target, thresholds in (calibrated or {}).items()}
+    return {"rule": rule, "curve": points, "best_threshold": best, "calibrated": shipped,
+            "at_0.7": evaluate(streams, traces, DEFAULT_THRESHOLD, rule)}
 
 
-def speed_lines(split, whole, hop_ms=100.0):
-    """The real-time factors and the Pi 3 estimate. The split and whole-window runs are compared by the
-    CPU time of the model's thread: wall time on a shared machine depends on the others' load."""
-    split_cpu, whole_cpu = split["model_cpu_s"] / split["audio_s"], whole["model_cpu_s"] / whole["audio_s"]
-    lines = [f"real-time factor, int8, 1 thread, this machine (wall time): {split['total_s'] / split['audio_s']:.4f} "
-             f"for the whole loop (reading, model, decisions), {split['model_s'] / split['audio_s']:.4f} for the model "
-             f"({1e3 * split['model_s'] / split['hops']:.3f} ms per {hop_ms:g} ms hop)",
-             f"  CPU time of the model's thread: real-time factor {split_cpu:.4f} "
-             f"({1e3 * split['model_cpu_s'] / split['hops']:.3f} ms per hop); the whole window every hop instead "
-             f"(first {whole['audio_s'] / 60:.0f} min): {whole_cpu:.4f}, so the new frames only take "
-             f"{split_cpu / whole_cpu:.2f}x its time"]
-    return lines + spot_keywords.pi3_estimate(split["model"], hop_ms)
+# ------------------------------------------------------------------------------------------------ report
 
+def _recall_at(figures, rate):
+    best = figures["best_threshold"][stream_models.target_key(rate)]
+    return best["recall"] if best else 0.0
+
+
+def cell(figures):
+    if not figures:
+        return "-"
+    return f"{figures['recall']:.1%} ({figures['false_alarms_per_hour']:.1f})"
+
+
+def table(results):
+    lines = [f"{'recall at <= N false alarms/h (FA/h reached)':<46}" + "".join(f"{'N = ' + f'{r:g}':>16}"
+                                                                           for r in FA_RATES) + f"{'at 0.7':>16}"]
+    for name, figures in results.items():
+        lines.append(f"{name + ', best threshold (test)':<46}"
+                     + "".join(f"{cell(figures['best_threshold'][stream_models.target_key(r)]):>16}"
+                               for r in FA_RATES)
+                     + f"{cell(figures['at_0.7']):>16}")
+        if figures["calibrated"]:
+            lines.append(f"{name + ', as shipped (validation)':<46}"
+                         + "".join(f"{cell(figures['calibrated'].get(stream_models.target_key(r))):>16}"
+                                   for r in FA_RATES))
+    return lines
+
+
+def shipped_lines(name, figures, default_target):
+    lines = []
+    for target, result in figures["calibrated"].items():
+        low, high = result["interval"]
+        lines.append(f"{name} at its thresholds for {float(target):g} FA/h: {result['recall']:.1%} of "
+                     f"{result['command_words']} command words, {result['false_alarms']} false alarms in "
+                     f"{result['hours']:.2f} h = {result['false_alarms_per_hour']:.2f} per hour (95% interval "
+                     f"{low:.2f}-{high:.2f}; {result['keyword_free_hours']:.2f} h without keywords), median latency "
+                     + ("-" if result["latency_s"] is None else f"{result['latency_s']:.2f}") + " s after the word"
+                     + ("  <- the default" if float(target) == float(default_target) else ""))
+    return lines
+
+
+def per_keyword_lines(results, default_target):
+    rows = {}
+    for name, figures in results.items():
+        key = stream_models.target_key(default_target)
+        chosen = figures["calibrated"].get(key) or figures["best_threshold"].get(key)
+        if chosen:
+            rows[name] = chosen["recall_by_label"]
+    labels = sorted({label for by_label in rows.values() for label in by_label})
+    lines = [f"recall per keyword at {float(default_target):g} FA/h" + " " * 12 + "".join(f"{k:>7}" for k in labels)]
+    for name, by_label in rows.items():
+        lines.append(f"{name:<45}" + "".join(f"{by_label.get(k, 0):>7.0%}" for k in labels))
+    return lines
+
+
+def draw_curves(results, path):
+    """PNG of missed command words against false alarms per hour, one line per model (atomic write)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for name, figures in results.items():
+        points = sorted(figures["curve"], key=lambda p: p[2])
+        line, = ax.plot([p[2] for p in points], [1 - p[1] for p in points], label=name)
+        for target, result in figures["calibrated"].items():
+            ax.plot([result["false_alarms_per_hour"]], [1 - result["recall"]], "o", color=line.get_color())
+            ax.annotate(f"{float(target):g}", (result["false_alarms_per_hour"], 1 - result["recall"]),
+                        textcoords="offset points", xytext=(4, 4), fontsize=8)
+    for rate in FA_RATES:
+        ax.axvline(rate, color="grey", linestyle=":", linewidth=0.8)
+    ax.set_xscale("symlog", linthresh=0.5)
+    ax.set_xlim(0, max(300.0, ax.get_xlim()[1]))
+    ticks = [t for t in (0.5, 1, 2, 5, 10, 30, 100, 300, 1000) if t <= ax.get_xlim()[1]]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("false alarms per hour (test streams)")
+    ax.set_ylabel("command words missed (fraction)")
+    ax.set_title("dots: the spotter's thresholds calibrated on validation for 0.5, 1, 2, 5 FA/h", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    try:
+        cli.write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    finally:
+        plt.close(fig)
+
+
+def speed(args, spotter, stream):
+    """spot_keywords.py's timing of the spotter folder on the first `--speed_minutes` of a stream, the split
+    model against the whole window every hop (CPU time of the model's thread: the machine may be shared)."""
+    head = os.path.join(args.work_dir, "speed_head")
+    os.makedirs(head, exist_ok=True)
+    samples = audio.read_wav(os.path.join(stream["folder"], "stream.wav"))
+    audio.write_wav(os.path.join(head, "stream.wav"), samples[:int(args.speed_minutes * 60 * audio.SAMPLE_RATE)])
+    stats = {}
+    for name, extra in (("split", []), ("whole", ["--full_window"])):
+        with contextlib.redirect_stderr(io.StringIO()):
+            stats[name] = spot_keywords.main(["--model", spotter, "--input", os.path.join(head, "stream.wav"),
+                                              "--out", os.path.join(head, f"detections_{name}.csv"), "--overwrite",
+                                              "--num_threads", "1", *extra])
+        stats[name]["model"] = stream_models.load_stream_model(spotter, round(HOP_MS * 16), 1, None, bool(extra))
+    split, whole = stats["split"], stats["whole"]
+    lines = [f"real-time factor, int8, 1 thread, this machine: {split['total_s'] / split['audio_s']:.4f} for the "
+             f"whole loop (wall time), CPU time of the model's thread {split['model_cpu_s'] / split['audio_s']:.4f} "
+             f"({1e3 * split['model_cpu_s'] / split['hops']:.3f} ms per {HOP_MS:g} ms hop); the whole window every "
+             f"hop: {whole['model_cpu_s'] / whole['audio_s']:.4f}"]
+    lines += spot_keywords.pi3_estimate(split["model"], HOP_MS)
+    figures = {k: {"total": v["total_s"] / v["audio_s"], "model_cpu": v["model_cpu_s"] / v["audio_s"]}
+               for k, v in stats.items()}
+    return lines, figures | {"pi3_hop_ms": split["model"].pi3_hop_ms()}
+
+
+# ----------------------------------------------------------------------------------------------- command
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run_dir", default=None, help="run folder of the model (frozen with --streaming here)")
-    parser.add_argument("--model", default=None, help="an exported int8 .tflite instead of --run_dir")
-    parser.add_argument("--float_model", default=None, help="with --model: its float .tflite (optional)")
-    parser.add_argument("--minutes", type=float, default=60.0, help="stream length in minutes (default: 60)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the stream (default: 0)")
+    parser.add_argument("--run_dir", required=True, help="run folder of the spotter (R/spotter is made from it)")
+    parser.add_argument("--baseline_run", default=None, help="run folder of today's model (experiment 351)")
+    parser.add_argument("--baseline_model", default=None, help="or its exported int8 .tflite (streaming files beside)")
+    parser.add_argument("--reuse_spotter", action="store_true", help="keep an existing R/spotter (default: make it)")
+    parser.add_argument("--default_target", type=float, default=make_spotter.DEFAULT_TARGET,
+                        help="false alarms per hour of the spotter's default thresholds (make_spotter.py's "
+                             f"--default_target, default: {make_spotter.DEFAULT_TARGET:g})")
     parser.add_argument("--work_dir", default=os.path.join(ROOT, "data", "bench_streaming"),
-                        help="where the stream, exports, traces and curves go (default: data/bench_streaming)")
-    parser.add_argument("--clips", default=os.path.join(SHARED, "speech_commands_real_test"),
-                        help="labelled clips of the stream (default: ../shared/data/speech_commands_real_test)")
+                        help="streams, talk corpora, exports and figures (default: data/bench_streaming)")
+    parser.add_argument("--real", default=os.path.join(SHARED, "speech_commands_real"),
+                        help="real clips with validation and testing list files "
+                             "(default: ../shared/data/speech_commands_real)")
     parser.add_argument("--noise", default=os.path.join(SHARED, "speech_commands_real", "_background_noise_"),
-                        help="noise recordings (default: ../shared/data/speech_commands_real/_background_noise_)")
-    parser.add_argument("--full_window_minutes", type=float, default=5.0,
-                        help="minutes of the stream timed with the whole window every hop (default: 5)")
+                        help="noise recordings (default: --real's _background_noise_)")
+    parser.add_argument("--mixed_minutes", type=float, default=60.0,
+                        help="cap of the mixed streams, which end when their command clips run out (default: 60)")
+    parser.add_argument("--negatives_minutes", type=float, default=180.0,
+                        help="length of the negatives-only streams (default: 180)")
+    parser.add_argument("--talk_speakers", type=int, nargs=2, default=[25, 130], metavar=("MIXED", "NEGATIVES"),
+                        help="synthetic speakers of the talk corpora of the mixed and the negatives streams "
+                             "(default: 25 130; enough words that none is used twice)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the streams (default: 0)")
+    parser.add_argument("--speed_minutes", type=float, default=5.0,
+                        help="minutes of the mixed test stream timed with spot_keywords.py (default: 5)")
     args = parser.parse_args(argv)
-    if (args.run_dir is None) == (args.model is None):
-        parser.error("give exactly one of --run_dir and --model")
+    if (args.baseline_run is None) == (args.baseline_model is None):
+        parser.error("give exactly one of --baseline_run and --baseline_model")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.work_dir, exist_ok=True)
-    stream, info = build_stream(args)
-    models = export(args)
-    traces = {name: os.path.join(args.work_dir, f"trace_{name}.csv") for name in ("int8", "float", "naive", "whole")}
-    stats = {"int8": run_spotter(models["int8"], stream, traces["int8"], "--threshold", "0"),
-             "naive": run_spotter(models["int8"], stream, traces["naive"], "--threshold", "0", "--smooth_ms", "100",
-                                  "--refractory_ms", "0")}
-    curves = {kind: os.path.join(args.work_dir, f"curve_{kind}.png") for kind in ("int8", "float")}
-    figures = {"spotter, int8 Pi export": score(stream, traces["int8"], 1.0, curves["int8"])}
-    if models["float"]:
-        stats["float"] = run_spotter(models["float"], stream, traces["float"], "--threshold", "0")
-        figures["spotter, float TFLite"] = score(stream, traces["float"], 1.0, curves["float"])
-    figures["naive (every hop, no averaging), int8"] = score(stream, traces["naive"], 0.0)
-    head = _write_head(os.path.join(stream, "stream.wav"), os.path.join(args.work_dir, "head"),
-                       args.full_window_minutes)
-    stats["whole"] = run_spotter(models["int8"], head, traces["whole"], "--full_window", "--tail_ms", "0")
-    print(f"stream: {info['minutes']:g} min, {info['words']} words, {info['command_words']} command words, "
-          f"{info['other_words']} other words (clips: {args.clips}; seed {args.seed})")
-    print(f"model: {models['int8']} ({stats['int8']['model'].description})")
-    print(f"{'recall at <= N false alarms/h (threshold)':<42}" + "".join(f"{'N = ' + r[:-2]:>17}" for r in FA_RATES)
-          + f"{'at 0.7:':>9}{'FA/h':>8}{'lat. s':>9}")
-    for name, figure in figures.items():
-        print(row(name, figure))
-    spotter, naive = figures["spotter, int8 Pi export"], figures["naive (every hop, no averaging), int8"]
-    ratio = _recall(spotter, "2.0") / max(_recall(naive, "2.0"), 1e-9)
-    print(f"ratio of recall at 2 false alarms per hour, spotter / naive baseline (same run): {ratio:.2f}")
-    threshold, count, sources = false_alarm_sources(stream, traces["int8"])
-    print(f"false alarms of the int8 spotter at threshold {threshold:.3f}: {count}, of which "
-          + ", ".join(f"{n} from {clip} ({word!r} heard as {heard!r})" for n, clip, word, heard in sources))
-    print("\n".join(speed_lines(stats["int8"], stats["whole"])))
-    report = {"stream": info, "models": models, "figures": figures, "ratio_recall_at_2_fa_per_hour": ratio,
-              "real_time_factor": {k: {"total": v["total_s"] / v["audio_s"], "model": v["model_s"] / v["audio_s"],
-                                       "model_cpu": v["model_cpu_s"] / v["audio_s"]} for k, v in stats.items()},
-              "pi3_hop_ms": stats["int8"]["model"].pi3_hop_ms()}
+    built = {(split, kind): build_stream(args, split, kind) for split in SPLITS for kind in KINDS}
+    spotter, config = spotter_folder(args, [built[("validation", kind)][0] for kind in KINDS])
+    test = [load_stream(built[("testing", kind)][0]) for kind in KINDS]
+    models = {"baseline": baseline_model(args), "spotter": os.path.join(spotter, config["model"])}
+    probs = {}
+    for name, path in models.items():
+        labels, probs[name] = None, []
+        for stream in test:
+            labels, stream_probs = hop_probabilities(path, stream, config["hop_ms"] if name == "spotter" else HOP_MS)
+            probs[name].append(stream_probs)
+        probs[name] = (labels, probs[name])
+    rule = {key: config[key] for key in ("smooth_ms", "min_hops", "refractory_ms")}
+    results = {"today's model (351 rule)": model_figures(test, probs["baseline"][1], probs["baseline"][0], BASELINE_RULE),
+               "naive every-hop classifier": model_figures(test, probs["baseline"][1], probs["baseline"][0], NAIVE_RULE),
+               "spotter (R/spotter)": model_figures(test, probs["spotter"][1], probs["spotter"][0], rule,
+                                                    config["thresholds"])}
+    for (split, kind), (folder, info) in built.items():
+        print(f"{split} {kind} stream: {info['minutes']:.1f} min, {info['command_words']} command words, "
+              f"{info['other_words']} other words, {info.get('keyword_free_minutes', float('nan')):.1f} min without "
+              f"keywords, ended by {info.get('ended_by', '?')} ({folder})")
+    print(f"spotter: {spotter}: every {config['hop_ms']:g} ms, {config['smooth_ms']:g} ms averaging, "
+          f"{config['min_hops']} hop(s) above the threshold, {config['refractory_ms']:g} ms refractory time; "
+          f"calibrated on the validation streams")
+    print("\n".join(table(results)))
+    print("\n".join(shipped_lines("spotter", results["spotter (R/spotter)"], config["default_target_fa_per_hour"])))
+    print("\n".join(per_keyword_lines(results, config["default_target_fa_per_hour"])))
+    ratio = {name: _recall_at(results["spotter (R/spotter)"], 2) / max(_recall_at(results[name], 2), 1e-9)
+             for name in ("today's model (351 rule)", "naive every-hop classifier")}
+    print("ratio of recall at <= 2 false alarms per hour, each at its best test threshold (same run): spotter / "
+          + ", spotter / ".join(f"{name} {value:.2f}" for name, value in ratio.items()))
+    speed_text, speed_figures = speed(args, spotter, test[0])
+    print("\n".join(speed_text))
+    curve = os.path.join(args.work_dir, "curve.png")
+    draw_curves(results, curve)
+    print(f"wrote {curve}")
+    report = {"streams": {f"{split}_{kind}": info for (split, kind), (_, info) in built.items()},
+              "spotter": config, "models": models, "results": results, "speed": speed_figures,
+              "ratio_recall_at_2_fa_per_hour": ratio}
     cli.write_text(os.path.join(args.work_dir, "streaming.json"), json.dumps(report, indent=2, default=str))
     return report
-
-
-def _recall(figures, rate):
-    best = figures["at_fa_per_hour"][rate]
-    return best[1] if best else 0.0
-
-
-def _write_head(wav, folder, minutes):
-    """The first `minutes` of a 16 kHz WAV written as `folder/stream.wav`; returns the folder."""
-    os.makedirs(folder, exist_ok=True)
-    samples = audio.read_wav(wav)[:int(minutes * 60 * audio.SAMPLE_RATE)]
-    audio.write_wav(os.path.join(folder, "stream.wav"), samples)
-    return folder
 
 
 if __name__ == "__main__":

@@ -124,10 +124,16 @@ def test_int8_export(corpus, run_dir, tmp_path, capsys):
 
 
 def test_streaming(corpus, run_dir, tmp_path, capsys):
-    streaming_benchmark.main(["--run_dir", run_dir, "--minutes", "0.5", "--full_window_minutes", "0.2",
-                              "--work_dir", str(tmp_path / "stream"), "--clips", str(corpus / "test"),
-                              "--noise", str(corpus / "train" / "audio" / "_background_noise_")])
-    assert "false alarms per hour" in capsys.readouterr().out
+    report = streaming_benchmark.main([
+        "--run_dir", run_dir, "--baseline_run", run_dir, "--work_dir", str(tmp_path / "stream"),
+        "--real", str(corpus / "train"), "--noise", str(corpus / "train" / "audio" / "_background_noise_"),
+        "--mixed_minutes", "0.5", "--negatives_minutes", "0.5", "--talk_speakers", "2", "2", "--speed_minutes", "0.1"])
+    out = capsys.readouterr().out
+    assert "false alarms" in out and "as shipped (validation)" in out
+    assert set(report["results"]["spotter (R/spotter)"]["calibrated"]) == {"0.5", "1", "2", "5"}
+    assert os.path.isfile(os.path.join(run_dir, "spotter", "spotter.json"))
+    assert os.path.isfile(tmp_path / "stream" / "curve.png")
+    assert all(info["clips_used_more_than_once"] == 0 for info in report["streams"].values())
 
 
 def test_mutation_check_lists_and_runs_one_mutation(capsys):

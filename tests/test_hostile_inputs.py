@@ -467,7 +467,7 @@ def test_ctrl_c_on_the_pi_exits_130_and_the_rerun_finishes_the_same_csv(frozen, 
 # ------------------------------------------------------------------ the command line of every script
 
 SCRIPTS = ("benchmark_model", "convert_probs", "create_pseudo_with_thresh", "demo", "download_dataset", "ensemble",
-           "freeze_graph", "generate_noise", "input_data", "make_streaming_test", "make_submission",
+           "freeze_graph", "generate_noise", "input_data", "make_spotter", "make_streaming_test", "make_submission",
            "make_submission_on_rpi", "make_synthetic_dataset", "mine_negatives", "model", "score_streaming",
            "score_submission", "spot_keywords", "train")
 BENCHMARKS = tuple(f"benchmarks.{os.path.splitext(name)[0]}"
@@ -571,6 +571,8 @@ def user_errors(frozen, tmp_path):
         "make_streaming_test": (["--clips", missing, "--noise", missing, "--minutes", "1",
                                  "--out", str(tmp_path / "stream")],
                                 "missing: clips folder not found"),
+        "make_spotter": (["--model", frozen_files["tflite"], "--streams", missing, "--out", str(tmp_path / "sp")],
+                         "missing: no stream.wav; --streams takes folders of make_streaming_test.py"),
         "mine_negatives": (["--model", frozen_files["tflite"], "--stream", missing, "--out", str(tmp_path / "m")],
                            "stream.wav: not found (make_streaming_test.py writes it)"),
         "score_streaming": (["--labels", f"{missing}.csv", "--detections", f"{missing}.csv"], "missing.csv"),

@@ -69,9 +69,12 @@ def make_tone_test_folder(root, per_word=6):
     return str(root)
 
 
-def make_stream(clips, noise, out, seed=0, minutes=1.5, *extra):
+def make_stream(clips, noise, out, seed=0, minutes=1.5, *extra, reuse=True):
+    """A stream of the four tone command words; `reuse` (the default here: these folders are small and
+    test_spot_keywords.py needs its whole 2 minutes) passes --reuse."""
     return make_streaming_test.main(["--clips", clips, "--noise", noise, "--minutes", str(minutes),
-                                     "--seed", str(seed), "--out", str(out), "--keywords", *COMMANDS, *extra])
+                                     "--seed", str(seed), "--out", str(out), "--keywords", *COMMANDS, *extra,
+                                     *(["--reuse"] if reuse else [])])
 
 
 @pytest.fixture(scope="module")
@@ -130,10 +133,11 @@ def test_labels_are_the_command_words_placed_where_the_audio_is(tones, tmp_path)
 def test_a_corpus_folder_gives_the_clips_of_its_split(tones, tmp_path):
     corpus, _, noise = tones
     make_stream(corpus, noise, tmp_path / "v", 1, 1.0, "--split", "validation")
-    clips = {w["clip"] for w in read_rows(tmp_path / "v" / "words.csv")}
-    validation = {os.path.basename(p) for _, p, _, split in layout.index_folder(corpus).clips
-                  if split == "validation"}
-    assert clips and clips <= validation
+    words = read_rows(tmp_path / "v" / "words.csv")
+    clips = {w["clip"] for w in words}
+    validation = {key for key, _, _, split in layout.index_folder(corpus).clips if split == "validation"}
+    assert clips and clips <= validation  # the path in the corpus: word/speaker_nohash_0.wav
+    assert all(w["clip"].split("/")[0] == w["word"] for w in words) and {w["source"] for w in words} == {corpus}
     with open(tmp_path / "v" / "stream.json") as f:
         assert json.load(f)["settings"]["split"] == "validation"
 
@@ -152,3 +156,189 @@ def test_bad_input_is_a_clear_error(tones, tmp_path):
             make_stream(clips, noise_dir, tmp_path / "out")
     with pytest.raises(cli.UserError, match="no other words"):
         make_stream(test_dir, noise, tmp_path / "out", 0, 1.0, "--keywords", *TONE_HZ)
+
+
+# ---------------------------------------------------------------------------- honest streams: no clip twice
+
+def read_stream(folder):
+    """(stream.json, words.csv rows, labels.csv rows, stream.wav length in s) of a stream folder."""
+    with open(os.path.join(folder, "stream.json")) as f:
+        info = json.load(f)
+    length_s = len(audio.read_wav(os.path.join(folder, "stream.wav"))) / audio.SAMPLE_RATE
+    return info, read_rows(os.path.join(folder, "words.csv")), read_rows(os.path.join(folder, "labels.csv")), length_s
+
+
+def make_command_corpus(root):
+    """root/yes/: three clips of a command word and nothing else."""
+    os.makedirs(os.path.join(root, "yes"))
+    for s in range(3):
+        audio.write_wav(os.path.join(root, "yes", f"s{s}_nohash_0.wav"), burst("yes", s))
+    return str(root)
+
+
+def gaps_s(words):
+    return [float(b["start_s"]) - float(a["end_s"]) for a, b in zip(words, words[1:])]
+
+
+@pytest.mark.parametrize("fraction, ended_by, exhausted", [("0.9", "command clips", 4 * 6),
+                                                           ("0.2", "other clips", 2 * 6)])
+def test_no_clip_is_used_twice_and_the_stream_ends_when_a_pool_runs_out(tones, tmp_path, fraction, ended_by,
+                                                                        exhausted):
+    _, test_dir, noise = tones
+    make_stream(test_dir, noise, tmp_path / "s", 0, 10.0, "--command_fraction", fraction, reuse=False)
+    info, words, _, length_s = read_stream(tmp_path / "s")
+    assert len({(w["source"], w["clip"]) for w in words}) == len(words)  # no clip twice
+    assert info["clips_used_more_than_once"] == 0 and info["ended_by"] == ended_by
+    kind = "command" if ended_by == "command clips" else "other"
+    assert sum((w["label"] != labels.UNKNOWN_LABEL) == (kind == "command") for w in words) == exhausted
+    assert info["clip_pools"][kind] == {"clips": exhausted, "used": exhausted, "max_uses": 1}
+    # cut 1.5 s after the last word, and stream.json gives the real length
+    assert length_s == pytest.approx(float(words[-1]["end_s"]) + 1.5, abs=1e-3) and length_s < 5 * 60
+    assert info["minutes"] == pytest.approx(length_s / 60, abs=1e-6) and info["minutes_asked"] == 10.0
+
+
+def test_reuse_repeats_clips_in_rounds_and_fills_the_minutes(tones, tmp_path):
+    _, test_dir, noise = tones
+    make_stream(test_dir, noise, tmp_path / "r", 0, 2.0)
+    info, words, _, length_s = read_stream(tmp_path / "r")
+    uses = {os.path.basename(p): 0 for p in os.listdir(os.path.join(test_dir, "audio")) if "silence" not in p}
+    for w in words:
+        uses[w["clip"]] += 1
+    assert length_s == 120.0 and info["ended_by"] == "minutes" and info["minutes"] == 2.0
+    assert info["clips_used_more_than_once"] == sum(n > 1 for n in uses.values()) > 0
+    for kind in (COMMANDS, ("cat", "dog")):  # rounds: every clip of a pool once before any again
+        counts = [n for clip, n in uses.items() if clip[len("clip_"):-len("0.wav")] in kind]
+        assert len(counts) == 6 * len(kind) and max(counts) - min(counts) <= 1
+
+
+def test_other_clips_add_their_other_words_and_drop_command_words(tones, tmp_path, caplog):
+    corpus, test_dir, noise = tones
+    with caplog.at_level("INFO"):
+        make_stream(test_dir, noise, tmp_path / "o", 0, 10.0, "--other_clips", corpus, reuse=False)
+    info, words, _, _ = read_stream(tmp_path / "o")
+    assert f"{corpus}: 160 clips of command words dropped" in caplog.text  # 4 words x 40 speakers
+    from_corpus = [w for w in words if w["source"] == corpus]
+    assert from_corpus and {w["word"] for w in from_corpus} <= {"cat", "dog"}
+    keys = {key for key, _, _, _ in layout.index_folder(corpus).clips}  # every split of the folder
+    assert all(w["clip"] in keys and w["clip"].startswith(w["word"] + "/") for w in from_corpus)
+    assert {os.path.basename(w["clip"]) for w in words if w["source"] == test_dir} <= \
+        {w["clip"] for w in words if w["source"] == test_dir}  # a test folder's clips: their file names
+    assert info["words_by_source"] == {test_dir: len(words) - len(from_corpus), corpus: len(from_corpus)}
+    assert len({(w["source"], w["clip"]) for w in words}) == len(words)
+    others = [w["source"] for w in words if w["label"] == labels.UNKNOWN_LABEL]  # --clips' other words first
+    own = sum(word not in COMMANDS for _, _, word in make_streaming_test.find_clips(test_dir, "testing"))
+    assert 0 < own < len(others) and others == [test_dir] * own + [corpus] * (len(others) - own)
+    with open(tmp_path / "o" / "words.csv") as f:
+        assert f.readline().strip() == "word,label,start_s,end_s,clip,snr_db,speed,source"
+
+
+def test_negatives_only_places_no_command_word(tones, tmp_path):
+    corpus, test_dir, noise = tones
+    make_stream(test_dir, noise, tmp_path / "n", 0, 10.0, "--negatives_only", reuse=False)
+    info, words, label_rows, length_s = read_stream(tmp_path / "n")
+    with open(tmp_path / "n" / "labels.csv") as f:
+        assert f.read().strip() == "label,start_s,end_s" and not label_rows
+    assert len(words) == 12 and {w["label"] for w in words} == {labels.UNKNOWN_LABEL}
+    assert info["ended_by"] == "other clips" and info["command_words"] == 0
+    assert info["keyword_free_minutes"] == pytest.approx(length_s / 60)
+    # --clips may then hold command words only, the other words coming from --other_clips
+    commands = make_command_corpus(tmp_path / "commands")
+    only_commands = make_stream(commands, noise, tmp_path / "c", 0, 1.0, "--other_clips", test_dir,
+                                "--negatives_only", reuse=False)
+    assert only_commands["words_by_source"] == {commands: 0, test_dir: only_commands["words"]} and \
+        only_commands["words"] > 0
+    # ... or be left out
+    base = ["--noise", noise, "--minutes", "1", "--out", str(tmp_path / "o"), "--keywords", *COMMANDS]
+    alone = make_streaming_test.main([*base, "--other_clips", test_dir, "--negatives_only"])
+    assert alone["words_by_source"] == {test_dir: alone["words"]} and alone["command_words"] == 0
+    with pytest.raises(SystemExit):
+        make_streaming_test.main([*base, "--other_clips", test_dir, "--overwrite"])  # positives need --clips
+
+
+def test_sentences_are_runs_of_other_words_with_short_gaps_at_one_snr(tones, tmp_path):
+    corpus, test_dir, noise = tones
+    common = ("--other_clips", corpus, "--negatives_only", "--gap_s", "1.0", "3.0", "--snr_db", "5", "15")
+    make_stream(test_dir, noise, tmp_path / "t", 0, 10.0, *common, "--sentence_probability", "1",
+                "--sentence_gap_s", "0.05", "0.2", reuse=False)
+    info, words, _, _ = read_stream(tmp_path / "t")
+    runs, run = [], [words[0]]
+    for gap, word in zip(gaps_s(words), words[1:]):
+        if gap < 0.5:
+            assert 0.05 - 2e-3 <= gap <= 0.2 + 2e-3
+            run.append(word)
+        else:
+            assert 1.0 - 2e-3 <= gap <= 3.0 + 2e-3
+            runs.append(run)
+            run = [word]
+    assert len(runs) >= 5 and all(3 <= len(r) <= 10 for r in runs)  # the last run may be cut by the end
+    assert len({len(r) for r in runs}) > 2  # a count drawn per sentence
+    assert all(len({w["snr_db"] for w in r}) == 1 for r in runs) and len({r[0]["snr_db"] for r in runs}) > 1
+    assert all(len({w["speed"] for w in r}) > 1 for r in runs)  # each word at its own speed
+    assert info["settings"]["sentence_probability"] == 1.0 and info["settings"]["sentence_gap_s"] == [0.05, 0.2]
+    make_stream(test_dir, noise, tmp_path / "w", 0, 3.0, *common, reuse=False)  # no sentences: no short gaps
+    assert min(gaps_s(read_stream(tmp_path / "w")[1])) >= 1.0 - 2e-3
+
+
+def test_keyword_free_minutes_are_the_time_outside_every_command_word_and_its_second(tones, tmp_path):
+    _, test_dir, noise = tones
+    # short gaps and mostly command words: the intervals [start, end + 1 s] overlap and must be merged
+    make_stream(test_dir, noise, tmp_path / "k", 0, 1.0, "--gap_s", "0.25", "0.6", "--command_fraction", "0.8")
+    info, _, label_rows, length_s = read_stream(tmp_path / "k")
+    covered, reach = 0.0, 0.0
+    for row in label_rows:  # in time order
+        start, end = max(float(row["start_s"]), reach), min(float(row["end_s"]) + 1.0, length_s)
+        covered, reach = covered + max(0.0, end - start), max(reach, end)
+    naive = sum(min(float(r["end_s"]) + 1.0, length_s) - float(r["start_s"]) for r in label_rows)
+    assert naive > covered + 1.0  # the overlaps matter here
+    assert info["keyword_free_minutes"] == pytest.approx((length_s - covered) / 60, abs=1e-4)
+
+
+def test_noise_only_stretches_are_10_to_60_s_and_about_the_fraction_asked(tones, tmp_path):
+    corpus, test_dir, noise = tones
+    make_stream(test_dir, noise, tmp_path / "q", 0, 20.0, "--other_clips", corpus, "--negatives_only",
+                "--gap_s", "0.25", "1.0", "--noise_only_fraction", "0.3")
+    info, words, _, length_s = read_stream(tmp_path / "q")
+    gaps = gaps_s(words)
+    long_gaps = [g for g in gaps if g > 1.0 + 2e-3]
+    assert all(10.25 - 2e-3 <= g <= 61.0 + 2e-3 for g in long_gaps)  # a stretch after the word's own gap
+    assert len(long_gaps) >= 5 and info["noise_only"]["stretches"] >= len(long_gaps)
+    share = (sum(long_gaps) + length_s - float(words[-1]["end_s"])) / length_s  # the stream may end in one
+    assert 0.2 < share < 0.4 and 0.2 < info["noise_only"]["minutes"] / info["minutes"] < 0.4
+    assert info["settings"]["noise_only_fraction"] == 0.3
+    make_stream(test_dir, noise, tmp_path / "p", 0, 3.0, "--other_clips", corpus, "--negatives_only",
+                "--gap_s", "0.25", "1.0")
+    assert max(gaps_s(read_stream(tmp_path / "p")[1])) <= 1.0 + 2e-3 and \
+        read_stream(tmp_path / "p")[0]["noise_only"] == {"stretches": 0, "minutes": 0.0}
+
+
+def test_the_new_draws_are_deterministic_too(tones, tmp_path):
+    corpus, test_dir, noise = tones
+    extra = ("--other_clips", corpus, "--sentence_probability", "0.5", "--noise_only_fraction", "0.2")
+    for name in ("a", "b"):
+        make_stream(test_dir, noise, tmp_path / name, 5, 3.0, *extra, reuse=False)
+    make_stream(test_dir, noise, tmp_path / "c", 6, 3.0, *extra, reuse=False)
+    assert file_bytes(tmp_path / "a") == file_bytes(tmp_path / "b")
+    assert file_bytes(tmp_path / "a")["words.csv"] != file_bytes(tmp_path / "c")["words.csv"]
+
+
+def test_the_stream_is_written_block_by_block_as_audio_writes_a_wav(tmp_path):
+    samples = np.random.default_rng(0).uniform(-1.2, 1.2, 3 * make_streaming_test.WAV_CHUNK_SAMPLES // 2 + 7)
+    make_streaming_test.write_stream(str(tmp_path / "s.wav"), np.clip(samples, -1, 1).astype(np.float32))
+    assert (tmp_path / "s.wav").read_bytes() == audio.wav_bytes(np.clip(samples, -1, 1).astype(np.float32))
+
+
+def test_bad_other_clips_are_a_clear_error(tones, tmp_path):
+    corpus, test_dir, noise = tones
+    os.makedirs(tmp_path / "empty")
+    make_command_corpus(tmp_path / "commands")
+    os.makedirs(tmp_path / "noisy" / labels.BACKGROUND_NOISE_DIR)
+    audio.write_wav(str(tmp_path / "noisy" / labels.BACKGROUND_NOISE_DIR / "n.wav"), burst("cat", 0))
+    cases = [(("--other_clips", str(tmp_path / "nowhere")), "nowhere: --other_clips folder not found"),
+             (("--other_clips", str(tmp_path / "empty")), "empty: no <word>/\\*.wav folders"),
+             (("--other_clips", str(tmp_path / "noisy")), "noisy: no labelled word clips"),
+             (("--other_clips", str(tmp_path / "commands")), "commands: --other_clips folder holds only command"),
+             (("--other_clips", test_dir), "given twice"),
+             (("--negatives_only", "--keywords", *TONE_HZ), "--negatives_only: no other words in")]
+    for extra, message in cases:
+        with pytest.raises(cli.UserError, match=message):
+            make_stream(test_dir, noise, tmp_path / "out", 0, 1.0, *extra, reuse=False)

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 
 import cli
@@ -99,3 +101,116 @@ def test_bad_input_is_a_clear_error(tmp_path):
     for argv, message in cases:
         with pytest.raises(cli.UserError, match=message):
             score_streaming.main(argv)
+
+
+def test_poisson_interval_is_the_exact_garwood_interval():
+    assert score_streaming.poisson_interval(0, 1.0) == pytest.approx((0.0, 3.689), abs=1e-3)
+    assert score_streaming.poisson_interval(2, 1.0) == pytest.approx((0.242, 7.225), abs=1e-3)
+    assert score_streaming.poisson_interval(2, 2.0) == pytest.approx((0.121, 3.612), abs=1e-3)  # per hour
+    assert score_streaming.poisson_interval(10, 1.0, confidence=0.9) == pytest.approx((5.425, 16.962), abs=1e-3)
+
+
+def test_keyword_free_hours_leave_out_every_command_word_and_its_tolerance():
+    words = [("yes", 10.0, 10.5), ("no", 11.0, 11.4), ("_unknown_", 20.0, 21.0), ("up", 3595.0, 3599.5)]
+    # covered: [10, 12.4] (two words overlapping with their tolerance), [3595, 3600] (cut at the end)
+    assert score_streaming.keyword_free_hours(words, 3600.0, 1.0) * 3600 == pytest.approx(3600 - 2.4 - 5.0)
+    assert score_streaming.keyword_free_hours([], 1800.0, 1.0) == 0.5
+
+
+def test_the_summary_prints_the_interval_and_the_keyword_free_hours(tmp_path, capsys):
+    labels = write(tmp_path / "labels.csv", "label,start_s,end_s", WORDS)
+    detections = write(tmp_path / "d.csv", "time_s,label,score", [(10.3, "yes", 0.9), (33.0, "up", 0.8)])
+    result = score_streaming.main(["--labels", labels, "--detections", detections, "--duration_s", "3600"])
+    assert result["false_alarms_interval"] == pytest.approx(score_streaming.poisson_interval(1, 1.0))
+    assert result["keyword_free_hours"] == pytest.approx((3600 - 4 - 0.5 - 0.4 - 0.3 - 0.5) / 3600)
+    printed = capsys.readouterr().out
+    assert "95% interval 0.03-5.57" in printed and "1.00 keyword-free hours" in printed
+
+
+def synthetic_stream(rng, minutes, word_scores, confusions, hop_s=0.1):
+    """(words, trace, duration_s): a word every ~6 s (keywords in turn) on top at scores drawn from
+    word_scores[label] while spoken, bursts of 3 hops of confused keywords at confusions[label] =
+    (count, low, high) at random times between the words, silence elsewhere."""
+    duration_s = minutes * 60.0
+    hops = int(round(duration_s / hop_s))
+    labels, scores = ["_silence_"] * hops, list(rng.uniform(0.6, 0.99, hops))
+    words, keywords = [], sorted(word_scores)
+    for i in range(int(duration_s // 6) - 1 if keywords else 0):
+        start = i * 6.0 + rng.uniform(0.5, 2.0)
+        label = keywords[i % len(keywords)]
+        words.append((label, start, start + 0.5))
+        for k in range(int(round((start + 0.2) / hop_s)), int(round((start + 0.8) / hop_s))):
+            labels[k], scores[k] = label, rng.uniform(*word_scores[label])
+    for label, (count, low, high) in confusions.items():
+        for _ in range(count):
+            k = int(round((int(rng.integers(1, duration_s // 6 - 1)) * 6.0 + 4.0) / hop_s))  # between words
+            for j in range(k, k + 3):
+                labels[j], scores[j] = label, rng.uniform(low, high)
+    trace = [((k + 1) * hop_s, labels[k], float(scores[k])) for k in range(hops)]
+    return words, trace, duration_s
+
+
+def calibration_streams():
+    rng = np.random.default_rng(0)
+    word_scores = {"yes": (0.85, 0.99), "no": (0.6, 0.8), "up": (0.5, 0.7)}
+    # "yes" is confused often and high, the others rarely and low; "down" is never said
+    confusions = {"yes": (12, 0.8, 0.97), "no": (6, 0.3, 0.55), "up": (6, 0.3, 0.45), "down": (4, 0.5, 0.9)}
+    mixed = synthetic_stream(rng, 20, word_scores, confusions)
+    negatives = synthetic_stream(rng, 20, {}, confusions)  # a negatives-only stream: confusions alone
+    return [mixed, negatives]
+
+
+def test_calibrated_thresholds_meet_the_target_and_find_more_than_one_global_threshold():
+    streams = calibration_streams()
+    compiled = [(words, streaming.CompiledTrace(trace), d) for words, trace, d in streams]  # replayed quickly
+    hours = sum(d for _, _, d in streams) / 3600
+    scores = sorted({s for _, trace, _ in streams for _, label, s in trace if label not in ("_silence_", "_unknown_")})
+    strictly_better = 0
+    globals_ = scores[::12] + scores[-20:]  # global thresholds across the range, and all of the highest
+    for target in (1.5, 6.0, 30.0):
+        for min_hops in (1, 2):
+            thresholds = score_streaming.calibrate(streams, target, 1.0, min_hops, 1.0)
+            figures = score_streaming.evaluate(streams, thresholds, 1.0, min_hops, 1.0)
+            assert figures["false_alarms"] <= target * hours and figures["false_alarms_per_hour"] <= target
+            assert figures["hours"] == pytest.approx(hours)
+            assert thresholds["down"] > 1  # never said, only confused: it never fires
+            best_global = max(f["found"] for t in globals_
+                              if (f := score_streaming.evaluate(compiled, t, 1.0, min_hops, 1.0))["false_alarms"]
+                              <= target * hours)
+            assert figures["found"] >= best_global
+            strictly_better += figures["found"] > best_global
+    assert strictly_better >= 3  # per keyword: "no" and "up" at low thresholds, "yes" high
+
+
+def test_calibrate_spends_the_budget_and_a_zero_budget_gives_no_false_alarm():
+    streams = calibration_streams()
+    zero = score_streaming.evaluate(streams, score_streaming.calibrate(streams, 0.0, 1.0, 1, 1.0), 1.0, 1, 1.0)
+    generous = score_streaming.evaluate(streams, score_streaming.calibrate(streams, 60.0, 1.0, 1, 1.0), 1.0, 1, 1.0)
+    assert zero["false_alarms"] == 0 and zero["found"] > 0
+    assert generous["found"] > zero["found"] and generous["recall"] == 1.0
+
+
+def test_sweep_and_at_rate_take_per_keyword_thresholds_and_min_hops():
+    words, trace, duration_s = calibration_streams()[0]
+    points = score_streaming.sweep(words, trace, 1.0, duration_s, 1.0, min_hops=2,
+                                   candidates=[{"yes": 0.99}, {"yes": 0.9, "no": 0.6}, 0.5])
+    assert [p[0] for p in points] == [{"yes": 0.99}, {"yes": 0.9, "no": 0.6}, 0.5]
+    assert points[0][1] < points[1][1] < points[2][1] and points[0][4] <= points[1][4] <= points[2][4]
+    assert score_streaming.at_rate(points, 1e9)[0] == 0.5
+
+
+def test_calibrate_replays_the_keywords_together_where_they_interact():
+    # Alone, the "yes" heard after the word "no" claims it as a wrong word (no false alarm); with "no"
+    # enabled too, "no" finds it first and that "yes" becomes a false alarm: the joint replay must
+    # raise "yes" above 0.9 (to 0.95, where it still finds its own word) to meet a budget of zero.
+    words = [("no", 10.0, 10.5), ("yes", 20.0, 20.5)]
+    trace = [(round(0.1 * k, 1), "_silence_", 0.9) for k in range(1, 300)]
+    for time_s, label, score in [(10.3, "no", 0.9), (10.8, "yes", 0.9), (20.3, "yes", 0.95)]:
+        trace[round(time_s * 10) - 1] = (time_s, label, score)
+    thresholds = score_streaming.calibrate([(words, trace, 3600.0)], 0.0, 0.0, 1, 1.0)
+    assert thresholds == {"no": 0.9, "yes": 0.95}
+    figures = score_streaming.evaluate([(words, trace, 3600.0)], thresholds, 0.0, 1, 1.0)
+    assert (figures["found"], figures["false_alarms"]) == (2, 0)
+    assert figures["recall_by_label"] == {"no": 1.0, "yes": 1.0} and figures["latency_s"] == pytest.approx(-0.2)
+    missed_yes = score_streaming.evaluate([(words, trace, 3600.0)], {"no": 0.9}, 0.0, 1, 1.0)
+    assert missed_yes["recall_by_label"] == {"no": 1.0, "yes": 0.0} and missed_yes["latency_s"] == pytest.approx(-0.2)

@@ -28,19 +28,19 @@ def run(detector, labels_by_hop, hop_s=0.1, scores=None):
 
 
 def test_a_word_held_over_several_hops_is_one_detection_and_non_keywords_never_are():
-    detector = streaming.Detector(LABELS, smooth_hops=1, threshold=0.5, refractory_s=0.0)
+    detector = streaming.Detector(LABELS, smooth_hops=1, thresholds=0.5, refractory_s=0.0)
     found = run(detector, ["_silence_", "yes", "yes", "yes", "_unknown_", "_silence_", "yes", "yes"])
     assert [(round(t, 1), label) for t, label, _ in found] == [(0.2, "yes"), (0.7, "yes")]
 
 
 def test_refractory_time_suppresses_other_keywords_until_it_has_passed():
-    detector = streaming.Detector(LABELS, smooth_hops=1, threshold=0.5, refractory_s=0.5)
+    detector = streaming.Detector(LABELS, smooth_hops=1, thresholds=0.5, refractory_s=0.5)
     found = run(detector, ["yes", "no", "no", "no", "no", "no", "no", "_silence_"])
     assert [(round(t, 1), label) for t, label, _ in found] == [(0.1, "yes"), (0.6, "no")]
 
 
 def test_smoothing_averages_the_last_hops_before_the_threshold():
-    detector = streaming.Detector(LABELS, smooth_hops=3, threshold=0.65, refractory_s=1.0)
+    detector = streaming.Detector(LABELS, smooth_hops=3, thresholds=0.65, refractory_s=1.0)
     # one or two confident hops among silence do not reach 0.65 averaged over three hops; three do
     found = run(detector, ["_silence_", "yes", "_silence_", "_silence_", "yes", "yes", "yes"])
     assert [(round(t, 1), label) for t, label, _ in found] == [(0.7, "yes")]
@@ -50,16 +50,75 @@ def test_smoothing_averages_the_last_hops_before_the_threshold():
 def test_threshold_zero_writes_a_trace_whose_replay_equals_every_online_run():
     rng = np.random.default_rng(0)
     hops = [rng.dirichlet(np.ones(len(LABELS)) * 0.3) for _ in range(400)]
-    trace_detector = streaming.Detector(LABELS, smooth_hops=4, threshold=0.0, refractory_s=1.0)
+    trace_detector = streaming.Detector(LABELS, smooth_hops=4, thresholds=0.0, refractory_s=1.0)
     trace = [(i * 0.1, *trace_detector.update(i * 0.1, p)) for i, p in enumerate(hops)]
     assert len(trace) == len(hops)  # every hop, every label
     assert {label for _, label, _ in trace} >= {"_silence_", "yes"}
     for threshold in (0.3, 0.5, 0.7):
         for refractory_s in (0.0, 0.5, 1.0):
-            online = streaming.Detector(LABELS, smooth_hops=4, threshold=threshold, refractory_s=refractory_s)
+            online = streaming.Detector(LABELS, smooth_hops=4, thresholds=threshold, refractory_s=refractory_s)
             expected = [(i * 0.1, *found) for i, p in enumerate(hops) if (found := online.update(i * 0.1, p))]
             assert streaming.replay(trace, threshold, refractory_s) == expected
             assert expected  # the comparison is not vacuous
+
+
+def test_per_keyword_thresholds_fire_each_keyword_at_its_own_and_a_missing_one_never():
+    detector = streaming.Detector(LABELS, smooth_hops=1, thresholds={"yes": 0.8}, refractory_s=0.0)
+    scores = [0.85, 0.1, 0.75, 0.1, 0.95, 0.1]
+    found = run(detector, ["yes", "_silence_", "yes", "_silence_", "no", "_silence_"], scores=scores)
+    assert [(round(t, 1), label) for t, label, _ in found] == [(0.1, "yes")]  # "yes" at 0.75 < 0.8, "no" absent
+    detector = streaming.Detector(LABELS, smooth_hops=1, thresholds={"yes": 0.8, "no": 0.5}, refractory_s=0.0)
+    found = run(detector, ["yes", "_silence_", "no", "_silence_", "yes"], scores=[0.7, 0.9, 0.6, 0.9, 0.9])
+    assert [(round(t, 1), label) for t, label, _ in found] == [(0.3, "no"), (0.5, "yes")]
+
+
+def test_min_hops_fires_at_the_hop_the_run_reaches_it_once_per_run():
+    labels_by_hop = ["yes", "_silence_", "yes", "yes", "yes", "yes", "_silence_", "no", "no", "yes", "no", "no"]
+    detector = streaming.Detector(LABELS, smooth_hops=1, thresholds=0.5, refractory_s=0.0, min_hops=2)
+    found = run(detector, labels_by_hop)
+    # a single hop of "yes" is not enough; the run of four fires at its second hop, once; "no, no" fires
+    # at its second hop; the "yes" between breaks the run of "no"
+    assert [(round(t, 1), label) for t, label, _ in found] == [(0.4, "yes"), (0.9, "no"), (1.2, "no")]
+    detector = streaming.Detector(LABELS, smooth_hops=1, thresholds=0.5, refractory_s=0.0, min_hops=3)
+    assert [(round(t, 1), label) for t, label, _ in run(detector, labels_by_hop)] == [(0.5, "yes")]
+    # a score below the threshold breaks a run as well
+    detector = streaming.Detector(LABELS, smooth_hops=1, thresholds=0.5, refractory_s=0.0, min_hops=2)
+    assert run(detector, ["yes", "yes", "yes"], scores=[0.9, 0.4, 0.9]) == []
+
+
+def test_min_hops_and_the_refractory_time_together():
+    # "yes" fires at 0.2; "no" reaches two hops at 0.4 but the refractory time (0.5 s) passes only at 0.7
+    detector = streaming.Detector(LABELS, smooth_hops=1, thresholds=0.5, refractory_s=0.5, min_hops=2)
+    found = run(detector, ["yes", "yes", "no", "no", "no", "no", "no", "no"])
+    assert [(round(t, 1), label) for t, label, _ in found] == [(0.2, "yes"), (0.7, "no")]
+
+
+@pytest.mark.parametrize("smooth_hops", [1, 3, 5])
+def test_offline_smoothing_and_trace_equal_the_online_detector(smooth_hops):
+    rng = np.random.default_rng(smooth_hops)
+    probs = rng.dirichlet(np.ones(len(LABELS)) * 0.3, size=300).astype(np.float32)
+    online = streaming.Detector(LABELS, smooth_hops, 0.0, 1.0)
+    expected = [((k + 1) * 0.1, *online.update((k + 1) * 0.1, p)) for k, p in enumerate(probs)]
+    assert streaming.trace_of(probs, LABELS, smooth_hops, 0.1) == expected  # exactly: labels, scores and times
+    smoothed = streaming.smooth(probs, smooth_hops)
+    np.testing.assert_allclose(smoothed[0], probs[0], rtol=1e-7)  # the first hop averages only itself
+    np.testing.assert_allclose(smoothed[-1], probs[-smooth_hops:].mean(axis=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("smooth_hops, thresholds, refractory_s, min_hops", [
+    (1, 0.4, 0.0, 1), (3, 0.5, 1.0, 2), (4, {"yes": 0.45, "no": 0.6}, 0.5, 1), (2, {"no": 0.4}, 0.3, 3),
+    (5, 0.35, 1.0, 3)])
+def test_online_detector_equals_the_offline_trace_replayed(smooth_hops, thresholds, refractory_s, min_hops):
+    rng = np.random.default_rng(7)
+    probs = rng.dirichlet(np.ones(len(LABELS)) * 0.3, size=600).astype(np.float32)
+    online = streaming.Detector(LABELS, smooth_hops, thresholds, refractory_s, min_hops)
+    expected = [((k + 1) * 0.1, *found) for k, p in enumerate(probs) if (found := online.update((k + 1) * 0.1, p))]
+    trace = streaming.trace_of(probs, LABELS, smooth_hops, 0.1)
+    assert streaming.replay(trace, thresholds, refractory_s, min_hops) == expected
+    assert len(expected) >= 3  # the comparison is not vacuous
+    # the Trigger, hop by hop, agrees with the vectorised replay too
+    trigger = streaming.Trigger(thresholds, refractory_s, min_hops)
+    assert [row for row in trace if trigger.step(*row)] == expected
 
 
 def toy_front_end(frames):

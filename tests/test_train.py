@@ -346,6 +346,28 @@ def test_distillation_loss_formula():
     np.testing.assert_allclose(plain, cross_entropy, rtol=1e-5)
 
 
+def test_negative_weight_multiplies_the_loss_of_silence_and_unknown_samples_only():
+    rng = np.random.default_rng(1)
+    probs = tf.constant(rng.dirichlet(np.ones(4), size=4).astype(np.float32))
+    labels = tf.constant([0, 1, 2, 3])  # _silence_, _unknown_, two words
+    plain = train_loop.per_example_loss(labels, probs, 4, 0.1, 2.0, 0.25).numpy()
+    weighted = train_loop.per_example_loss(labels, probs, 4, 0.1, 2.0, 0.25, negative_weight=3.0).numpy()
+    np.testing.assert_allclose(weighted, plain * [3, 3, 1, 1], rtol=1e-6)
+    teacher = rng.dirichlet(np.ones(4), size=4).astype(np.float32)
+    packed = tf.constant(np.concatenate([np.eye(4, dtype=np.float32), teacher, np.ones((4, 1), np.float32)], axis=1))
+    plain = train_loop.per_example_loss(packed, probs, 4, 0.0, 2.0, 0.5).numpy()
+    weighted = train_loop.per_example_loss(packed, probs, 4, 0.0, 2.0, 0.5, negative_weight=2.0).numpy()
+    np.testing.assert_allclose(weighted, plain * [2, 2, 1, 1], rtol=1e-6)
+
+
+def test_negative_weight_ramps_up_from_one():
+    values = {**settings.defaults(), "negative_weight": 5.0, "negative_weight_ramp_epochs": 3}
+    assert [train_loop.negative_weight(values, e) for e in range(5)] == [2.0, 3.0, 4.0, 5.0, 5.0]
+    assert train_loop.negative_weight({**values, "negative_weight_ramp_epochs": 0}, 0) == 5.0
+    with pytest.raises(settings.SettingsError, match="negative_weight"):
+        settings.check({**settings.defaults(), "negative_weight": 0.0})
+
+
 def test_schedules():
     values = {**settings.defaults(), "epochs": 10, "learning_rate": 0.1, "lr_min": 0.001}
     lr = train_loop.learning_rate
