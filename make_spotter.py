@@ -22,7 +22,8 @@ spot_keywords.py feeds it). For every point of the grid `--smooth_ms` x `--min_h
 traces are computed offline (streaming.trace_of) and per-keyword thresholds calibrated for every
 false-alarm rate of `--targets` over all the streams together (score_streaming.calibrate: the
 most command words found while the false alarms of all streams per hour of their total time stay
-at or under the target; a keyword it cannot find within the budget never fires). The grid point
+at or under the target; a keyword it cannot find within the budget never fires; no threshold below
+the one global threshold that meets `--floor_factor` times the target). The grid point
 with the most words found at `--default_target` wins (ties: the smaller smooth_ms, then the
 smaller min_hops); a table of the grid is printed.
 
@@ -38,7 +39,7 @@ an input):
 - `spotter.json`: {"format": 1, "model", "labels", "hop_ms", "smooth_ms", "min_hops",
   "refractory_ms", "default_target_fa_per_hour", "thresholds": {target: {keyword: threshold}}
   (targets as "0.5", "1", "2", "5"; a threshold above 1 never fires), "calibration": {"streams":
-  [folders], "hours", "keyword_free_hours", "tolerance_s", "per_target": {target: {"recall",
+  [folders], "hours", "keyword_free_hours", "tolerance_s", "floor_factor", "per_target": {target: {"recall",
   "found", "command_words", "false_alarms", "false_alarms_per_hour", "interval" (95% Poisson),
   "false_alarms_by_label"}}, "grid": [{"smooth_ms", "min_hops", "per_target": {...}}]}}.
   The figures are those on the calibration streams, where the thresholds were fitted: an
@@ -136,7 +137,7 @@ def calibrate_grid(probs, model_labels, streams, args):
                         s["duration_s"]) for s, p in zip(streams, probs)]
         for min_hops in sorted(set(args.min_hops)):
             thresholds = score_streaming.calibrate_targets(calibration, args.targets, refractory_s, min_hops,
-                                                           args.tolerance_s)
+                                                           args.tolerance_s, args.floor_factor)
             # every keyword of the model is listed: one never on top in the calibration streams never fires
             never = dict.fromkeys(keywords, score_streaming.NEVER_FIRES)
             thresholds = {target: {**never, **values} for target, values in thresholds.items()}
@@ -159,6 +160,7 @@ def spotter_config(args, model_name, labels_name, streams, grid):
     first = grid[0]["per_target"][stream_models.target_key(args.default_target)]
     calibration = {"streams": [s["folder"] for s in streams], "hours": first["hours"],
                    "keyword_free_hours": first["keyword_free_hours"], "tolerance_s": args.tolerance_s,
+                   "floor_factor": args.floor_factor,
                    "per_target": best["per_target"],
                    "grid": [{k: p[k] for k in ("smooth_ms", "min_hops", "per_target")} for p in grid]}
     return {"format": stream_models.SPOTTER_FORMAT, "model": model_name, "labels": labels_name,
@@ -233,6 +235,10 @@ def parse_args(argv):
                         help="consecutive hops above the threshold tried (default: 1 2 3)")
     parser.add_argument("--refractory_ms", type=float, default=1000.0,
                         help="no detection for this long after one, ms (default: 1000)")
+    parser.add_argument("--floor_factor", type=float, default=score_streaming.FLOOR_FACTOR,
+                        help="no keyword's threshold below the one global threshold that meets this many times the "
+                             f"target (default: {score_streaming.FLOOR_FACTOR:g}; 0: none): thresholds fitted to a few "
+                             "hours without a false alarm of their keyword fire on new audio (score_streaming.calibrate)")
     parser.add_argument("--tolerance_s", type=float, default=1.0,
                         help="latest detection after a word's end that still finds it, s (default: 1.0, "
                              "score_streaming.py's)")
@@ -244,8 +250,10 @@ def parse_args(argv):
     if args.hop_ms <= 0 or hop_samples != int(hop_samples):
         parser.error(f"--hop_ms must be a positive whole number of samples at {audio.SAMPLE_RATE} Hz")
     if min(args.smooth_ms) < 0 or min(args.min_hops) < 1 or args.refractory_ms < 0 or args.tolerance_s < 0 \
+            or args.floor_factor < 0 \
             or min(args.targets) < 0:
-        parser.error("--smooth_ms, --refractory_ms, --tolerance_s and --targets must be >= 0, --min_hops >= 1")
+        parser.error("--smooth_ms, --refractory_ms, --tolerance_s, --floor_factor and --targets must be >= 0, "
+                     "--min_hops >= 1")
     if args.default_target not in args.targets:
         parser.error(f"--default_target {args.default_target:g} is not one of --targets")
     if args.out is None:

@@ -205,8 +205,10 @@ def shipped_lines(name, figures, default_target):
     lines = []
     for target, result in figures["calibrated"].items():
         low, high = result["interval"]
+        recall_low, recall_high = result["recall_interval"]
         lines.append(f"{name} at its thresholds for {float(target):g} FA/h: {result['recall']:.1%} of "
-                     f"{result['command_words']} command words, {result['false_alarms']} false alarms in "
+                     f"{result['command_words']} command words (95% interval {recall_low:.1%}-{recall_high:.1%}), "
+                     f"{result['false_alarms']} false alarms in "
                      f"{result['hours']:.2f} h = {result['false_alarms_per_hour']:.2f} per hour (95% interval "
                      f"{low:.2f}-{high:.2f}; {result['keyword_free_hours']:.2f} h without keywords), median latency "
                      + ("-" if result["latency_s"] is None else f"{result['latency_s']:.2f}") + " s after the word"

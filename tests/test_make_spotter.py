@@ -79,6 +79,7 @@ def test_the_folder_holds_the_model_its_labels_and_the_calibrated_rule(spotter):
     assert sorted(config["thresholds"], key=float) == TARGETS
     calibration = config["calibration"]
     assert calibration["streams"] == [stream] and calibration["hours"] == pytest.approx(30 / 3600, rel=0.05)
+    assert calibration["floor_factor"] == score_streaming.FLOOR_FACTOR
     assert 0 < calibration["keyword_free_hours"] < calibration["hours"]
     assert len(calibration["grid"]) == 4 and sorted(calibration["per_target"], key=float) == TARGETS
     best = max(calibration["grid"], key=lambda p: (p["per_target"]["1"]["found"], -p["smooth_ms"], -p["min_hops"]))

@@ -169,7 +169,7 @@ def test_calibrated_thresholds_meet_the_target_and_find_more_than_one_global_thr
     globals_ = scores[::12] + scores[-20:]  # global thresholds across the range, and all of the highest
     for target in (1.5, 6.0, 30.0):
         for min_hops in (1, 2):
-            thresholds = score_streaming.calibrate(streams, target, 1.0, min_hops, 1.0)
+            thresholds = score_streaming.calibrate(streams, target, 1.0, min_hops, 1.0, floor_factor=0)
             figures = score_streaming.evaluate(streams, thresholds, 1.0, min_hops, 1.0)
             assert figures["false_alarms"] <= target * hours and figures["false_alarms_per_hour"] <= target
             assert figures["hours"] == pytest.approx(hours)
@@ -180,6 +180,19 @@ def test_calibrated_thresholds_meet_the_target_and_find_more_than_one_global_thr
             assert figures["found"] >= best_global
             strictly_better += figures["found"] > best_global
     assert strictly_better >= 3  # per keyword: "no" and "up" at low thresholds, "yes" high
+
+
+def test_the_floor_keeps_every_threshold_where_one_global_threshold_meets_factor_times_the_target():
+    streams = calibration_streams()
+    hours = sum(d for _, _, d in streams) / 3600
+    free = score_streaming.calibrate(streams, 6.0, 1.0, 1, 1.0, floor_factor=0)
+    floored = score_streaming.calibrate(streams, 6.0, 1.0, 1, 1.0, floor_factor=2)
+    figures = score_streaming.evaluate(streams, floored, 1.0, 1, 1.0)
+    assert figures["false_alarms_per_hour"] <= 6.0 and figures["found"] > 0
+    for threshold in (t for t in floored.values() if t <= 1):  # one global threshold there: within 2x the target
+        assert score_streaming.evaluate(streams, threshold, 1.0, 1, 1.0)["false_alarms"] <= 2 * 6.0 * hours
+    lowest = min(t for t in floored.values() if t <= 1)
+    assert any(t < lowest for t in free.values())  # without the floor some keyword goes lower
 
 
 def test_calibrate_spends_the_budget_and_a_zero_budget_gives_no_false_alarm():
@@ -207,10 +220,12 @@ def test_calibrate_replays_the_keywords_together_where_they_interact():
     trace = [(round(0.1 * k, 1), "_silence_", 0.9) for k in range(1, 300)]
     for time_s, label, score in [(10.3, "no", 0.9), (10.8, "yes", 0.9), (20.3, "yes", 0.95)]:
         trace[round(time_s * 10) - 1] = (time_s, label, score)
-    thresholds = score_streaming.calibrate([(words, trace, 3600.0)], 0.0, 0.0, 1, 1.0)
+    thresholds = score_streaming.calibrate([(words, trace, 3600.0)], 0.0, 0.0, 1, 1.0, floor_factor=0)
     assert thresholds == {"no": 0.9, "yes": 0.95}
     figures = score_streaming.evaluate([(words, trace, 3600.0)], thresholds, 0.0, 1, 1.0)
     assert (figures["found"], figures["false_alarms"]) == (2, 0)
     assert figures["recall_by_label"] == {"no": 1.0, "yes": 1.0} and figures["latency_s"] == pytest.approx(-0.2)
+    assert figures["recall_interval"] == pytest.approx([0.342, 1.0], abs=1e-3)  # Wilson, 2 of 2
+    assert score_streaming.recall_interval(35, 100) == pytest.approx((0.2636, 0.4475), abs=1e-3)
     missed_yes = score_streaming.evaluate([(words, trace, 3600.0)], {"no": 0.9}, 0.0, 1, 1.0)
     assert missed_yes["recall_by_label"] == {"no": 1.0, "yes": 0.0} and missed_yes["latency_s"] == pytest.approx(-0.2)
