@@ -64,8 +64,9 @@ SHARED = os.path.join(ROOT, "..", "shared", "data")
 FA_RATES = (0.5, 1.0, 2.0, 5.0)
 TOLERANCE_S = 1.0
 HOP_MS = 100.0
-BASELINE_RULE = {"smooth_ms": 500.0, "min_hops": 1, "refractory_ms": 1000.0}  # spot_keywords.py's defaults
-NAIVE_RULE = {"smooth_ms": HOP_MS, "min_hops": 1, "refractory_ms": 0.0}
+# spot_keywords.py's defaults, and the naive every-hop classifier
+BASELINE_RULE = {"hop_ms": HOP_MS, "smooth_ms": 500.0, "min_hops": 1, "refractory_ms": 1000.0}
+NAIVE_RULE = {"hop_ms": HOP_MS, "smooth_ms": HOP_MS, "min_hops": 1, "refractory_ms": 0.0}
 DEFAULT_THRESHOLD = 0.7
 SPLITS = {"validation": 0, "testing": 1}
 KINDS = {"mixed": 0, "negatives": 1}
@@ -160,8 +161,9 @@ def sweep(streams, traces, rule, count=300):
 def model_figures(streams, probs, labels, rule, calibrated=None):
     """The figures of one model and rule on the test streams: the threshold sweep, the best threshold per
     false-alarm rate, the default threshold 0.7, and, for the spotter, each calibrated target as shipped."""
-    smooth_hops = max(1, round(rule["smooth_ms"] / HOP_MS))
-    traces = [streaming.CompiledTrace(streaming.trace_of(p, labels, smooth_hops, HOP_MS / 1000)) for p in probs]
+    smooth_hops = max(1, round(rule["smooth_ms"] / rule["hop_ms"]))
+    traces = [streaming.CompiledTrace(streaming.trace_of(p, labels, smooth_hops, rule["hop_ms"] / 1000))
+              for p in probs]
     points = sweep(streams, traces, rule)
     best = {}
     for rate in FA_RATES:
@@ -264,7 +266,7 @@ def draw_curves(results, path):
         plt.close(fig)
 
 
-def speed(args, spotter, stream):
+def speed(args, spotter, stream, hop_ms):
     """spot_keywords.py's timing of the spotter folder on the first `--speed_minutes` of a stream, the split
     model against the whole window every hop (CPU time of the model's thread: the machine may be shared)."""
     head = os.path.join(args.work_dir, "speed_head")
@@ -277,13 +279,14 @@ def speed(args, spotter, stream):
             stats[name] = spot_keywords.main(["--model", spotter, "--input", os.path.join(head, "stream.wav"),
                                               "--out", os.path.join(head, f"detections_{name}.csv"), "--overwrite",
                                               "--num_threads", "1", *extra])
-        stats[name]["model"] = stream_models.load_stream_model(spotter, round(HOP_MS * 16), 1, None, bool(extra))
+        stats[name]["model"] = stream_models.load_stream_model(spotter, round(hop_ms * audio.SAMPLE_RATE / 1000), 1,
+                                                               None, bool(extra))
     split, whole = stats["split"], stats["whole"]
     lines = [f"real-time factor, int8, 1 thread, this machine: {split['total_s'] / split['audio_s']:.4f} for the "
              f"whole loop (wall time), CPU time of the model's thread {split['model_cpu_s'] / split['audio_s']:.4f} "
-             f"({1e3 * split['model_cpu_s'] / split['hops']:.3f} ms per {HOP_MS:g} ms hop); the whole window every "
+             f"({1e3 * split['model_cpu_s'] / split['hops']:.3f} ms per {hop_ms:g} ms hop); the whole window every "
              f"hop: {whole['model_cpu_s'] / whole['audio_s']:.4f}"]
-    lines += spot_keywords.pi3_estimate(split["model"], HOP_MS)
+    lines += spot_keywords.pi3_estimate(split["model"], hop_ms)
     figures = {k: {"total": v["total_s"] / v["audio_s"], "model_cpu": v["model_cpu_s"] / v["audio_s"]}
                for k, v in stats.items()}
     return lines, figures | {"pi3_hop_ms": split["model"].pi3_hop_ms()}
@@ -337,7 +340,7 @@ def main(argv=None):
             labels, stream_probs = hop_probabilities(path, stream, config["hop_ms"] if name == "spotter" else HOP_MS)
             probs[name].append(stream_probs)
         probs[name] = (labels, probs[name])
-    rule = {key: config[key] for key in ("smooth_ms", "min_hops", "refractory_ms")}
+    rule = {key: config[key] for key in ("hop_ms", "smooth_ms", "min_hops", "refractory_ms")}
     results = {"today's model (351 rule)": model_figures(test, probs["baseline"][1], probs["baseline"][0], BASELINE_RULE),
                "naive every-hop classifier": model_figures(test, probs["baseline"][1], probs["baseline"][0], NAIVE_RULE),
                "spotter (R/spotter)": model_figures(test, probs["spotter"][1], probs["spotter"][0], rule,
@@ -356,7 +359,7 @@ def main(argv=None):
              for name in ("today's model (351 rule)", "naive every-hop classifier")}
     print("ratio of recall at <= 2 false alarms per hour, each at its best test threshold (same run): spotter / "
           + ", spotter / ".join(f"{name} {value:.2f}" for name, value in ratio.items()))
-    speed_text, speed_figures = speed(args, spotter, test[0])
+    speed_text, speed_figures = speed(args, spotter, test[0], config["hop_ms"])
     print("\n".join(speed_text))
     curve = os.path.join(args.work_dir, "curve.png")
     draw_curves(results, curve)
