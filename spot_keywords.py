@@ -246,11 +246,11 @@ def resolve_rule(args):
         rule = {**DEFAULTS, "source": "defaults"}
         rule["thresholds"] = rule.pop("threshold")
         model_path, labels_path = args.model, args.labels
-    for key in stream_models.SPOTTER_RULE_KEYS:
-        if getattr(args, key) is not None:
-            rule[key] = getattr(args, key)
-    if args.threshold is not None:
-        rule["thresholds"] = args.threshold
+    given = [key for key in (*stream_models.SPOTTER_RULE_KEYS, "threshold") if getattr(args, key) is not None]
+    for key in given:
+        rule["thresholds" if key == "threshold" else key] = getattr(args, key)
+    if given:
+        rule["source"] += " and --" + ", --".join(given)
     hop_samples = rule["hop_ms"] * audio.SAMPLE_RATE / 1000
     if rule["hop_ms"] <= 0 or hop_samples != int(hop_samples):
         raise cli.UserError(f"--hop_ms must be a positive whole number of samples at {audio.SAMPLE_RATE} Hz, "
@@ -262,7 +262,7 @@ def rule_line(rule):
     thresholds = rule["thresholds"]
     shown = (", ".join(f"{k} {v:.3f}" for k, v in sorted(thresholds.items())) if isinstance(thresholds, dict)
              else f"{thresholds:g}" + (" (score trace)" if thresholds <= 0 else ""))
-    return (f"rule ({rule['source']} and flags): hop {rule['hop_ms']:g} ms, smoothing {rule['smooth_ms']:g} ms, "
+    return (f"rule ({rule['source']}): hop {rule['hop_ms']:g} ms, smoothing {rule['smooth_ms']:g} ms, "
             f"min_hops {rule['min_hops']}, refractory {rule['refractory_ms']:g} ms, thresholds {shown}")
 
 

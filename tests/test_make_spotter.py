@@ -138,6 +138,7 @@ def test_spot_keywords_uses_the_folder_rule_by_default_and_flags_override_it(spo
     spot_keywords.main(["--model", str(copy), "--input", wav, "--out", str(tmp_path / "o.csv"),
                         "--min_hops", "1", "--threshold", "0.5"])
     assert detections_of(tmp_path / "o.csv") == expected(trace, 0.5, 1)
+    assert "rule (spotter.json at 2 false alarms per hour and --min_hops, --threshold)" in capsys.readouterr().err
     spot_keywords.main(["--model", str(copy), "--input", wav, "--out", str(tmp_path / "t.csv"),
                         "--target_fa_per_hour", "5", "--smooth_ms", "100"])
     assert detections_of(tmp_path / "t.csv") == expected(trace_with(str(copy), stream, 100),
