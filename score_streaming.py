@@ -390,9 +390,13 @@ def _enforce(streams, thresholds, curves, budget, refractory_s, min_hops, tolera
 
 
 def _best_global(global_points, budget):
-    """The global threshold that finds the most words within `budget` false alarms, or None."""
+    """(threshold, words found) of the global threshold that finds the most words within `budget` false
+    alarms (of equals, the lowest), or (None, 0)."""
     allowed = [(words, -t) for t, (words, false_alarms) in global_points if false_alarms <= budget]
-    return -max(allowed)[1] if allowed else None
+    if not allowed:
+        return None, 0
+    words, negative = max(allowed)
+    return -negative, words
 
 
 def calibrate_targets(streams, targets, refractory_s, min_hops, tolerance_s, floor_factor=FLOOR_FACTOR):
@@ -412,20 +416,17 @@ def calibrate_targets(streams, targets, refractory_s, min_hops, tolerance_s, flo
     results = {}
     for target in targets:
         budget = int(np.floor(target * hours + 1e-9))
-        floor = _best_global(global_points, int(np.floor(floor_factor * target * hours + 1e-9))) if floor_factor else None
+        floor = _best_global(global_points, int(np.floor(floor_factor * target * hours + 1e-9)))[0] \
+            if floor_factor else None
         floored = {k: [p for p in points if p[0] >= floor] for k, points in curves.items()} if floor else curves
         per_keyword = _enforce(streams, _allocate(floored, budget), floored, budget, refractory_s, min_hops, tolerance_s)
         found = sum(_counts(streams, per_keyword, refractory_s, min_hops, tolerance_s)[0].values())
         # one global threshold is a rule too: never ship a per-keyword rule that finds fewer words than it
-        single = _best_global(global_points, budget)
-        if single is not None and _counts_found(global_points, single) > found:
+        single, single_found = _best_global(global_points, budget)
+        if single is not None and single_found > found:
             per_keyword = {keyword: single for keyword in keywords}
         results[target] = per_keyword
     return results
-
-
-def _counts_found(global_points, threshold):
-    return next(words for t, (words, _) in global_points if t == threshold)
 
 
 def calibrate(streams, target_fa_per_hour, refractory_s, min_hops, tolerance_s, floor_factor=FLOOR_FACTOR):
