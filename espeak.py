@@ -7,6 +7,9 @@ synthesis in the calling thread and hands the 16-bit samples to a callback.
     engine = espeak.Engine()                       # loads and initialises the library once
     samples = engine.synthesize("yes?", voice="en-us+f2", rate_wpm=160, pitch=55, pitch_range=60)
     engine.sample_rate                             # 22050
+    engine.synthesize("[[h@l'oU]]", voice="en-us")  # phoneme mnemonics inside [[ ]] (espeakPHONEMES)
+    engine.voices()                                # every voice: Voice(name, identifier, languages, gender)
+    engine.phonemes("licht an", voice="de")        # [["l", "'I", "C", "t"], ["_|", "'a", "n"]]: words of mnemonics
 
     FreshProcessPool(target, chunks, target_args, workers=2, timeout_s=20, progress=bar).run()
 
@@ -17,7 +20,8 @@ random generator reseeded). Its random generator (breath noise of voices such as
 Alicia) is seeded from the clock at initialisation, so `synthesize` reseeds it with its `seed`
 argument. A fresh process replaying the same sequence of calls then gives the same bytes, which
 is how `make_synthetic_dataset.py` uses this module. The library is also not thread-safe: one
-`Engine` per process.
+`Engine` per process at a time (a second one re-initialises the library; each sets its callback
+before it synthesises, so none calls into a collected one).
 
 Hangs: an eSpeak call has been seen to block forever inside the library. `FreshProcessPool` runs
 each chunk of work in a new process forked from a server that never synthesised (multiprocessing's
@@ -34,6 +38,7 @@ started, ("done", index) after each item, ("finished", cpu_seconds) at the end, 
 import collections
 import ctypes
 import dataclasses
+import itertools
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -51,11 +56,31 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
+_PHONEMES = 0x100  # espeak_Synth flag: text inside [[ ]] is phoneme mnemonics
+_PHONEME_SEPARATOR = "\t"  # between the mnemonics espeak_TextToPhonemes returns (a tab is in none of them)
 # espeak_PARAMETER
 _PARAM_RATE, _PARAM_VOLUME, _PARAM_PITCH, _PARAM_RANGE = 1, 2, 3, 4
 
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
                                    ctypes.c_void_p)
+
+
+class _VoiceStruct(ctypes.Structure):
+    """espeak_VOICE of speak_lib.h."""
+    _fields_ = [("name", ctypes.c_char_p), ("languages", ctypes.c_void_p), ("identifier", ctypes.c_char_p),
+                ("gender", ctypes.c_ubyte), ("age", ctypes.c_ubyte), ("variant", ctypes.c_ubyte),
+                ("xx1", ctypes.c_ubyte), ("score", ctypes.c_int), ("spare", ctypes.c_void_p)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Voice:
+    """A voice eSpeak ships: `key` (its file name, lower case, what synthesize's `voice` takes: 'en-us',
+    'fr-be'), its name ('French (Belgium)'), its languages in priority order ('fr-be', 'fr'), gender."""
+    key: str
+    name: str
+    identifier: str  # path inside espeak-ng-data/voices, e.g. 'roa/fr-BE'
+    languages: tuple
+    gender: int  # 0 none, 1 male, 2 female
 
 
 class EspeakError(RuntimeError):
@@ -72,6 +97,10 @@ def _load_library():
     lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
     lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
     lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+    lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
+    lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_VoiceStruct))
+    lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+    lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
     lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                                  ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
     return lib, espeakng_loader.get_data_path()
@@ -104,7 +133,8 @@ class Engine:
 
         `voice` is a voice name with an optional variant ("en-gb-x-rp+m3"); `pitch` and `pitch_range`
         are eSpeak's 0-100 scales relative to the voice's own pitch; `rate_wpm` is words per minute;
-        `seed` seeds the engine's random generator (breath noise) for this call.
+        `seed` seeds the engine's random generator (breath noise) for this call. Text inside [[ ]] is
+        read as phoneme mnemonics (the espeakPHONEMES flag is set only then: plain text is unaffected).
         """
         self._lib.espeak_ng_SetRandSeed(int(seed))
         self._check(self._lib.espeak_SetVoiceByName(voice.encode()), f"espeak_SetVoiceByName({voice!r})")
@@ -113,11 +143,42 @@ class Engine:
             self._check(self._lib.espeak_SetParameter(param, int(value), 0), f"espeak_SetParameter({param}, {value})")
         data = text.encode("utf-8") + b"\0"
         self._chunks = []
-        self._check(self._lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None),
+        self._lib.espeak_SetSynthCallback(self._callback)  # another Engine of this process may have set its own
+        flags = _CHARS_UTF8 | (_PHONEMES if "[[" in text else 0)
+        self._check(self._lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, flags, None, None),
                     f"espeak_Synth({text!r})")
         samples = np.frombuffer(b"".join(self._chunks), dtype="<i2").astype(np.int16)
         self._chunks = []
         return samples
+
+    def voices(self):
+        """Every voice of the data folder (espeak_ListVoices), sorted by key."""
+        array, found = self._lib.espeak_ListVoices(None), []
+        for index in itertools.count():
+            if not array[index]:
+                break
+            voice = array[index].contents
+            languages, address = [], voice.languages
+            while address and ctypes.c_ubyte.from_address(address).value:  # priority byte, then a C string
+                language = ctypes.string_at(address + 1)
+                languages.append(language.decode())
+                address += 2 + len(language)
+            identifier = voice.identifier.decode()
+            found.append(Voice(identifier.rsplit("/", 1)[-1].lower(), voice.name.decode(), identifier,
+                               tuple(languages), voice.gender))
+        return sorted(found, key=lambda v: v.key)
+
+    def phonemes(self, text, voice):
+        """eSpeak's phoneme mnemonics for `text` in `voice`'s language: a list of words, each a list of
+        phonemes (a stress mark stays on its phoneme: "'a"; pauses are "_" phonemes)."""
+        self._check(self._lib.espeak_SetVoiceByName(voice.encode()), f"espeak_SetVoiceByName({voice!r})")
+        buffer = ctypes.create_string_buffer(text.encode("utf-8") + b"\0")
+        pointer, words = ctypes.c_char_p(ctypes.addressof(buffer)), []
+        mode = ord(_PHONEME_SEPARATOR) << 8  # ASCII mnemonics, separated
+        while pointer.value:  # one call per clause; the library advances the pointer (NULL at the end)
+            clause = self._lib.espeak_TextToPhonemes(ctypes.byref(pointer), _CHARS_UTF8, mode) or b""
+            words += [[p for p in word.split(_PHONEME_SEPARATOR) if p] for word in clause.decode().split(" ")]
+        return [word for word in words if word]
 
 
 MAX_HANGS = 3

@@ -7,6 +7,7 @@
   (the winning team's order).
 - A model's output order is `model_labels(wanted_words)`: `_silence_`, `_unknown_`, then the
   wanted words, as in the TensorFlow tutorial; a run folder's `labels.txt` records it.
+- `phrase_label`: the label of a keyword typed as text ("lights on" -> `lights_on`).
 - The one mapping between the two: `kaggle_label` (model label or word -> Kaggle label) and
   `model_label` (a word, Kaggle or model label -> the model label it trains as); `KAGGLE_TO_MODEL`
   holds the two names that differ.
@@ -29,6 +30,12 @@ WORDS_V2 = WORDS_V1 + ("backward", "follow", "forward", "learn", "visual")
 KAGGLE_LABELS = COMMAND_WORDS + ("silence", "unknown")
 KAGGLE_PROB_ORDER = ("silence", "unknown") + COMMAND_WORDS
 KAGGLE_TO_MODEL = {"silence": SILENCE_LABEL, "unknown": UNKNOWN_LABEL}
+
+
+def phrase_label(text):
+    """The label (and folder name) of a keyword or phrase: lower case, its words joined by '_'
+    ('Lights  On' -> 'lights_on'); the text spoken is the phrase itself."""
+    return "_".join(text.lower().split())
 
 
 def kaggle_label(label):

@@ -14,7 +14,11 @@ inside `--test_data/audio` when the folder itself holds none: `corpus.list_test_
 make_submission.py too). Writes the submission CSV `fname,label` (header, one row
 per WAV sorted by file name), exactly as make_submission.py writes it: the label is the argmax of
 the probabilities summed into the 12 Kaggle classes (the sum rule of `probs.to_kaggle`; for a
-12-class model simply the most probable label's Kaggle class).
+12-class model simply the most probable label's Kaggle class). With `--model_labels` the label is
+instead the model's most probable label as its labels file names it (`_silence_`, `_unknown_`, or
+a keyword such as `lights_on`): the output of a model of your own keywords (custom_keywords.py),
+whose words the 12 Kaggle labels would all call `unknown`; a model without any of the ten Kaggle
+command words gets its own labels without the flag.
 
 Dependencies: for `.tflite` only numpy and a TFLite runtime (`ai_edge_litert`, else
 `tflite_runtime`, else TensorFlow's `tf.lite`; see requirements-rpi.txt); TensorFlow, scipy,
@@ -231,15 +235,16 @@ def list_test_wavs(test_dir):
         raise InputError(cli.describe(e)) from e
 
 
-def fingerprint(model_path, model_labels, wavs):
-    """Journal header: hashes of the model file, the labels, and the test set (names and sizes)."""
+def fingerprint(model_path, model_labels, wavs, own_labels=False):
+    """Journal header: hashes of the model file, the labels (and whether they are written as they are),
+    and the test set (names and sizes)."""
     model_hash = hashlib.sha256()
     with open(model_path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             model_hash.update(block)
     test_set = "".join(f"{name}\t{os.path.getsize(wavs[name])}\n" for name in sorted(wavs))
     return {"model": model_hash.hexdigest()[:16],
-            "labels": hashlib.sha256("\n".join(model_labels).encode()).hexdigest()[:16],
+            "labels": hashlib.sha256("\n".join(model_labels + ["--model_labels"] * own_labels).encode()).hexdigest()[:16],
             "test_set": hashlib.sha256(test_set.encode()).hexdigest()[:16]}
 
 
@@ -313,10 +318,17 @@ def _progress(items, total):
     return tqdm(items, total=total, unit="clip", mininterval=1.0)
 
 
-def classify_clips(model, model_labels, todo, wavs, journal, done):
+def writes_own_labels(model_labels, asked):
+    """True when the submission carries the model's labels: asked for, or no Kaggle command word among them."""
+    return asked or not set(model_labels) & set(label_sets.COMMAND_WORDS)
+
+
+def classify_clips(model, model_labels, todo, wavs, journal, done, own_labels=False):
     """Classifies the clips `todo`, journalling each; returns (total, interpreter) seconds per clip, unreadable."""
     delay_s = float(os.environ.get(CLIP_DELAY_ENV, "0") or 0)
-    membership = label_sets.kaggle_membership(model_labels)
+    names, membership = label_sets.KAGGLE_PROB_ORDER, label_sets.kaggle_membership(model_labels)
+    if own_labels:
+        names, membership = model_labels, np.eye(len(model_labels), dtype=np.float32)
     silence = np.zeros(audio.CLIP_SAMPLES, np.float32)
     total_s, inside_s, unreadable = [], [], []
     last_sync = time.monotonic()
@@ -330,7 +342,7 @@ def classify_clips(model, model_labels, todo, wavs, journal, done):
             samples, plain = silence, False
             unreadable.append(str(e))
         probs, seconds = model.predict(samples, data, plain)
-        label = label_sets.KAGGLE_PROB_ORDER[(probs @ membership).argmax()]
+        label = names[(probs @ membership).argmax()]
         inside_s.append(seconds)
         journal.write(f"{fname},{label}\n".encode())
         journal.flush()
@@ -370,6 +382,9 @@ def parse_args(argv):
                         help="interpreter threads (default: min(4, CPU cores); a Pi 3 has 4)")
     parser.add_argument("--limit", type=int, default=0,
                         help="stop after classifying this many clips (0 = all); run again to continue")
+    parser.add_argument("--model_labels", action="store_true",
+                        help="write the model's own labels (labels file names) instead of the 12 Kaggle labels "
+                             "(automatic for a model without any Kaggle command word)")
     parser.add_argument("--restart", action="store_true",
                         help="discard an unfinished run's journal instead of resuming it")
     parser.add_argument("--overwrite", action="store_true",
@@ -387,18 +402,19 @@ def main(argv=None):
     model = load_model(args.model, args.num_threads)
     model_labels = read_model_labels(labels_path, model.num_classes)
     wavs = list_test_wavs(args.test_data)
+    own_labels = writes_own_labels(model_labels, args.model_labels)
     cli.check_outputs([args.submission_fn], [args.model, labels_path, *wavs.values()], args.overwrite)
     journal_path = args.submission_fn + JOURNAL_SUFFIX
     os.makedirs(os.path.dirname(os.path.abspath(args.submission_fn)), exist_ok=True)
     done, journal = open_journal(journal_path, args.submission_fn,
-                                 fingerprint(args.model, model_labels, wavs), wavs, args.restart)
+                                 fingerprint(args.model, model_labels, wavs, own_labels), wavs, args.restart)
     todo = sorted(set(wavs) - set(done))
     resumed = len(done)
     if args.limit:
         todo = todo[:args.limit]
     try:
         with journal:
-            total_s, inside_s, unreadable = classify_clips(model, model_labels, todo, wavs, journal, done)
+            total_s, inside_s, unreadable = classify_clips(model, model_labels, todo, wavs, journal, done, own_labels)
             os.fsync(journal.fileno())
     except KeyboardInterrupt:
         print(f"\n{len(done)} of {len(wavs)} clips are in {journal_path}; run again to continue", file=sys.stderr)

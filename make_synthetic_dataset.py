@@ -2,6 +2,34 @@
 
     python make_synthetic_dataset.py --out data/synth [--speakers 300] [--words v2] [--test_clips 1000]
         [--seed 0] [--noise_dir DIR] [--workers N] [--timeout_s 20] [--overwrite] [--dry_run]
+    python make_synthetic_dataset.py --out data/licht --words "licht an,hallo" --language de \
+        --near_misses 8 --other_words 150                  # your own keywords, in any eSpeak language
+    python make_synthetic_dataset.py --list_languages      # what --language takes
+
+Words: `--words` is 'v1', 'v2' (the Speech Commands vocabularies: the ten command words are the
+keywords, the others fillers) or a comma list of words or phrases (letters of any script, spaces
+between words, ' or - inside a word; lower-cased). A phrase's folder and label is its words joined
+by "_" (`labels.phrase_label`: "lights on" -> `lights_on`); eSpeak reads the phrase. The words of a
+custom list are the keywords (spoken more often and repeated), except that without `--language` a
+list holding command words ("yes,no,cat") stays a Speech Commands subset as before: its command
+words are the keywords. Every clip is 1 s (audio.CLIP_SAMPLES); a word or phrase longer than 0.9 s
+is spoken again faster until it fits, and planning warns about a keyword that the slowest speakers
+must say more than 1.5x faster.
+Languages: without `--language`, English voices (BASE_VOICES). `--language L` (an eSpeak NG
+language or voice, e.g. de, fr-fr, en-us; `--list_languages` prints them all): the speakers use L's
+voice and the other voices of its family (same primary subtag: fr, fr-be, fr-ch), each with the
+variants below; ~10% of them are accented: a voice of another language (phonemes.ACCENT_LANGUAGES,
+those that read the keywords aloud without spelling them) reads the same text. They say the
+keywords and text words, not the near misses or numbers, whose sounds are L's.
+Unknown words: `--near_misses N` adds, per keyword, N sound-alikes made from eSpeak's own phonemes of
+the keyword in L's first voice (espeak_TextToPhonemes): a phrase's words alone first, then in turn a
+changed vowel, a dropped, replaced or swapped consonant, the keyword inside a longer word (a short
+word fused before or after it), drawn from [--seed, 7]; an edit that sounds like a keyword, or that
+speaks as silence, is dropped. They are spoken back as phoneme input `[[...]]` into folders
+`nearmiss_<keyword>_<n>`, which training reads as `_unknown_`. `--other_words N` adds N ordinary
+words: English vocabulary.TRAINING_NEGATIVE_WORDS, then (every language) numbers as eSpeak reads
+them in L, folders `number_<n>`; one that sounds like a keyword is dropped. All this is planned in
+the parent process before any audio, so the plan stays deterministic.
 
 Writes (the real dataset's layout, see docs/ARCHITECTURE.md):
 - `OUT/train/audio/<word>/<speaker>_nohash_<n>.wav`: 16 kHz mono 16-bit clips of up to 1 s (about
@@ -14,12 +42,15 @@ Writes (the real dataset's layout, see docs/ARCHITECTURE.md):
   CSV's folder), the labelled-clip list that `train.py --pseudo_labels ... --pseudo_ratio R` mixes
   into another dataset's training batches (how `experiments/300_real_speech.toml` uses the corpus).
 - `OUT/test/audio/clip_<9 hex>.wav`: 1 s clips of speakers absent from train/, anonymous and
-  shuffled: the ten command words evenly, ~9.5% other words (some in no label set, as in the
-  Kaggle test), ~9% silence (noise only, quiet to loud); `OUT/test/solution.csv` = fname,label,word.
-- `OUT/corpus.json`: settings, counts and every speaker's voice and channel; written last, so its
-  presence marks a complete corpus.
+  shuffled: the ten command words (a custom list's keywords) evenly, ~9.5% other words (some in no
+  label set, as in the Kaggle test), ~9% silence (noise only, quiet to loud); `OUT/test/solution.csv`
+  = fname,label,word, label = the Kaggle label (a custom list's: the keyword, unknown or silence).
+- `OUT/corpus.json`: settings, counts, every speaker's voice and channel, and the vocabulary:
+  "words" (labels of --words), "language" ("en" by default), "keywords" (labels), "phrases" ({label:
+  spoken text}), "near_misses" ({keyword: [{"folder", "kind", "phonemes"}]}), "other_words" (folders);
+  written last, so its presence marks a complete corpus.
 
-A speaker is a fixed voice: an English eSpeak voice with a variant (m1-m8, f1-f5, klatt, whisper...),
+A speaker is a fixed voice: an eSpeak voice of the language with a variant (m1-m8, f1-f5, klatt, whisper...),
 rate, pitch, pitch range, vocal-tract length (the 22,050 Hz output read at another rate, which moves
 formants, before resampling to 16 kHz), a preferred intonation, and a recording channel (level, room
 echo, microphone band limit and colouring, background noise, noise floor, sometimes saturation).
@@ -46,10 +77,11 @@ attempt hang.
 Speed: about 3.5 ms of CPU per clip; the default corpus (300 speakers: ~6,600 training clips,
 1,000 test clips, 11 noise files of 60 s) takes well under a minute on 2 cores.
 
-Size: ~540 lines, above the project's ~450, because the speaker model, the corpus plan and the
+Size: ~770 lines, above the project's ~450, because the speaker model, the corpus plan and the
 chunked rendering are one deterministic generator whose bytes depend on all three drawing from
-one plan; what stands alone lives elsewhere (espeak.py: synthesis in hang-proof workers,
-generate_noise.py: the noise files, corpus.py: the layout and the clip lists).
+one plan; what stands alone lives elsewhere (espeak.py: synthesis in hang-proof workers, voices and
+phonemes; phonemes.py: languages and phoneme edits; generate_noise.py: the noise files, corpus.py:
+the layout and the clip lists).
 """
 
 import argparse
@@ -73,7 +105,11 @@ import corpus
 import espeak
 import generate_noise
 import labels
+import phonemes
 import runs
+import vocabulary
+
+log = logging.getLogger(__name__)
 
 
 CORPUS_FILE = "corpus.json"
@@ -97,6 +133,10 @@ FEMALE_VARIANTS = ("f1", "f2", "f3", "f4", "f5", "Alicia", "Andrea", "Annie", "a
 WHISPER_VARIANTS = ("whisper", "whisperf", "caleb")
 INTONATIONS = (".", "", "!", ",", "?")  # falling, plain, emphatic, continuing, rising
 INTONATION_WEIGHTS = (0.35, 0.25, 0.15, 0.15, 0.10)
+ACCENTED_SHARE = 0.1  # of the speakers of a --language corpus: another language's voice reads the text
+SLOWEST_WPM = 115 * 0.9  # sample_speaker's slowest rate, with _speak's slowest jitter
+MAX_SPEED_UP = 1.5  # a keyword needing more than this to fit a clip at the slowest rate gets a warning
+VOCABULARY_STREAM = 7  # the near misses and other words draw from [seed, 7]: the speakers stay those of --seed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,10 +166,38 @@ class Speaker:
 @dataclasses.dataclass(frozen=True)
 class ClipTask:
     path: str  # relative to OUT
-    word: str  # the spoken word, or labels.SILENCE_LABEL
+    word: str  # the word's label (its folder), or labels.SILENCE_LABEL
     speaker: object  # Speaker, None for silence
     seed: int
     full_length: bool  # False: the clip may be cut short, as ~10% of the real training clips are
+    text: str = ""  # what eSpeak reads: the phrase, or phoneme input "[[...]]" for a near miss
+
+
+@dataclasses.dataclass(frozen=True)
+class Vocabulary:
+    """What the corpus says: every folder's label and text, which are keywords, the voices."""
+    language: str  # the eSpeak language, "en" for the default English corpus
+    words: tuple  # labels of --words, in their order
+    texts: dict  # label -> spoken text, for every word of the corpus (and the test set's unseen words)
+    keywords: tuple  # labels
+    speech_commands: bool  # True: a Speech Commands corpus (keywords = its command words, Kaggle labels)
+    near_misses: dict  # keyword label -> [{"folder", "kind", "phonemes"}]
+    other_words: tuple  # labels
+    unseen: tuple  # labels of words only the test set says
+    base_voices: tuple = BASE_VOICES
+    accent_voices: tuple = ()
+
+    @property
+    def all_words(self):
+        """Every training folder: --words, then the near misses, then the other words."""
+        misses = [m["folder"] for found in self.near_misses.values() for m in found]
+        return tuple(self.words) + tuple(misses) + tuple(self.other_words)
+
+    @property
+    def native_only(self):
+        """Words an accented voice does not say: phoneme input is its language's, numbers read in another
+        language are other words."""
+        return {w for w in self.all_words if w.startswith("nearmiss_") or w.startswith("number_")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +208,15 @@ class NoiseTask:
     seed: int
 
 
-def sample_speaker(rng, speaker_id, noise_sources):
+def _draw_voice(rng, base_voices, accent_voices):
+    """A base voice; with accent voices, one of them for ACCENTED_SHARE of the speakers."""
+    voice = str(rng.choice(base_voices))
+    if accent_voices and rng.random() < ACCENTED_SHARE:
+        voice = str(rng.choice(accent_voices))
+    return voice
+
+
+def sample_speaker(rng, speaker_id, noise_sources, base_voices=BASE_VOICES, accent_voices=()):
     """Draws a speaker's voice and channel (see the module docstring)."""
     female = rng.random() < 0.5
     variants = WHISPER_VARIANTS if rng.random() < 0.04 else FEMALE_VARIANTS if female else MALE_VARIANTS
@@ -152,7 +228,7 @@ def sample_speaker(rng, speaker_id, noise_sources):
     noisy = rng.random() < 0.8
     return Speaker(
         speaker_id=speaker_id, seed=int(rng.integers(2 ** 31)),
-        voice=str(rng.choice(BASE_VOICES)) + (f"+{variant}" if variant else ""),
+        voice=_draw_voice(rng, base_voices, accent_voices) + (f"+{variant}" if variant else ""),
         rate_wpm=int(rng.uniform(115, 230)), pitch=int(np.clip(rng.normal(50, 16), 5, 95)),
         pitch_range=int(rng.uniform(15, 90)), tract_rate_hz=int(round(22050 * tract / 400) * 400),
         intonation=str(rng.choice(INTONATIONS, p=INTONATION_WEIGHTS)),
@@ -208,8 +284,8 @@ def _trim(samples, floor_db=-45.0):
 def _speak(engine, speaker, word, rng, plain):
     """The dry word at 16 kHz, silence trimmed; `plain` = the speaker's base voice without jitter.
 
-    A word longer than 0.9 s (slow voices such as Marco or Alicia) is spoken again faster, so that
-    it fits in a clip as the real recordings do.
+    A word longer than 0.9 s (slow voices such as Marco or Alicia, long phrases) is spoken again
+    faster, so that it fits in the fixed 1 s clip (audio.CLIP_SAMPLES) as the real recordings do.
     """
     intonation = speaker.intonation if rng.random() < 0.7 else str(rng.choice(INTONATIONS, p=INTONATION_WEIGHTS))
     rate_factor, pitch, pitch_range = rng.uniform(0.9, 1.12), rng.normal(0, 4), rng.normal(0, 8)
@@ -236,7 +312,7 @@ def _speak(engine, speaker, word, rng, plain):
 def render_speech(engine, task, noise_bank, plain=False):
     """One clip: the word placed in the clip, through the speaker's room, noise and microphone."""
     speaker, rng = task.speaker, np.random.default_rng(task.seed)
-    word = _speak(engine, speaker, task.word, rng, plain).astype(np.float64)
+    word = _speak(engine, speaker, task.text or task.word, rng, plain).astype(np.float64)
     clip_samples = audio.CLIP_SAMPLES
     if not task.full_length and rng.random() < 0.1:
         clip_samples = int(rng.integers(min(len(word) + 1600, clip_samples - 1), clip_samples))
@@ -301,15 +377,107 @@ def _chunk_worker(tasks, attempt, plain_indexes, out_dir, real_noise_paths, hang
 # ---------------------------------------------------------------------------------------------------
 # Planning (the parent process): every choice made here, from the seed, before any audio
 
+def _is_word(word):
+    """Letters of any script; an apostrophe or hyphen only between letters ("don't", "porte-clé")."""
+    inner = word.replace("'", "").replace("-", "")
+    return inner.isalpha() and word[0].isalpha() and word[-1].isalpha() and "''" not in word and "--" not in word
+
+
 def parse_words(text):
-    """'v1', 'v2' or a comma list of lower-case words."""
+    """'v1', 'v2' or a comma list of words or phrases, lower-cased, whitespace collapsed (labels:
+    labels.phrase_label)."""
     words = {"v1": labels.WORDS_V1, "v2": labels.WORDS_V2}.get(text.strip().lower())
-    words = words or tuple(w.strip().lower() for w in text.split(",") if w.strip())
-    bad = [w for w in words if not w.isalpha() or not w.isascii()]
-    if not words or bad or len(set(words)) != len(words):
-        raise cli.UserError(f"--words must be 'v1', 'v2' or a comma list of distinct words of letters a-z, "
-                            f"got {text!r}")
+    words = words or tuple(" ".join(w.lower().split()) for w in text.split(",") if w.strip())
+    bad = [w for w in words if not all(_is_word(part) for part in w.split())]
+    if not words or bad or len({labels.phrase_label(w) for w in words}) != len(words):
+        raise cli.UserError(f"--words must be 'v1', 'v2' or a comma list of distinct words or phrases (letters, "
+                            f"spaces between words, ' or - inside a word), got {text!r}"
+                            + (f": not words: {bad}" if bad else ""))
     return words
+
+
+@lru_cache(maxsize=1)
+def _planning_engine():
+    """The parent's eSpeak engine (phonemes, voices, checks); initialised once per process. The parent's
+    calls leave the workers' bytes alone: they are forked from a server that never synthesised."""
+    return espeak.Engine()
+
+
+def _seconds(samples, sample_rate):
+    """Length of the sound in eSpeak's output, silence trimmed (0 for silence)."""
+    return len(_trim(audio.int16_to_float(samples))) / sample_rate if np.any(samples) else 0.0
+
+
+def _warn_long_keywords(engine, voice, vocab_texts, keywords):
+    """Logs the keywords that the slowest voices must speed up more than MAX_SPEED_UP to fit a clip."""
+    for label in keywords:
+        seconds = _seconds(engine.synthesize(vocab_texts[label], voice=voice, rate_wpm=SLOWEST_WPM), engine.sample_rate)
+        if seconds > MAX_SPEED_UP * 0.9:
+            log.warning("keyword %r lasts %.2f s at %d wpm: the slowest speakers say it %.1fx faster to fit the "
+                        "1 s clip", vocab_texts[label], seconds, SLOWEST_WPM, seconds / 0.9)
+
+
+def _readable_accents(engine, native, candidates, texts):
+    """The candidate voices that say every keyword text aloud and not much longer than the native voice
+    (a voice that spells the letters of an unknown script is no accent)."""
+    native_s = [_seconds(engine.synthesize(t, voice=native), engine.sample_rate) for t in texts]
+    readable = []
+    for voice in candidates:
+        spoken = [engine.synthesize(t, voice=voice) for t in texts]
+        if all(np.max(np.abs(x), initial=0) >= phonemes.AUDIBLE_PEAK and _seconds(x, engine.sample_rate) < 2 * n + 0.2
+               for x, n in zip(spoken, native_s)):
+            readable.append(voice)
+    return tuple(readable)
+
+
+def _voices(engine, language):
+    """(the language's voice key, base voices, accent voices): the family, the language's own voice as
+    often as all the others together (it is what was asked for), each other once."""
+    voices = engine.voices()
+    voice, family = phonemes.resolve_language(voices, language)
+    base = (voice.key,) * max(1, len(family) - 1) + tuple(v.key for v in family[1:])
+    return voice.key, base, tuple(v.key for v in phonemes.accent_voices(voices, family))
+
+
+def _other_word_pool(language, rng):
+    """(label, text) of ordinary words in drawing order: English vocabulary first, then numbers eSpeak
+    reads in the language (their folders `number_<n>`: the API gives no spelled text)."""
+    numbers = [(f"number_{n}", str(n)) for n in phonemes.number_pool(rng)]
+    if phonemes.primary(language) != "en":
+        return numbers
+    return [(w, w) for w in rng.permutation(vocabulary.TRAINING_NEGATIVE_WORDS)] + numbers
+
+
+def plan_vocabulary(args, phrases):
+    """Labels, texts and voices of the corpus; near misses and other words drawn from [--seed, 7].
+
+    Without --language, a list holding command words is a Speech Commands corpus as before (keywords:
+    its command words, Kaggle labels); any other list, or any list with --language, is all keywords.
+    """
+    words = tuple(labels.phrase_label(p) for p in phrases)
+    texts = dict(zip(words, phrases))
+    speech_commands = args.language is None and any(w in labels.COMMAND_WORDS for w in words)
+    keywords = tuple(w for w in labels.COMMAND_WORDS if w in words) if speech_commands else words
+    if speech_commands and not (args.near_misses or args.other_words):  # no eSpeak in the parent
+        return Vocabulary("en", words, texts, keywords, True, {}, (), UNSEEN_WORDS)
+    engine, language = _planning_engine(), args.language or "en"
+    voice, base, accents = _voices(engine, args.language) if args.language else ("en-us", BASE_VOICES, ())
+    rng = np.random.default_rng([args.seed, VOCABULARY_STREAM])
+    if not speech_commands:
+        _warn_long_keywords(engine, voice, texts, keywords)
+        accents = _readable_accents(engine, voice, accents, [texts[k] for k in keywords])
+    misses = {}
+    if args.near_misses:
+        misses = phonemes.plan_near_misses(engine, voice, texts, keywords, args.near_misses, rng)
+    texts.update({m["folder"]: m["phonemes"] for found in misses.values() for m in found})
+    pool = _other_word_pool(language, rng)
+    others = phonemes.plan_other_words(engine, voice, pool, [texts[k] for k in keywords], set(texts), args.other_words)
+    texts.update(others)
+    unseen = [(w, w) for w in UNSEEN_WORDS] if phonemes.primary(language) == "en" else pool
+    unseen = [(label, text) for label, text in unseen if label not in texts][:len(UNSEEN_WORDS)]
+    texts.update(unseen)
+    return Vocabulary(args.language or "en", words, texts, keywords, speech_commands, misses,
+                      tuple(label for label, _ in others), tuple(label for label, _ in unseen), base, accents)
 
 
 def _hex_ids(rng, count, digits):
@@ -329,53 +497,77 @@ def _split_speakers(speakers, validation_percentage, testing_percentage):
     return {s.speaker_id: names[i] if i < len(names) else "training" for i, s in enumerate(speakers)}
 
 
-def _plan_training(rng, speakers, words):
-    """Clip tasks of the train/ speakers: each says a subset of the words, command words more often and repeated."""
-    clips = []
+def _plan_training(rng, speakers, vocab, accented):
+    """Clip tasks of the train/ speakers: each says a subset of the words, keywords more often and repeated
+    (an accented speaker none of vocab.native_only)."""
+    clips, keywords, native_only = [], set(vocab.keywords), vocab.native_only
     for speaker in speakers:
+        words = [w for w in vocab.all_words if speaker.speaker_id not in accented or w not in native_only]
         diligence = rng.uniform(0.5, 1.0)
-        said = [(w, 1 + int(rng.random() < 0.3) + int(rng.random() < 0.1)) if w in labels.COMMAND_WORDS
+        said = [(w, 1 + int(rng.random() < 0.3) + int(rng.random() < 0.1)) if w in keywords
                 else (w, 1 + int(rng.random() < 0.1)) for w in words
-                if rng.random() < diligence * (1.0 if w in labels.COMMAND_WORDS else 0.7)]
+                if rng.random() < diligence * (1.0 if w in keywords else 0.7)]
         said = said or [(str(rng.choice(words)), 1)]
         clips += [ClipTask(f"train/audio/{w}/{speaker.speaker_id}_nohash_{n}.wav", w, speaker,
-                           int(rng.integers(2 ** 31)), full_length=False)
+                           int(rng.integers(2 ** 31)), full_length=False, text=vocab.texts[w])
                   for w, repeats in said for n in range(repeats)]
-    for word in sorted(set(words) - {c.word for c in clips}):  # every word folder gets at least one clip
-        speaker = speakers[int(rng.integers(len(speakers)))]
+    for word in sorted(set(vocab.all_words) - {c.word for c in clips}):  # every word folder gets a clip
+        able = [s for s in speakers if s.speaker_id not in accented or word not in native_only] or speakers
+        speaker = able[int(rng.integers(len(able)))]
         clips.append(ClipTask(f"train/audio/{word}/{speaker.speaker_id}_nohash_0.wav", word, speaker,
-                              int(rng.integers(2 ** 31)), full_length=False))
+                              int(rng.integers(2 ** 31)), full_length=False, text=vocab.texts[word]))
     return clips
 
 
-def _plan_test_set(rng, speakers, words, num_clips):
-    """Kaggle-like test clips: ~9% silence, ~9.5% unknown (30% of them words of no label set), commands evenly."""
-    commands = [w for w in labels.COMMAND_WORDS if w in words] or list(labels.COMMAND_WORDS)
-    others = sorted((set(words) | set(labels.WORDS_V2)) - set(labels.COMMAND_WORDS))
+def _test_words(vocab):
+    """(commands, other words, unseen words) the test set says; a Speech Commands corpus as the Kaggle test."""
+    if vocab.speech_commands:
+        commands = [w for w in labels.COMMAND_WORDS if w in vocab.words] or list(labels.COMMAND_WORDS)
+        return commands, sorted((set(vocab.words) | set(labels.WORDS_V2)) - set(labels.COMMAND_WORDS)), UNSEEN_WORDS
+    others = sorted(set(vocab.all_words) - set(vocab.keywords))
+    return list(vocab.keywords), others or list(vocab.unseen), vocab.unseen
+
+
+def _test_speaker(speakers, index, word, vocab, accented):
+    """The index-th speaker in turn; a native one for a native-only word (no draw: the plan keeps its draws)."""
+    for step in range(len(speakers)):
+        speaker = speakers[(index + step) % len(speakers)]
+        if speaker.speaker_id not in accented or word not in vocab.native_only:
+            return speaker
+    return speakers[index % len(speakers)]
+
+
+def _plan_test_set(rng, speakers, vocab, num_clips, accented):
+    """Kaggle-like test clips: ~9% silence, ~9.5% unknown (30% of them words of no label set), commands
+    (the keywords) evenly."""
+    commands, others, unseen = _test_words(vocab)
     num_silence, num_unknown = round(0.09 * num_clips), round(0.095 * num_clips)
     num_commands = num_clips - num_silence - num_unknown
     spoken = [commands[i % len(commands)] for i in range(num_commands)]
-    spoken += [str(rng.choice(UNSEEN_WORDS if rng.random() < 0.3 else others)) for _ in range(num_unknown)]
+    spoken += [str(rng.choice(unseen if rng.random() < 0.3 else others)) for _ in range(num_unknown)]
     spoken += [labels.SILENCE_LABEL] * num_silence
     rng.shuffle(spoken)
     clips = []
     for index, (word, name) in enumerate(zip(spoken, _hex_ids(rng, num_clips, 9))):
-        speaker = None if word == labels.SILENCE_LABEL else speakers[index % len(speakers)]
-        clips.append(ClipTask(f"test/audio/clip_{name}.wav", word, speaker, int(rng.integers(2 ** 31)), True))
+        speaker = None if word == labels.SILENCE_LABEL else _test_speaker(speakers, index, word, vocab, accented)
+        clips.append(ClipTask(f"test/audio/clip_{name}.wav", word, speaker, int(rng.integers(2 ** 31)), True,
+                              text=vocab.texts.get(word, word)))
     return clips
 
 
-def plan_corpus(args, words, real_noise_names):
+def plan_corpus(args, vocab, real_noise_names):
     """Speakers, splits, clip tasks and noise tasks, all drawn from `args.seed`."""
     rng = np.random.default_rng(args.seed)
     sources = list(generate_noise.NOISE_KINDS) + sorted(real_noise_names)
-    speakers = [sample_speaker(rng, sid, sources) for sid in _hex_ids(rng, args.speakers, 8)]
+    speakers = [sample_speaker(rng, sid, sources, vocab.base_voices, vocab.accent_voices)
+                for sid in _hex_ids(rng, args.speakers, 8)]
+    accented = {s.speaker_id for s in speakers if s.voice.split("+")[0] in vocab.accent_voices}
     num_test = round(args.speakers * args.test_speaker_percentage / 100)
     num_test = min(max(1, num_test), args.speakers - 1) if args.test_clips else 0  # both sides non-empty
     splits = _split_speakers(speakers[num_test:], args.validation_percentage, args.testing_percentage)
     splits.update({s.speaker_id: "test_set" for s in speakers[:num_test]})
-    clips = _plan_training(rng, speakers[num_test:], words)
-    test_clips = _plan_test_set(rng, speakers[:num_test], words, args.test_clips) if num_test else []
+    clips = _plan_training(rng, speakers[num_test:], vocab, accented)
+    test_clips = _plan_test_set(rng, speakers[:num_test], vocab, args.test_clips, accented) if num_test else []
     noise_folder = f"train/audio/{labels.BACKGROUND_NOISE_DIR}"
     noise_tasks = [NoiseTask(f"{noise_folder}/{generate_noise.noise_file_name(kind)}", kind, args.noise_duration_s,
                              int(rng.integers(2 ** 31))) for kind in generate_noise.NOISE_KINDS]
@@ -429,7 +621,15 @@ def _remove_leftovers(out):
                 os.remove(os.path.join(folder, name))
 
 
-def write_corpus(args, words, real_paths, plan, workers, progress=True):
+def _solution_label(vocab, word):
+    """solution.csv's label: Kaggle's for a Speech Commands corpus, else the keyword, silence or unknown."""
+    if vocab.speech_commands:
+        return labels.kaggle_label(word)
+    return word if word in vocab.keywords else labels.kaggle_label(labels.SILENCE_LABEL if word == labels.SILENCE_LABEL
+                                                                    else labels.UNKNOWN_LABEL)
+
+
+def write_corpus(args, vocab, real_paths, plan, workers, progress=True):
     """Renders everything planned into args.out, then writes the list files, solution.csv and corpus.json."""
     speakers, splits, clips, test_clips, noise_tasks = plan
     for folder in sorted({os.path.dirname(t.path) for t in clips + test_clips + noise_tasks} | {"test"}):
@@ -453,12 +653,14 @@ def write_corpus(args, words, real_paths, plan, workers, progress=True):
         cli.write_text(os.path.join(args.out, "train", f"{split}_list.txt"), "".join(f"{p}\n" for p in listed))
     training = sorted((c.path[len("train/"):], c.word) for c in by_split["training"])
     corpus.write_pseudo_labels(os.path.join(args.out, "train", TRAINING_CLIPS_FILE), training)
-    rows = sorted(f"{os.path.basename(c.path)},{labels.kaggle_label(c.word)},{c.word}\n" for c in test_clips)
+    rows = sorted(f"{os.path.basename(c.path)},{_solution_label(vocab, c.word)},{c.word}\n" for c in test_clips)
     cli.write_text(os.path.join(args.out, "test", "solution.csv"), "fname,label,word\n" + "".join(rows))
     counts = {"speakers": dict(collections.Counter(splits.values())), "train_clips": len(clips),
               "test_clips": len(test_clips), "noise_files": len(noise_tasks) + len(real_paths)}
     runs.write_json(os.path.join(args.out, CORPUS_FILE), {
-        "seed": args.seed, "words": list(words), "counts": counts, "noise_duration_s": args.noise_duration_s,
+        "seed": args.seed, "words": list(vocab.words), "language": vocab.language, "keywords": list(vocab.keywords),
+        "phrases": {w: vocab.texts[w] for w in vocab.words}, "near_misses": vocab.near_misses,
+        "other_words": list(vocab.other_words), "counts": counts, "noise_duration_s": args.noise_duration_s,
         "validation_percentage": args.validation_percentage, "testing_percentage": args.testing_percentage,
         "real_noise_files": [os.path.basename(p) for p in real_paths],
         "speaker_settings": [{"split": splits[s.speaker_id], **dataclasses.asdict(s)} for s in speakers]})
@@ -469,12 +671,23 @@ def write_corpus(args, words, real_paths, plan, workers, progress=True):
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="corpus folder to create (must be empty or absent)")
+    parser.add_argument("--out", help="corpus folder to create (must be empty or absent); required unless "
+                                      "--list_languages")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same flags write the same bytes")
     parser.add_argument("--speakers", type=int, default=300,
                         help="speakers in all, train/ and test/ together (default 300: ~7,600 clips, "
                              "well under a minute on 2 cores)")
-    parser.add_argument("--words", default="v2", help="'v1' (30 words), 'v2' (35, default) or a comma list")
+    parser.add_argument("--words", default="v2",
+                        help="'v1' (30 words), 'v2' (35, default) or a comma list of words or phrases "
+                             "(\"lights on\" is the folder lights_on)")
+    parser.add_argument("--language",
+                        help="eSpeak NG language of the speakers, e.g. de, fr-fr, en-us (default: English, the "
+                             "voices of BASE_VOICES); every --words entry is then a keyword")
+    parser.add_argument("--list_languages", action="store_true", help="print every eSpeak NG language and exit")
+    parser.add_argument("--near_misses", type=int, default=0,
+                        help="sound-alike _unknown_ words per keyword, edited from its phonemes (default 0)")
+    parser.add_argument("--other_words", type=int, default=0,
+                        help="ordinary _unknown_ words of the language: English vocabulary, numbers (default 0)")
     parser.add_argument("--test_clips", type=int, default=1000, help="clips in test/audio (default 1000; 0: none)")
     parser.add_argument("--test_speaker_percentage", type=float, default=10.0,
                         help="share of the speakers kept for test/ only (default 10)")
@@ -499,6 +712,10 @@ def build_parser():
 
 
 def _check_args(parser, args):
+    if args.out is None:
+        parser.error("the following arguments are required: --out")
+    if args.near_misses < 0 or args.other_words < 0:
+        parser.error("--near_misses and --other_words must be >= 0")
     for name in ("validation_percentage", "testing_percentage", "test_speaker_percentage"):
         if not 0 <= getattr(args, name) < 100:
             parser.error(f"--{name} must be in [0, 100), got {getattr(args, name)}")
@@ -515,14 +732,19 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.list_languages:
+        print("\n".join(phonemes.language_lines(_planning_engine().voices())))
+        return {"languages": len(_planning_engine().voices())}
     _check_args(parser, args)
     try:
-        words = parse_words(args.words)
+        phrases = parse_words(args.words)
         reserved = {generate_noise.noise_file_name(kind) for kind in generate_noise.NOISE_KINDS}
         real_paths = _real_noise_files(args.noise_dir, reserved)
+        vocab = plan_vocabulary(args, phrases)
     except ValueError as e:
         parser.error(str(e))
-    plan = plan_corpus(args, words, [os.path.basename(p) for p in real_paths])
+    plan = plan_corpus(args, vocab, [os.path.basename(p) for p in real_paths])
+    words = vocab.all_words
     num_files = sum(len(part) for part in plan[2:]) + len(real_paths)
     if args.dry_run:
         print(f"would write {len(plan[2])} training clips of {len(words)} words, {len(plan[3])} test clips and "
@@ -533,7 +755,7 @@ def main(argv=None):
     except ValueError as e:
         parser.error(str(e))
     start = time.monotonic()
-    summary = write_corpus(args, words, real_paths, plan, args.workers)
+    summary = write_corpus(args, vocab, real_paths, plan, args.workers)
     elapsed_s = time.monotonic() - start
     clips = summary["train_clips"] + summary["test_clips"]
     print(f"wrote {summary['train_clips']} training clips, {summary['test_clips']} test clips and "

@@ -286,6 +286,22 @@ class SubSpectralNorm(layers.Layer):
         return config
 
 
+def _frequency_depthwise(x, freq_stride):
+    """A (3, 1) depthwise conv with 'same' padding and stride `freq_stride` along frequency, as a stride-1
+    conv followed by every `freq_stride`-th bin: the same values and weights, but TensorFlow's default CPU
+    kernel has no unequal strides (it refuses them where oneDNN is off, e.g. on AMD CPUs)."""
+    x = layers.DepthwiseConv2D((3, 1), padding="same", use_bias=False)(x)
+    if freq_stride == 1:
+        return x
+    bins = x.shape[1]
+    out = -(-bins // freq_stride)
+    pad_before = max((out - 1) * freq_stride + 3 - bins, 0) // 2  # what stride-s 'same' padding puts first
+    first = 1 - pad_before  # the stride-1 output centred where the strided one's first output is
+    if first < 0:
+        raise ValueError(f"frequency stride {freq_stride} over {bins} bins has no stride-1 equivalent")
+    return x[:, first::freq_stride]
+
+
 def _bc_res_block(x, channels, freq_stride, dilation, sub_bands, dropout_rate):
     """Broadcasted residual block: a frequency-wise 2D branch plus a temporal 1D branch broadcast back."""
     transition = x.shape[-1] != channels
@@ -293,7 +309,7 @@ def _bc_res_block(x, channels, freq_stride, dilation, sub_bands, dropout_rate):
     if transition:  # the channel change happens before the frequency-depthwise conv
         x = layers.Conv2D(channels, 1, use_bias=False)(x)
         x = layers.ReLU()(layers.BatchNormalization()(x))
-    x = layers.DepthwiseConv2D((3, 1), strides=(freq_stride, 1), padding="same", use_bias=False)(x)
+    x = _frequency_depthwise(x, freq_stride)
     x = SubSpectralNorm(sub_bands)(x) if sub_bands > 1 else layers.BatchNormalization()(x)
     frequency_branch = x
     x = layers.AveragePooling2D((x.shape[1], 1))(x)  # [batch, 1, time, channels]

@@ -466,12 +466,14 @@ def test_ctrl_c_on_the_pi_exits_130_and_the_rerun_finishes_the_same_csv(frozen, 
 
 # ------------------------------------------------------------------ the command line of every script
 
-SCRIPTS = ("benchmark_model", "convert_probs", "create_pseudo_with_thresh", "demo", "download_dataset", "ensemble",
+SCRIPTS = ("benchmark_model", "convert_probs", "create_pseudo_with_thresh", "custom_keywords", "demo", "download_dataset", "ensemble",
            "freeze_graph", "generate_noise", "input_data", "make_spotter", "make_streaming_test", "make_submission",
            "make_submission_on_rpi", "make_synthetic_dataset", "mine_negatives", "model", "score_streaming",
            "score_submission", "spot_keywords", "train")
+BENCHMARK_LIBRARIES = ("oww_head.py",)  # benchmarks/ modules that other benchmarks import, not run
 BENCHMARKS = tuple(f"benchmarks.{os.path.splitext(name)[0]}"
-                   for name in sorted(os.listdir(os.path.join(ROOT, "benchmarks"))) if name.endswith(".py"))
+                   for name in sorted(os.listdir(os.path.join(ROOT, "benchmarks")))
+                   if name.endswith(".py") and name not in BENCHMARK_LIBRARIES)
 
 
 def script_module(name):
@@ -554,6 +556,8 @@ def user_errors(frozen, tmp_path):
                           "torn.csv: 1 row(s) do not sum to 1"),
         "create_pseudo_with_thresh": (["--probs", files["good"], "--threshold", "0", "--test_dir", missing,
                                        "--out", str(tmp_path / "p")], "missing: 2 of the 2 kept clips are missing"),
+        "custom_keywords": (["--words", "go,,stop", "--out", str(tmp_path / "ck")],
+                            "--words must be a comma list of distinct keywords"),
         "demo": (["--experiment", "999"], "experiment '999': expected exactly one matching file"),
         "download_dataset": (["--version", "v0.01", "--out", str(tmp_path / "d"), "--archive", f"{missing}.tar.gz"],
                              "missing.tar.gz: archive not found"),

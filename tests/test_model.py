@@ -202,3 +202,18 @@ def test_raw_waveform_models_compand_their_input_by_default():
     net = model.build_model("pi", 12, width=0.25)
     assert [layer.name for layer in net.layers][:3] == ["waveform", "mu_law", "frame"]
     assert "mu_law" not in [layer.name for layer in model.build_model("pi", 12, width=0.25, mu_law=False).layers]
+
+
+@pytest.mark.parametrize("bins", [40, 41, 7])
+def test_bc_resnet_frequency_stride_equals_a_strided_same_conv(bins):
+    """The stride-1 conv and slice give what a (3, 1) depthwise conv with stride 2 and 'same' padding gives."""
+    inputs = keras.Input((bins, 4, 3))
+    net = keras.Model(inputs, model._frequency_depthwise(inputs, 2))
+    kernel = np.random.default_rng(1).standard_normal((3, 1, 3, 1)).astype(np.float32)
+    net.layers[1].set_weights([kernel])
+    x = np.random.default_rng(0).standard_normal((2, bins, 4, 3)).astype(np.float32)
+    out = -(-bins // 2)
+    total = max((out - 1) * 2 + 3 - bins, 0)
+    padded = np.pad(x, ((0, 0), (total // 2, total - total // 2), (0, 0), (0, 0)))
+    expected = np.stack([sum(padded[:, 2 * i + j] * kernel[j, 0, :, 0] for j in range(3)) for i in range(out)], axis=1)
+    np.testing.assert_allclose(net(x).numpy(), expected, rtol=1e-5, atol=1e-5)

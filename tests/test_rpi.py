@@ -117,6 +117,13 @@ def test_int8_export_writes_one_kaggle_label_per_clip(frozen, test_dir, tmp_path
     assert {label for _, label in rows} <= set(labels.KAGGLE_LABELS)
 
 
+def test_model_labels_give_make_submissions_own_label_csv(frozen, test_dir, reference_csv, tmp_path):
+    out = run_rpi(frozen[1]["tflite"], test_dir, tmp_path / "own.csv", "--model_labels")
+    assert _bytes(out) == _bytes(reference_csv.replace(".csv", "_all_labels.csv"))
+    assert not rpi.writes_own_labels(["_silence_", "_unknown_", "yes", "marvin"], asked=False)
+    assert rpi.writes_own_labels(["_silence_", "_unknown_", "lights_on"], asked=False)  # Kaggle would say unknown
+
+
 def test_unreadable_clips_are_predicted_as_all_zero_clips(frozen, tmp_path, capsys):
     folder = make_test_folder(tmp_path / "test")
     rows = dict(r.split(",") for r in _bytes(run_rpi(frozen[1]["tflite"], folder, tmp_path / "s.csv"))

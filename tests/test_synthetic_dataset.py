@@ -213,3 +213,11 @@ def test_pool_reruns_crashed_and_hung_chunks_then_goes_plain(caplog):
     assert progress.total == 4  # every item counted once, despite the reruns
     assert "worker exited with code 3" in caplog.text
     assert caplog.text.count("no progress for 1 s") == synth.espeak.MAX_HANGS - 1  # the crash was the 1st
+
+
+def test_corpus_json_names_the_speech_commands_vocabulary(corpus):
+    out, _ = corpus
+    info = json.loads((out / synth.CORPUS_FILE).read_text())
+    assert info["language"] == "en" and info["keywords"] == ["yes", "no"]  # "cat" of a Speech Commands list: filler
+    assert info["phrases"] == {"yes": "yes", "no": "no", "cat": "cat"}
+    assert info["near_misses"] == {} and info["other_words"] == []

@@ -1,0 +1,393 @@
+"""Your own keywords from text, in any eSpeak NG language: one resumable command from words to a spotter.
+
+    python custom_keywords.py --words "lights on,hey pi" --out runs/lights
+    python custom_keywords.py --words "licht an,hallo pi" --language de --out runs/licht
+    python custom_keywords.py --words "lights on,hey pi" --recordings my_clips --out runs/lights_me
+    python spot_keywords.py --model runs/lights/spotter --input long.wav          # then spot them
+    python make_submission.py --run_dir runs/lights/run --test_dir clips/ --out labels.csv
+
+Stages (each a script of the project, run as a subprocess, its output shown as it goes):
+1. corpus: make_synthetic_dataset.py --words ... --language ... --near_misses --other_words: the
+   keywords spoken by `--speakers` synthetic voices of the language (and accented ones), with
+   sound-alike near misses of each keyword and ordinary words of the language as `_unknown_`;
+2. streams: two calibration streams of make_streaming_test.py from the corpus's validation speakers
+   (keywords among other words; other words and sentences only);
+3. training: train.py --experiment 370 (synthetic only; DS-CNN on MFCC, the real-speech recipe's
+   pre-training style), then with `--recordings` train.py --experiment 371 (fine-tune on them with the
+   synthetic corpus mixed in);
+4. spotter: make_spotter.py (int8 export through freeze_graph.py, decision rule calibrated for
+   false alarms per hour on the streams);
+5. with `--recordings`: the int8 spotter model and the synthetic-only model label the held-back
+   recordings (make_submission_on_rpi.py --model_labels, make_submission.py): accuracy on your voice.
+
+Reads:
+- `--words`: comma list of keywords or phrases ("lights on" is trained and reported as `lights_on`);
+- `--language`: an eSpeak NG language (`python make_synthetic_dataset.py --list_languages`);
+- `--recordings DIR` (optional): a folder per keyword (named as typed or as its label, e.g.
+  `lights on/` or `lights_on/`) of your own recordings: WAVs as every script reads them (any PCM or
+  float WAV, any rate, several channels averaged), at least one clip per keyword; a folder
+  `_unknown_/` may hold words or noises that must not fire. A clip longer than one second keeps
+  the second around its spoken part. An unreadable file is named in the log and skipped. One clip
+  in five of each keyword (at least one when there are two or more; `--held_back_every`) is held
+  back from training to measure the accuracy on your voice.
+
+Writes `--out` R:
+- `R/corpus/` (the synthetic corpus), `R/streams/words/`, `R/streams/negatives/` (calibration);
+- `R/run/`: the run folder of the final model (train.py's layout); with `--recordings`,
+  `R/pretrain/` is the synthetic-only run it was fine-tuned from;
+- `R/recordings/`: your clips as one-second WAVs (`audio/<label>/`), `training_clips.csv` (the
+  clips trained on), `heldback/` (the held-back clips) and `heldback.csv` (fname,label);
+- `R/spotter/`: what `spot_keywords.py --model R/spotter` runs (make_spotter.py's folder);
+- `R/custom_keywords.json`: the settings, the seconds of every stage, the validation accuracy, the
+  held-back accuracy and the spotter's calibration figures; `R/settings.json`: the flags that define
+  the folder. Both are written atomically.
+
+`--pretrained R0 --recordings DIR`: fine-tune the synthetic-only model of an earlier folder R0 (same
+`--words` and `--language`) on your recordings, reusing R0's corpus and streams: minutes instead of a
+new corpus and pre-training. R then holds no corpus/, streams/ or pretrain/ of its own.
+
+Resume: run the same command again. A finished stage is skipped (its last file marks it:
+corpus.json, stream.json, metrics.json, spotter.json); an unfinished corpus or stream is made again,
+an unfinished training continues where it stopped (train.py --resume). Another `--words`,
+`--language`, `--seed` or `--speakers` than R/settings.json holds is an error: use another --out.
+"""
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import audio
+import cli
+import corpus
+import labels as label_sets
+import runs
+
+log = logging.getLogger(__name__)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SETTINGS_FILE = "settings.json"
+REPORT_FILE = "custom_keywords.json"
+PRETRAIN_EXPERIMENT, RECORDINGS_EXPERIMENT = "370", "371"
+DEFINING_FLAGS = ("words", "language", "seed", "speakers", "near_misses", "other_words", "recordings",
+                  "held_back_every")
+HELD_BACK_EVERY = 5  # one clip in five of each keyword is kept back to measure the accuracy on the user's voice
+STREAM_NOISE = os.path.join("train", "audio", label_sets.BACKGROUND_NOISE_DIR)  # inside a corpus
+
+
+def parse_keywords(text):
+    """{label: phrase} of the typed keywords, in order; an empty or repeated one is an error."""
+    phrases = [" ".join(p.lower().split()) for p in text.split(",")]
+    if not all(phrases) or len(set(phrases)) != len(phrases):
+        raise cli.UserError(f"--words must be a comma list of distinct keywords or phrases, got {text!r}")
+    found = {label_sets.phrase_label(p): p for p in phrases}
+    clash = {label_sets.SILENCE_LABEL, label_sets.UNKNOWN_LABEL, label_sets.BACKGROUND_NOISE_DIR} & set(found)
+    if clash:
+        raise cli.UserError(f"--words: {sorted(clash)} is a name the pipeline keeps for itself")
+    return found
+
+
+def run_stage(name, script, args):
+    """Runs one script of the project with this Python; its output goes to the console."""
+    command = [sys.executable, os.path.join(HERE, script), *map(str, args)]
+    log.info("%s: %s", name, " ".join(command[1:]))
+    if subprocess.run(command).returncode != 0:
+        raise cli.UserError(f"stage {name!r} failed: {' '.join(command[1:])} (its messages are above); "
+                            "fix the cause and run the same command again to continue")
+
+
+def check_settings(out, settings):
+    """Writes R/settings.json on the first run; a later run with other defining flags is an error."""
+    path = os.path.join(out, SETTINGS_FILE)
+    if os.path.exists(path):
+        earlier = runs.read_json(path)
+        changed = {k: (earlier.get(k), v) for k, v in settings.items() if earlier.get(k) != v}
+        if changed:
+            raise cli.UserError(f"{out} was made with other settings {changed} (earlier, now): "
+                                "run the same command to continue it, or choose another --out")
+        return
+    os.makedirs(out, exist_ok=True)
+    runs.write_json(path, settings)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Your recordings
+
+def _recording_folders(recordings_dir, keywords):
+    """{label: folder} of the keyword folders (and `_unknown_`) of --recordings; others are an error."""
+    if not os.path.isdir(recordings_dir):
+        raise cli.UserError(f"--recordings {recordings_dir}: not a folder")
+    folders = {}
+    for entry in sorted(os.scandir(recordings_dir), key=lambda e: e.name):
+        if not entry.is_dir():
+            continue
+        label = label_sets.phrase_label(entry.name)
+        if label not in keywords and label != label_sets.UNKNOWN_LABEL:
+            raise cli.UserError(f"{entry.path}: not a keyword of --words ({', '.join(keywords)}) nor "
+                                f"{label_sets.UNKNOWN_LABEL}")
+        folders[label] = entry.path
+    missing = [k for k in keywords if k not in folders]
+    if missing:
+        raise cli.UserError(f"--recordings {recordings_dir}: no folder for {missing}")
+    return folders
+
+
+def one_second(samples):
+    """The second of a recording around its spoken part (a shorter one is padded at the end)."""
+    if len(samples) <= audio.CLIP_SAMPLES:
+        return audio.fit_clip(samples)
+    first, end = audio.speech_span(samples)
+    start = min(max(0, (first + end - audio.CLIP_SAMPLES) // 2), len(samples) - audio.CLIP_SAMPLES)
+    return samples[start:start + audio.CLIP_SAMPLES]
+
+
+def read_recordings(folder):
+    """(file name, one-second clip) of every readable file of a folder; unreadable ones are logged and skipped."""
+    clips, skipped = [], []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path) or name.startswith("."):
+            continue
+        try:
+            clips.append((name, one_second(audio.read_wav(path))))
+        except audio.WavError as e:
+            log.warning("skipped an unreadable recording: %s", e)
+            skipped.append(path)
+    return clips, skipped
+
+
+def held_back_indexes(count, seed, label, every=HELD_BACK_EVERY):
+    """Which of `count` clips are kept back: one in `every` (0: none), at least one of two or more, drawn from the seed."""
+    wanted = 0 if count < 2 or not every else max(1, round(count / every))
+    rng = np.random.default_rng([seed, *label.encode()])
+    return set(rng.choice(count, wanted, replace=False).tolist())
+
+
+def prepare_recordings(recordings_dir, keywords, out, seed, every=HELD_BACK_EVERY):
+    """Writes R/recordings (see the module docstring); returns its summary."""
+    root = os.path.join(out, "recordings")
+    training, held, skipped = [], [], []
+    for label, folder in _recording_folders(recordings_dir, keywords).items():
+        clips, bad = read_recordings(folder)
+        skipped += bad
+        if not clips and label != label_sets.UNKNOWN_LABEL:
+            raise cli.UserError(f"{folder}: no readable recording of {label!r}")
+        keep_back = held_back_indexes(len(clips), seed, label, every) if label != label_sets.UNKNOWN_LABEL else set()
+        for index, (name, clip) in enumerate(clips):
+            stem = f"{label}__{os.path.splitext(name)[0]}.wav"
+            if index in keep_back:
+                audio.write_wav(os.path.join(root, "heldback", stem), clip)
+                held.append((stem, label))
+            else:
+                audio.write_wav(os.path.join(root, "audio", label, stem), clip)
+                training.append((f"audio/{label}/{stem}", label))
+    corpus.write_pseudo_labels(os.path.join(root, "training_clips.csv"), training)
+    cli.write_text(os.path.join(root, "heldback.csv"), "fname,label\n" + "".join(f"{n},{l}\n" for n, l in held))
+    return {"training_clips": len(training), "held_back_clips": len(held), "skipped_files": skipped}
+
+
+def held_back_accuracy(csv_path, truth):
+    """Share of held-back clips a submission CSV (fname,label) labels right, and the wrong ones."""
+    with open(csv_path, encoding="utf-8") as f:
+        predicted = dict(line.strip().split(",", 1) for line in f.readlines()[1:] if line.strip())
+    wrong = {fname: predicted.get(fname) for fname, label in truth.items() if predicted.get(fname) != label}
+    return {"accuracy": 1 - len(wrong) / len(truth), "clips": len(truth), "wrong": wrong}
+
+
+def _read_truth(out):
+    with open(os.path.join(out, "recordings", "heldback.csv"), encoding="utf-8") as f:
+        return dict(line.strip().split(",", 1) for line in f.readlines()[1:] if line.strip())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stages
+
+def make_corpus(args, keywords, folder):
+    if os.path.exists(os.path.join(folder, "corpus.json")):
+        return "done before"
+    run_stage("corpus", "make_synthetic_dataset.py", [
+        "--out", folder, "--words", ",".join(keywords.values()), "--language", args.language,
+        "--speakers", args.speakers, "--near_misses", args.near_misses, "--other_words", args.other_words,
+        "--test_clips", 0, "--seed", args.seed, "--workers", args.workers,
+        *(["--overwrite"] if os.path.exists(folder) else [])])
+    return "made"
+
+
+def make_streams(args, keywords, corpus_dir, root):
+    """The calibration streams: keywords among other words, and other words and sentences only."""
+    common = ["--clips", os.path.join(corpus_dir, "train"), "--split", "validation", "--reuse",
+              "--keywords", *keywords, "--noise", os.path.join(corpus_dir, STREAM_NOISE), "--overwrite"]
+    kinds = {"words": ["--minutes", args.stream_minutes, "--seed", args.seed],
+             "negatives": ["--minutes", 2 * args.stream_minutes, "--seed", args.seed + 1, "--negatives_only",
+                           "--sentence_probability", 0.5, "--noise_only_fraction", 0.2]}
+    for kind, extra in kinds.items():
+        folder = os.path.join(root, kind)
+        if not os.path.exists(os.path.join(folder, "stream.json")):
+            run_stage(f"stream {kind}", "make_streaming_test.py", [*common, "--out", folder, *extra])
+    return [os.path.join(root, kind) for kind in kinds]
+
+
+def train(args, keywords, corpus_dir, run_dir, experiment, extra=()):
+    if os.path.exists(os.path.join(run_dir, "metrics.json")):
+        return runs.read_json(os.path.join(run_dir, "metrics.json"))
+    budget = ["--max_minutes", args.train_minutes] if experiment == PRETRAIN_EXPERIMENT else []
+    budget += ["--epochs", args.epochs] if args.epochs else []
+    run_stage(f"training ({run_dir})", "train.py", [
+        "--experiment", experiment, "--run_dir", run_dir, "--resume", "--seed", args.seed,
+        "--data_dir", os.path.join(corpus_dir, "train"), "--wanted_words", *keywords, *budget, *extra])
+    return runs.read_json(os.path.join(run_dir, "metrics.json"))
+
+
+def make_spotter(args, run_dir, streams, out):
+    folder = os.path.join(out, "spotter")
+    if not os.path.exists(os.path.join(folder, "spotter.json")):
+        run_stage("spotter", "make_spotter.py", ["--run_dir", run_dir, "--streams", *streams, "--out", folder,
+                                                 "--check_clips", args.check_clips, "--overwrite"])
+    return runs.read_json(os.path.join(folder, "spotter.json"))
+
+
+def score_held_back(out, pretrain_dir):
+    """Accuracy on the held-back recordings of the shipped int8 model and of the synthetic-only model."""
+    truth, folder = _read_truth(out), os.path.join(out, "recordings")
+    if not truth:
+        return {}
+    spotter_csv = os.path.join(folder, "heldback_int8.csv")
+    synthetic_csv = os.path.join(folder, "heldback_synthetic.csv")
+    run_stage("held-back clips, int8", "make_submission_on_rpi.py", [
+        "--model", os.path.join(out, "spotter", "spotter_int8.tflite"), "--test_data",
+        os.path.join(folder, "heldback"), "--submission_fn", spotter_csv, "--model_labels", "--num_threads", 1,
+        "--overwrite"])
+    run_stage("held-back clips, synthetic only", "make_submission.py", [
+        "--run_dir", pretrain_dir, "--test_dir", os.path.join(folder, "heldback"), "--out", synthetic_csv,
+        "--no_progress", "--overwrite"])
+    return {"int8_spotter": held_back_accuracy(spotter_csv, truth),
+            "synthetic_only": held_back_accuracy(synthetic_csv.replace(".csv", "_all_labels.csv"), truth)}
+
+
+def pretrained_folder(path, settings):
+    """The corpus, streams and synthetic run of an earlier custom_keywords.py folder with the same keywords."""
+    earlier_path = os.path.join(path, SETTINGS_FILE)
+    if not os.path.exists(os.path.join(path, REPORT_FILE)) or not os.path.exists(earlier_path):
+        raise cli.UserError(f"--pretrained {path}: not a finished custom_keywords.py folder (no {REPORT_FILE})")
+    earlier = runs.read_json(earlier_path)
+    if earlier.get("recordings"):
+        raise cli.UserError(f"--pretrained {path}: trained on recordings; give a synthetic-only folder")
+    changed = [k for k in ("words", "language") if earlier.get(k) != settings[k]]
+    if changed:
+        raise cli.UserError(f"--pretrained {path}: made with other {changed}: {[earlier.get(k) for k in changed]}")
+    return os.path.join(path, "corpus"), os.path.join(path, "streams"), os.path.join(path, "run")
+
+
+def build(args):
+    """Runs every stage into args.out; returns the report written to R/custom_keywords.json."""
+    keywords = parse_keywords(args.words)
+    out = args.out
+    settings = {name: getattr(args, name) for name in DEFINING_FLAGS}
+    settings["recordings"] = os.path.abspath(args.recordings) if args.recordings else None
+    settings["pretrained"] = os.path.abspath(args.pretrained) if args.pretrained else None
+    check_settings(out, settings)
+    report_path = os.path.join(out, REPORT_FILE)
+    # a rerun adds its time to the earlier run's: a skipped stage costs nothing, a resumed one its rest
+    seconds = runs.read_json(report_path)["seconds"] if os.path.exists(report_path) else {}
+    report = {"keywords": keywords, "language": args.language, "settings": settings}
+
+    def timed(name, step):
+        start = time.monotonic()
+        result = step()
+        seconds[name] = round(seconds.get(name, 0.0) + time.monotonic() - start, 1)
+        print(f"== {name}: {time.monotonic() - start:.0f} s", flush=True)
+        return result
+
+    corpus_dir, streams_root = os.path.join(out, "corpus"), os.path.join(out, "streams")
+    run_dir = os.path.join(out, "run")
+    pretrain_dir = os.path.join(out, "pretrain") if args.recordings else run_dir
+    if args.pretrained:
+        corpus_dir, streams_root, pretrain_dir = pretrained_folder(args.pretrained, settings)
+    if args.recordings:
+        report["recordings"] = timed("recordings", lambda: prepare_recordings(args.recordings, keywords, out, args.seed,
+                                                                              args.held_back_every))
+    timed("corpus", lambda: make_corpus(args, keywords, corpus_dir))
+    streams = timed("streams", lambda: make_streams(args, keywords, corpus_dir, streams_root))
+    metrics = timed("training", lambda: train(args, keywords, corpus_dir, pretrain_dir, PRETRAIN_EXPERIMENT))
+    if args.recordings:
+        metrics = timed("fine-tuning", lambda: train(args, keywords, corpus_dir, run_dir, RECORDINGS_EXPERIMENT, [
+            "--init_from", pretrain_dir,
+            "--pseudo_labels", os.path.join(out, "recordings", "training_clips.csv")]))
+    spotter = timed("spotter", lambda: make_spotter(args, run_dir, streams, out))
+    if args.recordings:
+        report["held_back"] = timed("held-back clips", lambda: score_held_back(out, pretrain_dir))
+    target = spotter["default_target_fa_per_hour"]
+    report.update({
+        "seconds": seconds, "corpus": corpus_dir, "run_dir": run_dir, "spotter": os.path.join(out, "spotter"),
+        "validation_accuracy": metrics.get("best_val_accuracy"),
+        "calibration": spotter["calibration"]["per_target"].get(f"{target:g}")})
+    runs.write_json(report_path, report)
+    return report
+
+
+def print_summary(report):
+    print(f"\nkeywords: {', '.join(report['keywords'])} ({report['language']})")
+    print(f"validation accuracy (synthetic validation speakers): {report['validation_accuracy']}")
+    calibration = report["calibration"] or {}
+    if calibration:
+        print(f"on the calibration streams: {calibration['recall']:.1%} of the keywords found at "
+              f"{calibration['false_alarms_per_hour']:.2f} false alarms per hour (an optimistic estimate: "
+              "score a stream of real speech for the real figure)")
+    for model, result in report.get("held_back", {}).items():
+        print(f"held-back recordings, {model}: {result['accuracy']:.1%} of {result['clips']} clips right")
+    if report.get("recordings", {}).get("skipped_files"):
+        print(f"skipped unreadable recordings: {report['recordings']['skipped_files']}")
+    print(f"spot with:  python spot_keywords.py --model {report['spotter']} --input long.wav")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--words", required=True, help='comma list of keywords or phrases, e.g. "lights on,hey pi"')
+    parser.add_argument("--language", default="en-us",
+                        help="eSpeak NG language of the keywords (default en-us; see "
+                             "make_synthetic_dataset.py --list_languages)")
+    parser.add_argument("--recordings", default=None,
+                        help="folder with a sub-folder of your own WAVs per keyword (optional)")
+    parser.add_argument("--pretrained", default=None,
+                        help="with --recordings: reuse the corpus, streams and synthetic model of an earlier "
+                             "synthetic-only folder of the same --words and --language (no new corpus or pre-training)")
+    parser.add_argument("--held_back_every", type=int, default=HELD_BACK_EVERY,
+                        help=f"keep one recording in this many of each keyword back to measure the accuracy on "
+                             f"your voice (default {HELD_BACK_EVERY}; 0: train on all)")
+    parser.add_argument("--out", required=True, help="output folder R (resumable: run the same command again)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the corpus, streams and training (default 0)")
+    parser.add_argument("--speakers", type=int, default=600, help="synthetic speakers of the corpus (default 600)")
+    parser.add_argument("--near_misses", type=int, default=6, help="sound-alike near misses per keyword (default 6)")
+    parser.add_argument("--other_words", type=int, default=60,
+                        help="ordinary words of the language as negatives (default 60)")
+    parser.add_argument("--train_minutes", type=float, default=11.0,
+                        help="time budget of the synthetic training (default 11, experiment 370's)")
+    parser.add_argument("--epochs", type=int, default=0, help="override the experiments' epochs (0: theirs)")
+    parser.add_argument("--stream_minutes", type=float, default=5.0,
+                        help="minutes of the keyword calibration stream (the negatives' is twice as long; default 5)")
+    parser.add_argument("--check_clips", type=int, default=100,
+                        help="validation clips freeze_graph.py checks the exports on (default 100)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="corpus worker processes")
+    return parser
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    if args.pretrained and not args.recordings:
+        raise cli.UserError("--pretrained needs --recordings: it fine-tunes an earlier folder's model on them")
+    if args.speakers < 3 or args.stream_minutes <= 0 or args.train_minutes <= 0:
+        raise cli.UserError("--speakers must be >= 3 (training, validation and testing speakers), "
+                            "--stream_minutes and --train_minutes positive")
+    report = build(args)
+    print_summary(report)
+    return report
+
+
+if __name__ == "__main__":
+    cli.run(main)
