@@ -191,17 +191,17 @@ def prepare_recordings(recordings_dir, keywords, out, seed, every=HELD_BACK_EVER
     return {"training_clips": len(training), "held_back_clips": len(held), "skipped_files": skipped}
 
 
+def read_fname_labels(csv_path):
+    """{fname: label} of a `fname,label` CSV (a submission, heldback.csv)."""
+    with open(csv_path, encoding="utf-8") as f:
+        return dict(line.strip().split(",", 1) for line in f.readlines()[1:] if line.strip())
+
+
 def held_back_accuracy(csv_path, truth):
     """Share of held-back clips a submission CSV (fname,label) labels right, and the wrong ones."""
-    with open(csv_path, encoding="utf-8") as f:
-        predicted = dict(line.strip().split(",", 1) for line in f.readlines()[1:] if line.strip())
+    predicted = read_fname_labels(csv_path)
     wrong = {fname: predicted.get(fname) for fname, label in truth.items() if predicted.get(fname) != label}
     return {"accuracy": 1 - len(wrong) / len(truth), "clips": len(truth), "wrong": wrong}
-
-
-def _read_truth(out):
-    with open(os.path.join(out, "recordings", "heldback.csv"), encoding="utf-8") as f:
-        return dict(line.strip().split(",", 1) for line in f.readlines()[1:] if line.strip())
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -253,7 +253,8 @@ def make_spotter(args, run_dir, streams, out):
 
 def score_held_back(out, pretrain_dir):
     """Accuracy on the held-back recordings of the shipped int8 model and of the synthetic-only model."""
-    truth, folder = _read_truth(out), os.path.join(out, "recordings")
+    folder = os.path.join(out, "recordings")
+    truth = read_fname_labels(os.path.join(folder, "heldback.csv"))
     if not truth:
         return {}
     spotter_csv = os.path.join(folder, "heldback_int8.csv")
