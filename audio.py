@@ -11,9 +11,11 @@ place would train or predict as if it were audio) -- raises `WavError` (a `cli.U
 message names the file and the problem.
 
 Clip-length policy (`fit_clip`), the one the TensorFlow tutorial's `decode_wav(desired_samples=)`
-applies: a clip shorter than one second is padded with zeros *at the end*; a longer one keeps its
-first second. Time-shift augmentation moves the word afterwards, so the padding side is not
-learned as a cue.
+applies: a clip shorter than the clip length is padded with zeros *at the end*; a longer one keeps
+its start. Time-shift augmentation moves the word afterwards, so the padding side is not learned
+as a cue. The clip length is `CLIP_SAMPLES` (1 s) unless a run says otherwise (its setting
+`clip_duration_ms`, turned into samples by `clip_samples`; a model's waveform input then has that
+length and every later script reads it from the model).
 
 `speech_span` finds the spoken part of a clip by frame energy (make_streaming_test.py places it,
 stream_augment.py moves it about a training window).
@@ -41,7 +43,8 @@ SAMPLE_RATE = 16000
 # Rates a recording can have; a header outside them is damaged (resampling from 1 Hz or 4 GHz
 # would need gigabytes).
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
-CLIP_SAMPLES = 16000
+CLIP_MS = 1000  # the default clip length: Speech Commands' one-second clips
+CLIP_SAMPLES = CLIP_MS * SAMPLE_RATE // 1000
 
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
 _INT_DTYPES = {8: np.uint8, 16: np.dtype("<i2"), 32: np.dtype("<i4")}
@@ -229,6 +232,11 @@ def resample(samples, from_rate, to_rate):
     return np.concatenate([head, resampler.flush()])
 
 
+def clip_samples(clip_ms):
+    """Samples of a clip `clip_ms` milliseconds long at SAMPLE_RATE (a whole number: 1 ms is 16 samples)."""
+    return int(clip_ms) * SAMPLE_RATE // 1000
+
+
 def fit_clip(samples, clip_samples=CLIP_SAMPLES):
     """Zero-pads at the end or keeps the start, so the result has exactly `clip_samples`."""
     samples = np.asarray(samples, dtype=np.float32)
@@ -238,7 +246,7 @@ def fit_clip(samples, clip_samples=CLIP_SAMPLES):
 
 
 def load_clip(path, clip_samples=CLIP_SAMPLES):
-    """A WAV file as exactly one clip of float32 samples at 16 kHz."""
+    """A WAV file as exactly one clip of `clip_samples` float32 samples at 16 kHz."""
     return fit_clip(read_wav(path), clip_samples)
 
 

@@ -7,16 +7,18 @@
     python make_submission.py --run_dir runs/lights/run --test_dir clips/ --out labels.csv
 
 Stages (each a script of the project, run as a subprocess, its output shown as it goes):
-1. corpus: make_synthetic_dataset.py --words ... --language ... --near_misses --other_words: the
-   keywords spoken by `--speakers` synthetic voices of the language (and accented ones), with
-   sound-alike near misses of each keyword and ordinary words of the language as `_unknown_`;
+1. corpus: make_synthetic_dataset.py --words ... --language ... --near_misses --other_words
+   --clip_ms auto: the keywords spoken by `--speakers` synthetic voices of the language (and accented
+   ones), with sound-alike near misses of each keyword and ordinary words of the language as
+   `_unknown_`, in clips long enough for the longest keyword (1 s for short words, more for a long
+   phrase: corpus.json's `clip_ms`, the clip length of every later stage);
 2. streams: two calibration streams of make_streaming_test.py from the corpus's validation speakers
    (keywords among other words; other words and sentences only);
-3. training: train.py --experiment 370 (synthetic only; DS-CNN on MFCC, the real-speech recipe's
-   pre-training style), then with `--recordings` train.py --experiment 371 (fine-tune on them with the
-   synthetic corpus mixed in);
+3. training: train.py --experiment 370 --clip_duration_ms <the corpus's clip_ms> (synthetic only;
+   DS-CNN on MFCC, the real-speech recipe's pre-training style), then with `--recordings` train.py
+   --experiment 371 (fine-tune on them with the synthetic corpus mixed in);
 4. spotter: make_spotter.py (int8 export through freeze_graph.py, decision rule calibrated for
-   false alarms per hour on the streams);
+   false alarms per hour on the streams; the model's window is its clip length);
 5. with `--recordings`: the int8 spotter model and the synthetic-only model label the held-back
    recordings (make_submission_on_rpi.py --model_labels, make_submission.py): accuracy on your voice.
 
@@ -26,21 +28,22 @@ Reads:
 - `--recordings DIR` (optional): a folder per keyword (named as typed or as its label, e.g.
   `lights on/` or `lights_on/`) of your own recordings: WAVs as every script reads them (any PCM or
   float WAV, any rate, several channels averaged), at least one clip per keyword; a folder
-  `_unknown_/` may hold words or noises that must not fire. A clip longer than one second keeps
-  the second around its spoken part. An unreadable file is named in the log and skipped. One clip
-  in five of each keyword (at least one when there are two or more; `--held_back_every`) is held
-  back from training to measure the accuracy on your voice.
+  `_unknown_/` may hold words or noises that must not fire. A recording longer than the corpus's
+  clip length keeps that length around its spoken part; a shorter one is padded at the end. An
+  unreadable file is named in the log and skipped. One clip in five of each keyword (at least one
+  when there are two or more; `--held_back_every`) is held back from training to measure the
+  accuracy on your voice.
 
 Writes `--out` R:
 - `R/corpus/` (the synthetic corpus), `R/streams/words/`, `R/streams/negatives/` (calibration);
 - `R/run/`: the run folder of the final model (train.py's layout); with `--recordings`,
   `R/pretrain/` is the synthetic-only run it was fine-tuned from;
-- `R/recordings/`: your clips as one-second WAVs (`audio/<label>/`), `training_clips.csv` (the
+- `R/recordings/`: your clips as WAVs of the clip length (`audio/<label>/`), `training_clips.csv` (the
   clips trained on), `heldback/` (the held-back clips) and `heldback.csv` (fname,label);
 - `R/spotter/`: what `spot_keywords.py --model R/spotter` runs (make_spotter.py's folder);
-- `R/custom_keywords.json`: the settings, the seconds of every stage, the validation accuracy, the
-  held-back accuracy and the spotter's calibration figures; `R/settings.json`: the flags that define
-  the folder. Both are written atomically.
+- `R/custom_keywords.json`: the settings, the clip length (`clip_ms`), the seconds of every stage,
+  the validation accuracy, the held-back accuracy and the spotter's calibration figures;
+  `R/settings.json`: the flags that define the folder. Both are written atomically.
 
 `--pretrained R0 --recordings DIR`: fine-tune the synthetic-only model of an earlier folder R0 (same
 `--words` and `--language`) on your recordings, reusing R0's corpus and streams: minutes instead of a
@@ -137,24 +140,25 @@ def _recording_folders(recordings_dir, keywords):
     return folders
 
 
-def one_second(samples):
-    """The second of a recording around its spoken part (a shorter one is padded at the end)."""
-    if len(samples) <= audio.CLIP_SAMPLES:
-        return audio.fit_clip(samples)
+def clip_around_speech(samples, clip_samples=audio.CLIP_SAMPLES):
+    """The clip (`clip_samples`) of a recording around its spoken part (a shorter one is padded at the end)."""
+    if len(samples) <= clip_samples:
+        return audio.fit_clip(samples, clip_samples)
     first, end = audio.speech_span(samples)
-    start = min(max(0, (first + end - audio.CLIP_SAMPLES) // 2), len(samples) - audio.CLIP_SAMPLES)
-    return samples[start:start + audio.CLIP_SAMPLES]
+    start = min(max(0, (first + end - clip_samples) // 2), len(samples) - clip_samples)
+    return samples[start:start + clip_samples]
 
 
-def read_recordings(folder):
-    """(file name, one-second clip) of every readable file of a folder; unreadable ones are logged and skipped."""
+def read_recordings(folder, clip_samples=audio.CLIP_SAMPLES):
+    """(file name, clip of `clip_samples`) of every readable file of a folder; unreadable ones are logged and
+    skipped."""
     clips, skipped = [], []
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
         if not os.path.isfile(path) or name.startswith("."):
             continue
         try:
-            clips.append((name, one_second(audio.read_wav(path))))
+            clips.append((name, clip_around_speech(audio.read_wav(path), clip_samples)))
         except audio.WavError as e:
             log.warning("skipped an unreadable recording: %s", e)
             skipped.append(path)
@@ -168,12 +172,12 @@ def held_back_indexes(count, seed, label, every=HELD_BACK_EVERY):
     return set(rng.choice(count, wanted, replace=False).tolist())
 
 
-def prepare_recordings(recordings_dir, keywords, out, seed, every=HELD_BACK_EVERY):
-    """Writes R/recordings (see the module docstring); returns its summary."""
+def prepare_recordings(recordings_dir, keywords, out, seed, every=HELD_BACK_EVERY, clip_samples=audio.CLIP_SAMPLES):
+    """Writes R/recordings, clips of `clip_samples` (see the module docstring); returns its summary."""
     root = os.path.join(out, "recordings")
     training, held, skipped = [], [], []
     for label, folder in _recording_folders(recordings_dir, keywords).items():
-        clips, bad = read_recordings(folder)
+        clips, bad = read_recordings(folder, clip_samples)
         skipped += bad
         if not clips and label != label_sets.UNKNOWN_LABEL:
             raise cli.UserError(f"{folder}: no readable recording of {label!r}")
@@ -213,9 +217,14 @@ def make_corpus(args, keywords, folder):
     run_stage("corpus", "make_synthetic_dataset.py", [
         "--out", folder, "--words", ",".join(keywords.values()), "--language", args.language,
         "--speakers", args.speakers, "--near_misses", args.near_misses, "--other_words", args.other_words,
-        "--test_clips", 0, "--seed", args.seed, "--workers", args.workers,
+        "--test_clips", 0, "--seed", args.seed, "--workers", args.workers, "--clip_ms", "auto",
         *(["--overwrite"] if os.path.exists(folder) else [])])
     return "made"
+
+
+def corpus_clip_ms(corpus_dir):
+    """The clip length (ms) of a synthetic corpus: its corpus.json's `clip_ms` (1000 in a corpus older than it)."""
+    return runs.read_json(os.path.join(corpus_dir, "corpus.json")).get("clip_ms", audio.CLIP_MS)
 
 
 def make_streams(args, keywords, corpus_dir, root):
@@ -239,7 +248,8 @@ def train(args, keywords, corpus_dir, run_dir, experiment, extra=()):
     budget += ["--epochs", args.epochs] if args.epochs else []
     run_stage(f"training ({run_dir})", "train.py", [
         "--experiment", experiment, "--run_dir", run_dir, "--resume", "--seed", args.seed,
-        "--data_dir", os.path.join(corpus_dir, "train"), "--wanted_words", *keywords, *budget, *extra])
+        "--data_dir", os.path.join(corpus_dir, "train"), "--wanted_words", *keywords,
+        "--clip_duration_ms", corpus_clip_ms(corpus_dir), *budget, *extra])
     return runs.read_json(os.path.join(run_dir, "metrics.json"))
 
 
@@ -310,9 +320,12 @@ def build(args):
     if args.pretrained:
         corpus_dir, streams_root, pretrain_dir = pretrained_folder(args.pretrained, settings)
     if args.recordings:
-        report["recordings"] = timed("recordings", lambda: prepare_recordings(args.recordings, keywords, out, args.seed,
-                                                                              args.held_back_every))
+        _recording_folders(args.recordings, keywords)  # a missing keyword folder is an error before the corpus
     timed("corpus", lambda: make_corpus(args, keywords, corpus_dir))
+    report["clip_ms"] = corpus_clip_ms(corpus_dir)
+    if args.recordings:  # cut to the corpus's clip length, which the model is trained on
+        report["recordings"] = timed("recordings", lambda: prepare_recordings(
+            args.recordings, keywords, out, args.seed, args.held_back_every, audio.clip_samples(report["clip_ms"])))
     streams = timed("streams", lambda: make_streams(args, keywords, corpus_dir, streams_root))
     metrics = timed("training", lambda: train(args, keywords, corpus_dir, pretrain_dir, PRETRAIN_EXPERIMENT))
     if args.recordings:

@@ -71,7 +71,7 @@ def frame_signal(signal, frame_length_samples, frame_step_samples):
     """
     signal_samples = signal.shape[-1]
     if signal_samples is None:
-        raise ValueError("framing needs a static signal length (the model input is [batch, 16000])")
+        raise ValueError("framing needs a static signal length (the model input is [batch, clip samples])")
     frames = num_frames(signal_samples, frame_length_samples, frame_step_samples)
     block = math.gcd(frame_length_samples, frame_step_samples)
     parts, hop_blocks = frame_length_samples // block, frame_step_samples // block

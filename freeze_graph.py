@@ -8,19 +8,23 @@ Command line (everything else comes from the run folder; no training flag is eve
                            [--check_clips 300] [--seed 0]
                            [--data_dir DIR ...] [--streaming] [--overwrite]
 
+The clip length S (samples) is the model's: the length of its waveform input (16000 for a run of
+the default 1 s clips; the run's `clip_duration_ms` otherwise). Every export takes clips of S
+samples.
+
 Reads `runs/N/best.keras` (or `--checkpoint`), `labels.txt` and `config.json` (the data folders
 `data_dir` and their split settings, through `settings.settings_from_config` as train.py reads them). Writes, all or none, each atomically (`.tmp` then
 rename; existing files are replaced only with `--overwrite`, checked before any work; an output
 that is one of the run's files is an error):
 
 - `<out>.pb`: frozen GraphDef with the TensorFlow speech_commands tutorial's tensor names:
-  `wav_data` (string placeholder: a WAV file's bytes), `decoded_sample_data` (float32 [16000, 1],
-  the output of `tf.audio.decode_wav(desired_channels=1, desired_samples=16000)`: zero-padded at
+  `wav_data` (string placeholder: a WAV file's bytes), `decoded_sample_data` (float32 [S, 1],
+  the output of `tf.audio.decode_wav(desired_channels=1, desired_samples=S)`: zero-padded at
   the end or cut, as `audio.fit_clip`; an Identity, so it can be fed directly with samples) and
   `labels_softmax` (float32 [1, C] probabilities in `labels.txt` order). The graph's DecodeWav
   reads 16-bit PCM only and keeps the first channel of a multi-channel file; feed other files
   as samples to `decoded_sample_data:0` (make_submission_on_rpi.py does).
-- `<out>.tflite`: float32 TFLite, input float32 [1, 16000] in [-1, 1], output [1, C].
+- `<out>.tflite`: float32 TFLite, input float32 [1, S] in [-1, 1], output [1, C].
 - `<out>_int8.tflite`: post-training quantisation with float32 input and output as above.
   `--int8_mode dynamic` (default): int8 weights, activations quantised to int8 per inference
   from their measured range (TFLite's dynamic-range "hybrid" kernels). `--int8_mode full`: int8
@@ -77,6 +81,7 @@ from tqdm import tqdm
 import audio
 import cli
 import corpus
+import model
 import quantization
 import runs
 import settings
@@ -109,11 +114,13 @@ def output_paths(out_prefix):
 def frozen_graph_def(keras_model):
     """GraphDef wav_data -> decoded_sample_data -> labels_softmax with the variables as constants."""
 
+    clip_samples = model.clip_samples_of(keras_model)
+
     @tf.function(input_signature=[tf.TensorSpec([], tf.string, name=WAV_DATA)])
     def serve(wav_data):
-        decoded = tf.audio.decode_wav(wav_data, desired_channels=1, desired_samples=audio.CLIP_SAMPLES)
+        decoded = tf.audio.decode_wav(wav_data, desired_channels=1, desired_samples=clip_samples)
         samples = tf.identity(decoded.audio, name=DECODED_SAMPLE_DATA)
-        probs = keras_model(tf.reshape(samples, [1, audio.CLIP_SAMPLES]), training=False)
+        probs = keras_model(tf.reshape(samples, [1, clip_samples]), training=False)
         return tf.identity(probs, name=LABELS_SOFTMAX)
 
     graph_def = convert_variables_to_constants_v2(serve.get_concrete_function()).graph.as_graph_def()
@@ -125,9 +132,10 @@ def frozen_graph_def(keras_model):
 
 
 def _frozen_waveform_function(keras_model):
-    """Concrete function float32 [1, 16000] -> probabilities, variables frozen (the TFLite input)."""
+    """Concrete function float32 [1, S] -> probabilities, variables frozen (the TFLite input)."""
 
-    @tf.function(input_signature=[tf.TensorSpec([1, audio.CLIP_SAMPLES], tf.float32, name="waveform")])
+    @tf.function(input_signature=[tf.TensorSpec([1, model.clip_samples_of(keras_model)], tf.float32,
+                                                name="waveform")])
     def infer(waveform):
         return keras_model(waveform, training=False)
 
@@ -154,7 +162,7 @@ def front_end_nodes(float_model):
 
 def tflite_int8(keras_model, calibration_clips=None, float_nodes=()):
     """Int8 TFLite with float32 input/output: int8 weights and dynamic-range activations, or, given
-    calibration clips [n, 16000], int8 weights and calibrated fixed-scale int8 activations except in
+    calibration clips [n, S], int8 weights and calibrated fixed-scale int8 activations except in
     the operators that output `float_nodes` (tensor names; see `front_end_nodes`)."""
     converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen_waveform_function(keras_model)],
                                                                 keras_model)
@@ -186,7 +194,7 @@ def int8_export(keras_model, float_content, calibration, mode="dynamic", bias_co
     """`Int8Export`: the int8 TFLite bytes (`mode` "dynamic" or "full"), the Keras model they were
     made from (the bias-corrected copy, or `keras_model`), how many layers were corrected and the
     names of the layers kept float. `float_content`: the float TFLite of `keras_model` (the source
-    of the float waveform layer); `calibration`: training clips [n, 16000]."""
+    of the float waveform layer); `calibration`: training clips [n, S]."""
     full = mode == "full"
     float_layer = quantization.waveform_layer(keras_model) if float_waveform_layer and not full else None
     source, corrected = keras_model, 0
@@ -215,14 +223,14 @@ def split_clip_paths(data_dirs, split, config, source=runs.CONFIG_FILE):
     return paths
 
 
-def sample_clips(paths, count, seed):
-    """float32 [n, 16000] of up to `count` clips drawn without replacement (unreadable ones skipped)."""
+def sample_clips(paths, count, seed, clip_samples=audio.CLIP_SAMPLES):
+    """float32 [n, clip_samples] of up to `count` clips drawn without replacement (unreadable ones skipped)."""
     rng = np.random.default_rng(seed)
     chosen = [paths[i] for i in sorted(rng.choice(len(paths), size=min(count, len(paths)), replace=False))]
     clips = []
     for path in chosen:
         try:
-            clips.append(audio.load_clip(path))
+            clips.append(audio.load_clip(path, clip_samples))
         except audio.WavError as e:
             log.warning("skipped: %s", e)
     if not clips:
@@ -230,8 +238,8 @@ def sample_clips(paths, count, seed):
     return np.stack(clips)
 
 
-def run_clips(data_dirs, split, config, source, count, seed):
-    """float32 [n, 16000]: up to `count` clips of a split ("training": calibration, "validation":
+def run_clips(data_dirs, split, config, source, count, seed, clip_samples):
+    """float32 [n, clip_samples]: up to `count` clips of a split ("training": calibration, "validation":
     the export checks) of a run's data folders, split as its training split them; without a
     validation split, training clips (an export check needs clips, not necessarily unseen ones)."""
     try:
@@ -241,7 +249,7 @@ def run_clips(data_dirs, split, config, source, count, seed):
             raise
         log.warning("%s; checking the exports on training clips instead", e)
         paths = split_clip_paths(data_dirs, "training", config, source)
-    return sample_clips(paths, count, seed)
+    return sample_clips(paths, count, seed, clip_samples)
 
 
 def predict_keras(keras_model, clips):
@@ -334,11 +342,13 @@ def main(argv=None):
     keras_model, labels, config = runs.load_run(args.run_dir, args.checkpoint)
     config_path = os.path.join(args.run_dir, runs.CONFIG_FILE)
     data_dirs = args.data_dir or settings.settings_from_config(config, config_path)["data_dir"]
+    clip_samples = model.clip_samples_of(keras_model)  # the run's clip length, as trained
 
     exports = {"pb": frozen_graph_def(keras_model).SerializeToString(), "tflite": tflite_float(keras_model)}
     int8 = None
     if not args.skip_int8:
-        calibration = run_clips(data_dirs, "training", config, config_path, args.calibration_clips, args.seed)
+        calibration = run_clips(data_dirs, "training", config, config_path, args.calibration_clips, args.seed,
+                                clip_samples)
         int8 = int8_export(keras_model, exports["tflite"], calibration, args.int8_mode,
                            bias_correction=not args.no_bias_correction, float_waveform_layer=not args.int8_waveform_layer)
         exports["int8"] = int8.content
@@ -352,7 +362,7 @@ def main(argv=None):
         log.info("a raw-waveform model has no feature front end to split: no streaming export (spot_keywords.py "
                  "runs the whole model every hop)")
 
-    check = run_clips(data_dirs, "validation", config, config_path, args.check_clips, args.seed)
+    check = run_clips(data_dirs, "validation", config, config_path, args.check_clips, args.seed, clip_samples)
     report = check_exports(keras_model, exports, check, paths, split.spec if split else None)
     report.update(int8_mode=None if args.skip_int8 else args.int8_mode, check_clips=len(check),
                   bias_corrected_layers=None if int8 is None else int8.corrected_layers,

@@ -3,7 +3,7 @@
 Library use (train.py and the scoring scripts):
 
     ap = AudioProcessor.from_settings(values)    # resolved settings (settings.py), or keyword arguments
-    ds = ap.dataset("training", batch_size=100)  # keras.utils.PyDataset of (x float32 [b, 16000], y)
+    ds = ap.dataset("training", batch_size=100)  # keras.utils.PyDataset of (x float32 [b, clip samples], y)
     ds.set_epoch(3)                              # training batch i of epoch e: a pure function of (seed, e, i)
 
 Command line (describes a dataset; reads the folders, writes nothing, loads no TensorFlow):
@@ -20,8 +20,11 @@ without a file is counted and logged, a speaker found in two splits is logged an
 Labels: `labels.model_labels(wanted_words)`; per split, `silence_percentage` and
 `unknown_percentage` of the wanted-word clip count are added as silence and unknown samples.
 
-Memory: every clip is decoded once (threads, tqdm bar) into ONE int16 array [n_clips, 16000]:
-32,000 bytes per clip, linear in the clip count: v0.01's 64,727 clips take 2.1 GB, v0.02's
+Clips are padded or cut (`audio.fit_clip`) to the setting `clip_duration_ms` (default 1000 ms:
+16000 samples), the length of the model's input.
+
+Memory: every clip is decoded once (threads, tqdm bar) into ONE int16 array [n_clips, clip samples]:
+32,000 bytes per one-second clip, linear in the clip count: v0.01's 64,727 clips take 2.1 GB, v0.02's
 105,829 take 3.4 GB, 150k pseudo-labelled test clips 4.8 GB more. Noise files are kept as float32
 (64 KB per second). A clip that cannot be read (`audio.WavError`) is skipped, logged and listed
 in `ap.unreadable`.
@@ -72,7 +75,7 @@ import stream_augment
 
 logger = logging.getLogger(__name__)
 
-CLIP_BYTES = audio.CLIP_SAMPLES * 2  # int16 cache row
+CLIP_BYTES = audio.CLIP_SAMPLES * 2  # int16 cache row of a one-second clip
 SILENCE_INDEX, UNKNOWN_INDEX = 0, 1  # positions in labels.model_labels()
 _UNKNOWN_SLOT, _SILENCE_SLOT = -1, -2  # training slot codes next to cache rows (>= 0)
 # Separate random streams so no two purposes ever share draws.
@@ -80,19 +83,19 @@ _STREAMS = {"validation": 1, "testing": 2, "epoch_order": 3, "training_batch": 4
 _DECODE_CHUNK = 256  # clips per thread task: few tasks, smooth progress bar
 
 
-def decode_clips(paths, workers=None, progress=True):
-    """Decodes WAV files into one int16 array [n_readable, 16000], in threads.
+def decode_clips(paths, clip_samples=audio.CLIP_SAMPLES, workers=None, progress=True):
+    """Decodes WAV files into one int16 array [n_readable, clip_samples], in threads.
 
     Returns (cache, readable mask over `paths`, [(path, problem)] of the unreadable files).
     """
-    cache = np.zeros((len(paths), audio.CLIP_SAMPLES), np.int16)
+    cache = np.zeros((len(paths), clip_samples), np.int16)
     readable = np.ones(len(paths), bool)
     problems = {}
 
     def decode(rows):
         for i in rows:
             try:
-                cache[i] = audio.float_to_int16(audio.load_clip(paths[i]))
+                cache[i] = audio.float_to_int16(audio.load_clip(paths[i], clip_samples))
             except audio.WavError as e:
                 readable[i], problems[i] = False, e.problem
         return len(rows)
@@ -115,8 +118,8 @@ def decode_clips(paths, workers=None, progress=True):
     return cache, readable, failures
 
 
-def load_noise(paths):
-    """([float32 noise recordings, each at least one clip long], [(path, problem)])."""
+def load_noise(paths, clip_samples=audio.CLIP_SAMPLES):
+    """([float32 noise recordings, each at least `clip_samples` long], [(path, problem)])."""
     noise, failures = [], []
     for path in paths:
         try:
@@ -125,7 +128,7 @@ def load_noise(paths):
             logger.warning("unreadable noise file skipped: %s: %s", path, e.problem)
             failures.append((path, e.problem))
             continue
-        noise.append(np.resize(samples, max(len(samples), audio.CLIP_SAMPLES)))  # tiles a short file
+        noise.append(np.resize(samples, max(len(samples), clip_samples)))  # tiles a short file
     return noise, failures
 
 
@@ -144,14 +147,15 @@ class AudioProcessor:
     settings, defaults included, with `pseudo_probability` for the setting `pseudo_ratio` (the
     default chance per training slot of a pseudo-labelled clip, when `pseudo_labels` is given;
     a schedule may change it per epoch) and `augment` for the augmentation settings.
-    `decode_workers` threads decode (default: one per CPU).
+    `decode_workers` threads decode (default: one per CPU). Every clip, noise slice and sample is
+    `clip_duration_ms` long (`clip_samples`).
     """
 
     def __init__(self, data_dirs, wanted_words=None, silence_percentage=_DEFAULT.silence_percentage,
                  unknown_percentage=_DEFAULT.unknown_percentage, validation_percentage=_DEFAULT.validation_percentage,
                  testing_percentage=_DEFAULT.testing_percentage, seed=_DEFAULT.seed, augment=None,
                  pseudo_labels=None, teacher_probs=None, pseudo_probability=_DEFAULT.pseudo_ratio, decode_workers=None,
-                 progress=True):
+                 progress=True, clip_duration_ms=_DEFAULT.clip_duration_ms):
         if isinstance(data_dirs, (str, os.PathLike)):
             data_dirs = [data_dirs]
         if isinstance(pseudo_labels, (str, os.PathLike)):
@@ -162,22 +166,24 @@ class AudioProcessor:
         self.augment = augment if isinstance(augment, settings.AugmentSettings) \
             else settings.AugmentSettings.from_dict(augment or {})
         self.pseudo_probability = settings.check_probability(pseudo_probability, "pseudo_probability")
+        settings.check_time_shift(self.augment, settings.check_clip_duration(clip_duration_ms))
+        self.clip_samples = audio.clip_samples(clip_duration_ms)
         self.folders = corpus.index_folders(data_dirs, validation_percentage, testing_percentage)
         entries = [clip for folder in self.folders for clip in folder.clips]
         pseudo = corpus.read_pseudo_label_files(pseudo_labels) if pseudo_labels else []
         started = time.perf_counter()
         self._cache, readable, self.unreadable = decode_clips(
-            [e[1] for e in entries] + [p[1] for p in pseudo], decode_workers, progress)
+            [e[1] for e in entries] + [p[1] for p in pseudo], self.clip_samples, decode_workers, progress)
         entries = [e for e, ok in zip(entries, readable) if ok]
         pseudo = [p for p, ok in zip(pseudo, readable[len(readable) - len(pseudo):]) if ok]
         logger.info("decoded %d clips into a %.1f MB cache in %.1f s (%d unreadable)", len(self._cache),
                     self._cache.nbytes / 1e6, time.perf_counter() - started, len(self.unreadable))
         noise_paths = [p for folder in self.folders for p in folder.noise_paths]
-        self.noise, noise_failures = load_noise(noise_paths)
+        self.noise, noise_failures = load_noise(noise_paths, self.clip_samples)
         failed = {path for path, _ in noise_failures}
         self.noise_paths = [p for p in noise_paths if p not in failed]
         self.unreadable += noise_failures
-        self._noise_spans = np.array([len(x) - audio.CLIP_SAMPLES + 1 for x in self.noise], np.int64)
+        self._noise_spans = np.array([len(x) - self.clip_samples + 1 for x in self.noise], np.int64)
         if not self.noise:
             logger.warning("no readable %s files: silence samples are all zeros, no noise is added",
                            labels.BACKGROUND_NOISE_DIR)
@@ -201,7 +207,7 @@ class AudioProcessor:
                    validation_percentage=values["validation_percentage"],
                    testing_percentage=values["testing_percentage"], seed=values["seed"],
                    augment=settings.augment_settings(values), pseudo_labels=values["pseudo_labels"] or None,
-                   pseudo_probability=values["pseudo_ratio"], **options)
+                   pseudo_probability=values["pseudo_ratio"], clip_duration_ms=values["clip_duration_ms"], **options)
 
     @property
     def has_teacher(self):
@@ -210,7 +216,7 @@ class AudioProcessor:
 
     @property
     def cache_bytes(self):
-        """Bytes of the int16 clip cache (CLIP_BYTES per clip)."""
+        """Bytes of the int16 clip cache (2 per sample: CLIP_BYTES per one-second clip)."""
         return self._cache.nbytes
 
     def _index_rows(self, entries, pseudo):
@@ -272,13 +278,13 @@ class AudioProcessor:
         self._teacher, self._has_teacher = table, has
 
     def set_teacher_function(self, teacher_function):
-        """An online teacher: `teacher_function(x [n, 16000]) -> probabilities [n, C]` labels every
+        """An online teacher: `teacher_function(x [n, clip_samples]) -> probabilities [n, C]` labels every
         training sample as the student sees it (augmented, silence included); datasets made
         afterwards train on packed targets."""
         self._teacher_function = teacher_function
 
     def clip_batches(self, batch_size=256):
-        """(keys, float32 [n, 16000]) of the training-split and pseudo-labelled clips as recorded (no
+        """(keys, float32 [n, clip_samples]) of the training-split and pseudo-labelled clips as recorded (no
         augmentation), in batches: the clips that distillation can give teacher probabilities."""
         rows = np.flatnonzero((self._row_split == corpus.SPLITS.index("training")) | (self._row_split == -1))
         for start in range(0, len(rows), batch_size):
@@ -392,7 +398,7 @@ class AudioProcessor:
         return stream_augment.plan(rng, is_clip, self.augment, pool, self._noise_slices)
 
     def render(self, plan):
-        """The float32 waveforms [n, 16000] of a plan (`samples.render` from this processor's clips and noise)."""
+        """The float32 waveforms [n, clip_samples] of a plan (`samples.render` of this processor's clips and noise)."""
         return samples.render(plan, self._cache, self.noise, self.augment.circular_shift)
 
     def targets(self, plan, packed, x=None):
@@ -447,6 +453,7 @@ def describe(ap):
         "noise": {"files": len(ap.noise), "seconds": round(sum(noise_seconds), 1),
                   "paths": ap.noise_paths},
         "cache_bytes": ap.cache_bytes,
+        "clip_bytes": ap.clip_samples * 2,
     }
 
 
@@ -472,13 +479,13 @@ def format_description(report):
     lines += [f"  {u['path']}: {u['problem']}" for u in report["unreadable"]]
     noise = report["noise"]
     lines.append(f"noise files: {noise['files']}, {noise['seconds']:.1f} s in total")
-    lines.append(f"clip cache: {report['cache_bytes'] / 1e6:.1f} MB ({CLIP_BYTES} bytes per clip)")
+    lines.append(f"clip cache: {report['cache_bytes'] / 1e6:.1f} MB ({report['clip_bytes']} bytes per clip)")
     return "\n".join(lines)
 
 
 # The settings that change what the description counts (the same flags as train.py's).
-DESCRIBE_SETTINGS = ("wanted_words", "silence_percentage", "unknown_percentage", "validation_percentage",
-                     "testing_percentage", "pseudo_labels", "seed")
+DESCRIBE_SETTINGS = ("clip_duration_ms", "wanted_words", "silence_percentage", "unknown_percentage",
+                     "validation_percentage", "testing_percentage", "pseudo_labels", "seed")
 
 
 def main(argv=None):

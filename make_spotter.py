@@ -17,15 +17,15 @@ Reads:
 
 What it does: the model in the folder (int8 TFLite, one thread, through
 stream_models.load_stream_model: what spot_keywords.py runs) is run once over each stream, every
-`--hop_ms`, and its per-hop probabilities are kept (the stream is followed by 1 s of silence, as
-spot_keywords.py feeds it). For every point of the grid `--smooth_ms` x `--min_hops` the score
-traces are computed offline (streaming.trace_of) and per-keyword thresholds calibrated for every
-false-alarm rate of `--targets` over all the streams together (score_streaming.calibrate: the
-most command words found while the false alarms of all streams per hour of their total time stay
-at or under the target; a keyword it cannot find within the budget never fires; no threshold below
-the one global threshold that meets `--floor_factor` times the target). The grid point
-with the most words found at `--default_target` wins (ties: the smaller smooth_ms, then the
-smaller min_hops); a table of the grid is printed.
+`--hop_ms`, and its per-hop probabilities are kept (the stream is followed by one window of
+silence, the model's clip length, as spot_keywords.py feeds it). For every point of the grid
+`--smooth_ms` x `--min_hops` the score traces are computed offline (streaming.trace_of) and
+per-keyword thresholds calibrated for every false-alarm rate of `--targets` over all the streams
+together (score_streaming.calibrate: the most command words found while the false alarms of all
+streams per hour of their total time stay at or under the target; a keyword it cannot find within
+the budget never fires; no threshold below the one global threshold that meets `--floor_factor`
+times the target). The grid point with the most words found at `--default_target` wins (ties: the
+smaller smooth_ms, then the smaller min_hops); a table of the grid is printed.
 
 Writes `--out` (default `R/spotter`, or `N_spotter` beside `--model N_int8.tflite`), a folder
 written whole or not at all (built in a temporary folder beside it, then renamed; an existing one
@@ -68,18 +68,17 @@ log = logging.getLogger(__name__)
 SPOTTER_FILE = stream_models.SPOTTER_FILE
 PREFIX = "spotter"
 DEFAULT_TARGET = 1.0  # false alarms per hour on the calibration streams; see --default_target
-TAIL_MS = 1000.0  # the silence spot_keywords.py feeds after the input (its --tail_ms default)
 KEPT_EXPORTS = ("int8", "labels", "report", "features", "classifier_int8", "streaming")  # of freeze_graph's files
 
 
-def stream_probabilities(model_path, wav_path, hop_samples, num_threads=1, tail_ms=TAIL_MS):
+def stream_probabilities(model_path, wav_path, hop_samples, num_threads=1, tail_ms=None):
     """(labels, float32 [hops, classes]): the model's probabilities at every hop of a WAV (and its tail
-    of silence), as spot_keywords.py computes them."""
+    of silence: `tail_ms`, by default one window), as spot_keywords.py computes them."""
     model = stream_models.load_stream_model(model_path, hop_samples, num_threads)
     with open(wav_path, "rb") as f:
         blocks = streaming.wav_blocks(f, wav_path)
         probs = [model.stream.push(hop) for hop in
-                 streaming.hops(blocks, hop_samples, round(tail_ms * audio.SAMPLE_RATE / 1000))]
+                 streaming.hops(blocks, hop_samples, stream_models.tail_samples(model, tail_ms))]
     return model.labels, np.array(probs, np.float32).reshape(len(probs), len(model.labels))
 
 

@@ -9,15 +9,16 @@ run or a path) and every `*.wav` of `--test_dir`: the WAVs directly inside it, o
 `audio/` when it holds none (`corpus.list_test_wavs`, the rule of every script that reads a test
 folder: `data/test` and `data/test/audio` give the same clips; sub-folders are not read). Any
 number of clips: a thread pool reads and decodes the next batches (`audio.load_clip`: 16 kHz
-mono, padded or cut to one second) while the model predicts the current one, so only
+mono, padded or cut at the end to the clip length of the run, its model's input: one second unless
+the run's `clip_duration_ms` says otherwise) while the model predicts the current one, so only
 `batch_size x (prefetch + 1)` clips are in memory at a time; a tqdm bar shows progress.
 
 Test-time augmentation (TTA): each flag adds variants of every clip; the model's probabilities
 of the original clip and of all variants are averaged with equal weight.
   --tta_shift_samples N [N ...]  shift left by N samples (zeros enter at the end; N < 0 shifts right)
   --tta_louder [FACTOR]          multiply by FACTOR (1.2 if given without a value), clipped to [-1, 1]
-  --tta_stretch RATE [RATE ...]  librosa.effects.time_stretch of the one-second clip (RATE > 1 is
-                                 faster), then padded/cut to one second
+  --tta_stretch RATE [RATE ...]  librosa.effects.time_stretch of the clip (RATE > 1 is faster),
+                                 then padded/cut to the clip length
 (the winning entry's "leftloud" TTA is `--tta_shift_samples 1500 --tta_louder`).
 
 Unreadable clips: a file that is not a readable WAV (`audio.WavError`: empty, truncated, not a
@@ -128,26 +129,27 @@ class Batch:
     read_seconds: float
 
 
-def read_batch(paths, variants):
-    """Reads, decodes and augments a list of clips (runs in a reader thread)."""
+def read_batch(paths, variants, clip_samples=audio.CLIP_SAMPLES):
+    """Reads, decodes (fitted to `clip_samples`) and augments a list of clips (runs in a reader thread)."""
     started = time.perf_counter()
-    clips = np.zeros((len(paths), audio.CLIP_SAMPLES), np.float32)
+    clips = np.zeros((len(paths), clip_samples), np.float32)
     failures = []
     for i, path in enumerate(paths):
         try:
-            clips[i] = audio.load_clip(path)
+            clips[i] = audio.load_clip(path, clip_samples)
         except audio.WavError as e:
             failures.append((os.path.basename(path), e.problem))  # the row stays all-zero: digital silence
     x = np.stack([variant.apply(clips) for variant in variants])  # whole-batch numpy: little time under the GIL
     return Batch(x, failures, time.perf_counter() - started)
 
 
-def iter_batches(paths, batch_size, variants, read_workers=2, prefetch_batches=4):
-    """Batches in order, read by a thread pool up to `prefetch_batches` ahead of the consumer."""
+def iter_batches(paths, batch_size, variants, read_workers=2, prefetch_batches=4, clip_samples=audio.CLIP_SAMPLES):
+    """Batches of clips of `clip_samples`, in order, read by a thread pool up to `prefetch_batches` ahead of
+    the consumer."""
     with ThreadPoolExecutor(max_workers=read_workers, thread_name_prefix="wav-reader") as pool:
         pending = collections.deque()
         for start in range(0, len(paths), batch_size):
-            pending.append(pool.submit(read_batch, paths[start:start + batch_size], variants))
+            pending.append(pool.submit(read_batch, paths[start:start + batch_size], variants, clip_samples))
             if len(pending) > prefetch_batches:
                 yield pending.popleft().result()
         while pending:
@@ -180,14 +182,17 @@ def predict_variants(keras_model, x, full_batch):
 
 def predict_folder(keras_model, paths, variants, batch_size=256, read_workers=2, prefetch_batches=4,
                    progress=True):
-    """Streams `paths` through the model; probabilities averaged over the TTA variants."""
+    """Streams `paths` through the model (each clip fitted to its input length); probabilities averaged
+    over the TTA variants."""
     if batch_size < 1 or read_workers < 1 or prefetch_batches < 0:
         raise cli.UserError("batch_size and read_workers must be >= 1, prefetch_batches >= 0")
+    import model as model_zoo  # Keras is loaded already (the caller holds a model); not at this module's import
     started = time.perf_counter()
     num_classes = keras_model.output_shape[-1]
     probs = np.zeros((len(paths), num_classes), np.float32)
     failures, read_seconds, model_seconds, wait_seconds, row = [], 0.0, 0.0, 0.0, 0
-    batches = iter_batches(paths, batch_size, variants, read_workers, prefetch_batches)
+    batches = iter_batches(paths, batch_size, variants, read_workers, prefetch_batches,
+                           model_zoo.clip_samples_of(keras_model))
     with tqdm(total=len(paths), unit="clip", desc="predicting", disable=not progress) as bar:
         while True:
             waited = time.perf_counter()
@@ -250,7 +255,7 @@ def build_parser():
     parser.add_argument("--tta_louder", type=float, nargs="?", const=DEFAULT_LOUDER, default=None,
                         help=f"TTA: multiply by FACTOR, clipped to [-1, 1] (default factor {DEFAULT_LOUDER})")
     parser.add_argument("--tta_stretch", type=float, nargs="+", default=[],
-                        help="TTA: librosa time stretch by RATE (> 1 faster), then fit to one second")
+                        help="TTA: librosa time stretch by RATE (> 1 faster), then fit to the clip length")
     parser.add_argument("--batch_size", type=int, default=256, help="clips per model call (default: 256)")
     parser.add_argument("--read_workers", type=int, default=2,
                         help="threads reading and decoding clips while the model runs (default: 2)")

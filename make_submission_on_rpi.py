@@ -7,7 +7,7 @@ Command line:
         [--overwrite]
 
 Reads a model written by freeze_graph.py -- a TFLite file (`.tflite`, float32 or int8, input
-float32 [1, 16000]) or a frozen GraphDef (`.pb`, fed a WAV file's bytes at `wav_data:0`, read at
+float32 [1, S]) or a frozen GraphDef (`.pb`, fed a WAV file's bytes at `wav_data:0`, read at
 `labels_softmax:0`) -- its labels (`--labels`, default beside the model: `tf_files/N_labels.txt`
 for `N.tflite`, `N_int8.tflite` and `N.pb`), and every `*.wav` directly inside `--test_data` (or
 inside `--test_data/audio` when the folder itself holds none: `corpus.list_test_wavs`, the rule of
@@ -26,7 +26,9 @@ pandas and Keras are not imported. `.pb` needs TensorFlow. tqdm shows progress w
 
 Clips: WAVs as `audio.py` reads them (integer PCM or float, several channels averaged, any sample
 rate: a Pi's USB microphone records at 44.1 or 48 kHz; resampled to 16 kHz with numpy, the values
-scipy's resample_poly gives), cut or zero-padded at the end to 16000 samples. An unreadable clip
+scipy's resample_poly gives), cut or zero-padded at the end to the model's S samples (its clip
+length: the TFLite input's [1, S], the graph's `decoded_sample_data` [S, 1]; 16000 for a model of
+one-second clips, whatever its training run's `clip_duration_ms` made it). An unreadable clip
 (not a WAV, truncated, empty, compressed) is predicted as an all-zero clip -- make_submission.py's
 rule: digital silence, which a trained model labels `silence` -- listed in the log and counted in
 the report.
@@ -94,8 +96,8 @@ def _wav_layout(data):
     return None
 
 
-def read_clip(data, name):
-    """(float32 [16000] samples, True if plain 16-bit mono PCM); raises audio.WavError.
+def read_clip(data, name, clip_samples=audio.CLIP_SAMPLES):
+    """(float32 [clip_samples] samples, True if plain 16-bit mono PCM); raises audio.WavError.
 
     The common case (16-bit mono 16 kHz) is read straight from the bytes -- the same values as
     `audio.decode_wav` gives, in a third of its time; everything else (other formats, channels and
@@ -107,11 +109,11 @@ def read_clip(data, name):
         frames = size // _PCM16_BYTES
         plain = (tag, channels, rate, bits) == (_PCM, 1, audio.SAMPLE_RATE, 16)
         if plain and 0 < frames and start + size <= len(data):
-            samples = np.zeros(audio.CLIP_SAMPLES, np.float32)
-            pcm = np.frombuffer(data, "<i2", count=min(frames, audio.CLIP_SAMPLES), offset=start)
+            samples = np.zeros(clip_samples, np.float32)
+            pcm = np.frombuffer(data, "<i2", count=min(frames, clip_samples), offset=start)
             np.multiply(pcm, np.float32(1.0 / 32768.0), out=samples[:len(pcm)])
             return samples, True
-    return audio.fit_clip(audio.decode_wav(data, name=name)), False
+    return audio.fit_clip(audio.decode_wav(data, name=name), clip_samples), False
 
 
 def load_interpreter_class():
@@ -131,7 +133,8 @@ def load_interpreter_class():
 
 
 class TfliteModel:
-    """A TFLite classifier float32 [1, 16000] -> [1, C]; `predict` returns (probabilities, seconds inside)."""
+    """A TFLite classifier float32 [1, S] -> [1, C] (S = `clip_samples`, the model's clip length);
+    `predict` returns (probabilities, seconds inside)."""
 
     def __init__(self, path, num_threads):
         with open(path, "rb") as f:
@@ -144,11 +147,13 @@ class TfliteModel:
             raise InputError(f"{path}: the TFLite runtime cannot load it ({e})") from e
         inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         shapes = [tuple(d["shape"]) for d in inputs], [tuple(d["shape"]) for d in outputs]
-        if (len(inputs) != 1 or shapes[0][0] != (1, audio.CLIP_SAMPLES) or inputs[0]["dtype"] != np.float32
-                or len(outputs) != 1 or len(shapes[1][0]) != 2 or shapes[1][0][0] != 1):
-            raise InputError(f"{path}: expected one float32 input [1, {audio.CLIP_SAMPLES}] and one output "
-                             f"[1, C]; the model has inputs {shapes[0]} and outputs {shapes[1]}")
+        if (len(inputs) != 1 or len(shapes[0][0]) != 2 or shapes[0][0][0] != 1 or shapes[0][0][1] < 1
+                or inputs[0]["dtype"] != np.float32 or len(outputs) != 1 or len(shapes[1][0]) != 2
+                or shapes[1][0][0] != 1):
+            raise InputError(f"{path}: expected one float32 input [1, S] (S samples: {audio.CLIP_SAMPLES} for "
+                             f"1 s) and one output [1, C]; the model has inputs {shapes[0]} and outputs {shapes[1]}")
         self.input_index, self.output_index = inputs[0]["index"], outputs[0]["index"]
+        self.clip_samples = int(shapes[0][0][1])
         self.num_classes = int(shapes[1][0][1])
 
     def predict(self, samples, data, plain_pcm16):
@@ -181,9 +186,13 @@ class FrozenGraphModel:
                 graph.get_tensor_by_name(f"{name}:0") for name in ("wav_data", "decoded_sample_data", "labels_softmax"))
         except KeyError as e:
             raise InputError(f"{path}: not a freeze_graph.py graph ({e})") from e
-        if self.softmax.shape.rank != 2 or self.decoded.shape.as_list() != [audio.CLIP_SAMPLES, 1]:
-            raise InputError(f"{path}: expected decoded_sample_data [{audio.CLIP_SAMPLES}, 1] and labels_softmax "
-                             f"[1, C]; the graph has {self.decoded.shape} and {self.softmax.shape}")
+        decoded = self.decoded.shape.as_list() if self.decoded.shape.rank is not None else None
+        if self.softmax.shape.rank != 2 or decoded is None or len(decoded) != 2 or decoded[1] != 1 \
+                or not decoded[0]:
+            raise InputError(f"{path}: expected decoded_sample_data [S, 1] (S samples: {audio.CLIP_SAMPLES} "
+                             f"for 1 s) and labels_softmax [1, C]; the graph has {self.decoded.shape} and "
+                             f"{self.softmax.shape}")
+        self.clip_samples = int(decoded[0])
         self.num_classes = int(self.softmax.shape[-1])
         config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=num_threads, inter_op_parallelism_threads=1)
         self.session = tf.compat.v1.Session(graph=graph, config=config)
@@ -329,7 +338,7 @@ def classify_clips(model, model_labels, todo, wavs, journal, done, own_labels=Fa
     names, membership = label_sets.KAGGLE_PROB_ORDER, label_sets.kaggle_membership(model_labels)
     if own_labels:
         names, membership = model_labels, np.eye(len(model_labels), dtype=np.float32)
-    silence = np.zeros(audio.CLIP_SAMPLES, np.float32)
+    silence = np.zeros(model.clip_samples, np.float32)
     total_s, inside_s, unreadable = [], [], []
     last_sync = time.monotonic()
     for fname in _progress(todo, len(todo)):
@@ -337,7 +346,7 @@ def classify_clips(model, model_labels, todo, wavs, journal, done, own_labels=Fa
         with open(wavs[fname], "rb", buffering=0) as f:  # one read of the whole file: no buffer layer
             data = f.read()
         try:
-            samples, plain = read_clip(data, wavs[fname])
+            samples, plain = read_clip(data, wavs[fname], model.clip_samples)
         except audio.WavError as e:  # predicted as an all-zero clip, as make_submission.py does
             samples, plain = silence, False
             unreadable.append(str(e))

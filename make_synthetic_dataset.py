@@ -4,6 +4,7 @@
         [--seed 0] [--noise_dir DIR] [--workers N] [--timeout_s 20] [--overwrite] [--dry_run]
     python make_synthetic_dataset.py --out data/licht --words "licht an,hallo" --language de \
         --near_misses 8 --other_words 150                  # your own keywords, in any eSpeak language
+    python make_synthetic_dataset.py --out data/hey --words "hey raspberry pi" --clip_ms auto   # long phrases
     python make_synthetic_dataset.py --list_languages      # what --language takes
 
 Words: `--words` is 'v1', 'v2' (the Speech Commands vocabularies: the ten command words are the
@@ -12,9 +13,13 @@ between words, ' or - inside a word; lower-cased). A phrase's folder and label i
 by "_" (`labels.phrase_label`: "lights on" -> `lights_on`); eSpeak reads the phrase. The words of a
 custom list are the keywords (spoken more often and repeated), except that without `--language` a
 list holding command words ("yes,no,cat") stays a Speech Commands subset as before: its command
-words are the keywords. Every clip is 1 s (audio.CLIP_SAMPLES); a word or phrase longer than 0.9 s
-is spoken again faster until it fits, and planning warns about a keyword that the slowest speakers
-must say more than 1.5x faster.
+words are the keywords. Every clip is `--clip_ms` long (default 1000: one second, as Speech Commands);
+a word or phrase longer than 0.9 of the clip is spoken again faster until it fits, and planning warns
+about a keyword that the slowest speakers must say more than 1.5x faster. `--clip_ms auto` takes the
+shortest clip, in 250 ms steps from 1000 up to 3000, in which every keyword said by the slowest
+speakers (SLOWEST_WPM, the rate the warning measures) fits without speeding up: a long phrase ("hey
+raspberry pi") gets a longer clip instead of being gabbled. Train on the corpus with
+`train.py --clip_duration_ms` set to corpus.json's `clip_ms`.
 Languages: without `--language`, English voices (BASE_VOICES). `--language L` (an eSpeak NG
 language or voice, e.g. de, fr-fr, en-us; `--list_languages` prints them all): the speakers use L's
 voice and the other voices of its family (same primary subtag: fr, fr-be, fr-ch), each with the
@@ -32,8 +37,9 @@ them in L, folders `number_<n>`; one that sounds like a keyword is dropped. All 
 the parent process before any audio, so the plan stays deterministic.
 
 Writes (the real dataset's layout, see docs/ARCHITECTURE.md):
-- `OUT/train/audio/<word>/<speaker>_nohash_<n>.wav`: 16 kHz mono 16-bit clips of up to 1 s (about
-  10% shorter, as in the real data), the word at a random position; some speakers repeat a word.
+- `OUT/train/audio/<word>/<speaker>_nohash_<n>.wav`: 16 kHz mono 16-bit clips of up to the clip
+  length (about 10% shorter, as in the real data), the word at a random position; some speakers
+  repeat a word.
 - `OUT/train/audio/_background_noise_/`: `synthetic_<kind>_noise.wav` for the 5 colours and 6
   everyday kinds of `generate_noise.py` (`--noise_duration_s`, 60 s by default), plus copies of the
   real noise WAVs of `--noise_dir`, which are also mixed under speech and used for silence clips.
@@ -41,11 +47,12 @@ Writes (the real dataset's layout, see docs/ARCHITECTURE.md):
 - `OUT/train/training_clips.csv`: `path,label` of every training-split clip (paths relative to the
   CSV's folder), the labelled-clip list that `train.py --pseudo_labels ... --pseudo_ratio R` mixes
   into another dataset's training batches (how `experiments/300_real_speech.toml` uses the corpus).
-- `OUT/test/audio/clip_<9 hex>.wav`: 1 s clips of speakers absent from train/, anonymous and
-  shuffled: the ten command words (a custom list's keywords) evenly, ~9.5% other words (some in no
+- `OUT/test/audio/clip_<9 hex>.wav`: clips of the clip length, of speakers absent from train/,
+  anonymous and shuffled: the ten command words (a custom list's keywords) evenly, ~9.5% other words (some in no
   label set, as in the Kaggle test), ~9% silence (noise only, quiet to loud); `OUT/test/solution.csv`
   = fname,label,word, label = the Kaggle label (a custom list's: the keyword, unknown or silence).
-- `OUT/corpus.json`: settings, counts, every speaker's voice and channel, and the vocabulary:
+- `OUT/corpus.json`: settings (`clip_ms`: the clip length in ms, the one `auto` chose), counts,
+  every speaker's voice and channel, and the vocabulary:
   "words" (labels of --words), "language" ("en" by default), "keywords" (labels), "phrases" ({label:
   spoken text}), "near_misses" ({keyword: [{"folder", "kind", "phonemes"}]}), "other_words" (folders);
   written last, so its presence marks a complete corpus.
@@ -107,6 +114,7 @@ import generate_noise
 import labels
 import phonemes
 import runs
+import settings
 import vocabulary
 
 log = logging.getLogger(__name__)
@@ -136,6 +144,8 @@ INTONATION_WEIGHTS = (0.35, 0.25, 0.15, 0.15, 0.10)
 ACCENTED_SHARE = 0.1  # of the speakers of a --language corpus: another language's voice reads the text
 SLOWEST_WPM = 115 * 0.9  # sample_speaker's slowest rate, with _speak's slowest jitter
 MAX_SPEED_UP = 1.5  # a keyword needing more than this to fit a clip at the slowest rate gets a warning
+SPEECH_SHARE = 0.9  # of a clip that a word may fill: the rest is room to place it (and for the time shift)
+AUTO_CLIP_STEP_MS = 250  # --clip_ms auto: the clip lengths it chooses from, audio.CLIP_MS and up
 VOCABULARY_STREAM = 7  # the near misses and other words draw from [seed, 7]: the speakers stay those of --seed
 
 
@@ -186,6 +196,7 @@ class Vocabulary:
     unseen: tuple  # labels of words only the test set says
     base_voices: tuple = BASE_VOICES
     accent_voices: tuple = ()
+    clip_ms: int = audio.CLIP_MS  # every clip's length (--clip_ms, or what auto chose)
 
     @property
     def all_words(self):
@@ -281,18 +292,18 @@ def _trim(samples, floor_db=-45.0):
     return samples[loud[0] * frame: (loud[-1] + 1) * frame]
 
 
-def _speak(engine, speaker, word, rng, plain):
+def _speak(engine, speaker, word, rng, plain, clip_samples):
     """The dry word at 16 kHz, silence trimmed; `plain` = the speaker's base voice without jitter.
 
-    A word longer than 0.9 s (slow voices such as Marco or Alicia, long phrases) is spoken again
-    faster, so that it fits in the fixed 1 s clip (audio.CLIP_SAMPLES) as the real recordings do.
+    A word longer than 0.9 of the clip (slow voices such as Marco or Alicia, long phrases) is spoken
+    again faster, so that it fits in the clip of `clip_samples` as the real recordings do.
     """
     intonation = speaker.intonation if rng.random() < 0.7 else str(rng.choice(INTONATIONS, p=INTONATION_WEIGHTS))
     rate_factor, pitch, pitch_range = rng.uniform(0.9, 1.12), rng.normal(0, 4), rng.normal(0, 8)
     voice, seed = speaker.voice, int(rng.integers(2 ** 31))
     if plain:
         voice, rate_factor, pitch, pitch_range = speaker.voice.split("+")[0], 1.0, 0.0, 0.0
-    rate_wpm, max_samples = speaker.rate_wpm * rate_factor, int(0.9 * audio.CLIP_SAMPLES)
+    rate_wpm, max_samples = speaker.rate_wpm * rate_factor, int(SPEECH_SHARE * clip_samples)
     for _ in range(3):
         raw = engine.synthesize(word + intonation, voice=voice, rate_wpm=min(rate_wpm, 450), seed=seed,
                                 pitch=np.clip(speaker.pitch + pitch, 0, 99), volume=50,
@@ -309,11 +320,11 @@ def _speak(engine, speaker, word, rng, plain):
     return samples
 
 
-def render_speech(engine, task, noise_bank, plain=False):
-    """One clip: the word placed in the clip, through the speaker's room, noise and microphone."""
+def render_speech(engine, task, noise_bank, clip_samples, plain=False):
+    """One clip of up to `clip_samples`: the word placed in the clip, through the speaker's room, noise
+    and microphone."""
     speaker, rng = task.speaker, np.random.default_rng(task.seed)
-    word = _speak(engine, speaker, task.text or task.word, rng, plain).astype(np.float64)
-    clip_samples = audio.CLIP_SAMPLES
+    word = _speak(engine, speaker, task.text or task.word, rng, plain, clip_samples).astype(np.float64)
     if not task.full_length and rng.random() < 0.1:
         clip_samples = int(rng.integers(min(len(word) + 1600, clip_samples - 1), clip_samples))
     word = word[:clip_samples]
@@ -337,17 +348,18 @@ def render_speech(engine, task, noise_bank, plain=False):
     return clip + 10 ** (speaker.floor_dbfs / 20) * rng.standard_normal(clip_samples)
 
 
-def render_silence(task, noise_bank):
-    """A noise-only clip: one or two noise sources at a level from very quiet to loud, through a microphone."""
+def render_silence(task, noise_bank, clip_samples):
+    """A noise-only clip of `clip_samples`: one or two noise sources at a level from very quiet to loud,
+    through a microphone."""
     rng = np.random.default_rng(task.seed)
     sources = [str(rng.choice(noise_bank.sources)) for _ in range(rng.integers(1, 3))]
-    clip = sum(rng.uniform(0.2, 1.0) * noise_bank.segment(source, audio.CLIP_SAMPLES, rng) for source in sources)
+    clip = sum(rng.uniform(0.2, 1.0) * noise_bank.segment(source, clip_samples, rng) for source in sources)
     lowpass_hz = rng.uniform(3000, 7500) if rng.random() < 0.5 else 0.0
     clip = signal.sosfilt(_mic_filter(round(rng.uniform(30, 200)), round(lowpass_hz), ()), clip)
     return clip * 10 ** (rng.uniform(-62, -10) / 20) / max(np.sqrt(np.mean(clip ** 2)), 1e-12)
 
 
-def _chunk_worker(tasks, attempt, plain_indexes, out_dir, real_noise_paths, hang_path, conn):
+def _chunk_worker(tasks, attempt, plain_indexes, out_dir, real_noise_paths, hang_path, clip_samples, conn):
     """Renders one chunk in a fresh process, reporting progress to the pool (see espeak.FreshProcessPool)."""
     current = tasks[0]
     try:
@@ -363,9 +375,9 @@ def _chunk_worker(tasks, attempt, plain_indexes, out_dir, real_noise_paths, hang
                 generate_noise.write_noise_file(path, task.kind, task.duration_s, generate_noise.DEFAULT_RMS,
                                                 np.random.default_rng(task.seed))
             elif task.speaker is None:
-                audio.write_wav(path, render_silence(task, bank))
+                audio.write_wav(path, render_silence(task, bank, clip_samples))
             else:
-                audio.write_wav(path, render_speech(engine, task, bank, plain=index in plain_indexes))
+                audio.write_wav(path, render_speech(engine, task, bank, clip_samples, plain=index in plain_indexes))
             conn.send(("done", index))
         conn.send(("finished", time.process_time()))  # a forked child's CPU clock starts at zero
     except Exception:  # reported to the parent, which stops the run with this message
@@ -408,13 +420,28 @@ def _seconds(samples, sample_rate):
     return len(_trim(audio.int16_to_float(samples))) / sample_rate if np.any(samples) else 0.0
 
 
-def _warn_long_keywords(engine, voice, vocab_texts, keywords):
+def _keyword_seconds(engine, voice, vocab_texts, keywords):
+    """{label: seconds} of each keyword said by `voice` at the slowest speakers' rate (SLOWEST_WPM)."""
+    return {label: _seconds(engine.synthesize(vocab_texts[label], voice=voice, rate_wpm=SLOWEST_WPM),
+                            engine.sample_rate) for label in keywords}
+
+
+def auto_clip_ms(keyword_seconds):
+    """The shortest clip length (AUTO_CLIP_STEP_MS steps from audio.CLIP_MS, at most the longest clip
+    training takes) whose SPEECH_SHARE holds every keyword at the slowest rate: nobody speeds up."""
+    longest_ms = 1000 * max(keyword_seconds.values(), default=0.0) / SPEECH_SHARE
+    steps = max(0, math.ceil((longest_ms - audio.CLIP_MS) / AUTO_CLIP_STEP_MS))
+    return min(audio.CLIP_MS + steps * AUTO_CLIP_STEP_MS, settings.CLIP_DURATION_MS_RANGE[1])
+
+
+def _warn_long_keywords(keyword_seconds, vocab_texts, clip_ms):
     """Logs the keywords that the slowest voices must speed up more than MAX_SPEED_UP to fit a clip."""
-    for label in keywords:
-        seconds = _seconds(engine.synthesize(vocab_texts[label], voice=voice, rate_wpm=SLOWEST_WPM), engine.sample_rate)
-        if seconds > MAX_SPEED_UP * 0.9:
+    room_s = SPEECH_SHARE * clip_ms / 1000
+    for label, seconds in keyword_seconds.items():
+        if seconds > MAX_SPEED_UP * room_s:
             log.warning("keyword %r lasts %.2f s at %d wpm: the slowest speakers say it %.1fx faster to fit the "
-                        "1 s clip", vocab_texts[label], seconds, SLOWEST_WPM, seconds / 0.9)
+                        "%g s clip (a longer --clip_ms, or auto, gives it room)", vocab_texts[label], seconds,
+                        SLOWEST_WPM, seconds / room_s, clip_ms / 1000)
 
 
 def _readable_accents(engine, native, candidates, texts):
@@ -458,13 +485,19 @@ def plan_vocabulary(args, phrases):
     texts = dict(zip(words, phrases))
     speech_commands = args.language is None and any(w in labels.COMMAND_WORDS for w in words)
     keywords = tuple(w for w in labels.COMMAND_WORDS if w in words) if speech_commands else words
-    if speech_commands and not (args.near_misses or args.other_words):  # no eSpeak in the parent
-        return Vocabulary("en", words, texts, keywords, True, {}, (), UNSEEN_WORDS)
+    auto = args.clip_ms == AUTO
+    if speech_commands and not (args.near_misses or args.other_words or auto):  # no eSpeak in the parent
+        return Vocabulary("en", words, texts, keywords, True, {}, (), UNSEEN_WORDS, clip_ms=args.clip_ms)
     engine, language = _planning_engine(), args.language or "en"
     voice, base, accents = _voices(engine, args.language) if args.language else ("en-us", BASE_VOICES, ())
     rng = np.random.default_rng([args.seed, VOCABULARY_STREAM])
+    seconds = _keyword_seconds(engine, voice, texts, keywords) if auto or not speech_commands else {}
+    clip_ms = auto_clip_ms(seconds) if auto else args.clip_ms
+    if auto:
+        log.info("--clip_ms auto: %d ms clips (the longest keyword lasts %.2f s at %d wpm)", clip_ms,
+                 max(seconds.values(), default=0.0), SLOWEST_WPM)
     if not speech_commands:
-        _warn_long_keywords(engine, voice, texts, keywords)
+        _warn_long_keywords(seconds, texts, clip_ms)
         accents = _readable_accents(engine, voice, accents, [texts[k] for k in keywords])
     misses = {}
     if args.near_misses:
@@ -477,7 +510,8 @@ def plan_vocabulary(args, phrases):
     unseen = [(label, text) for label, text in unseen if label not in texts][:len(UNSEEN_WORDS)]
     texts.update(unseen)
     return Vocabulary(args.language or "en", words, texts, keywords, speech_commands, misses,
-                      tuple(label for label, _ in others), tuple(label for label, _ in unseen), base, accents)
+                      tuple(label for label, _ in others), tuple(label for label, _ in unseen), base, accents,
+                      clip_ms)
 
 
 def _hex_ids(rng, count, digits):
@@ -642,8 +676,9 @@ def write_corpus(args, vocab, real_paths, plan, workers, progress=True):
     chunks = [[t] for t in noise_tasks] + [tasks[i:i + CHUNK_CLIPS] for i in range(0, len(tasks), CHUNK_CLIPS)]
     hang_path = os.environ.get(HANG_HOOK_ENV)
     with tqdm(total=sum(map(len, chunks)), unit="file", desc="synthesising", disable=not progress) as bar:
-        pool = espeak.FreshProcessPool(_chunk_worker, chunks, (args.out, copies, hang_path), workers, args.timeout_s,
-                                       bar, preload=("scipy.signal", "audio", "generate_noise")).run()
+        target_args = (args.out, copies, hang_path, audio.clip_samples(vocab.clip_ms))
+        pool = espeak.FreshProcessPool(_chunk_worker, chunks, target_args, workers, args.timeout_s, bar,
+                                       preload=("scipy.signal", "audio", "generate_noise")).run()
     _remove_leftovers(args.out)
     by_split = collections.defaultdict(list)
     for c in clips:
@@ -658,7 +693,8 @@ def write_corpus(args, vocab, real_paths, plan, workers, progress=True):
     counts = {"speakers": dict(collections.Counter(splits.values())), "train_clips": len(clips),
               "test_clips": len(test_clips), "noise_files": len(noise_tasks) + len(real_paths)}
     runs.write_json(os.path.join(args.out, CORPUS_FILE), {
-        "seed": args.seed, "words": list(vocab.words), "language": vocab.language, "keywords": list(vocab.keywords),
+        "seed": args.seed, "clip_ms": vocab.clip_ms, "words": list(vocab.words), "language": vocab.language,
+        "keywords": list(vocab.keywords),
         "phrases": {w: vocab.texts[w] for w in vocab.words}, "near_misses": vocab.near_misses,
         "other_words": list(vocab.other_words), "counts": counts, "noise_duration_s": args.noise_duration_s,
         "validation_percentage": args.validation_percentage, "testing_percentage": args.testing_percentage,
@@ -666,6 +702,19 @@ def write_corpus(args, vocab, real_paths, plan, workers, progress=True):
         "speaker_settings": [{"split": splits[s.speaker_id], **dataclasses.asdict(s)} for s in speakers]})
     os.remove(os.path.join(args.out, PARTIAL_MARKER))  # corpus.json now says the corpus is ours
     return {**counts, "worker_cpu_s": pool.cpu_s}
+
+
+AUTO = "auto"  # --clip_ms auto
+
+
+def _clip_ms_arg(text):
+    """--clip_ms: 'auto' or a clip length in ms that training takes (settings.check_clip_duration)."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return settings.check_clip_duration(int(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser():
@@ -688,6 +737,11 @@ def build_parser():
                         help="sound-alike _unknown_ words per keyword, edited from its phonemes (default 0)")
     parser.add_argument("--other_words", type=int, default=0,
                         help="ordinary _unknown_ words of the language: English vocabulary, numbers (default 0)")
+    parser.add_argument("--clip_ms", type=_clip_ms_arg, default=audio.CLIP_MS,
+                        help=f"clip length in ms, a multiple of {settings.CLIP_DURATION_STEP_MS} from "
+                             f"{settings.CLIP_DURATION_MS_RANGE[0]} to {settings.CLIP_DURATION_MS_RANGE[1]}, or "
+                             f"'{AUTO}': the shortest of 1000, 1250, ... in which the keywords fit at the slowest "
+                             f"speakers' own rate (default {audio.CLIP_MS}; corpus.json records it)")
     parser.add_argument("--test_clips", type=int, default=1000, help="clips in test/audio (default 1000; 0: none)")
     parser.add_argument("--test_speaker_percentage", type=float, default=10.0,
                         help="share of the speakers kept for test/ only (default 10)")

@@ -9,17 +9,18 @@ Command line:
         data/negatives/pseudo_labels.csv --run_dir runs/N_mined
 
 Reads `--stream`: a folder of make_streaming_test.py (stream.wav and words.csv: every word placed,
-other words included), built from clips the model may train on (a training split: the windows
-become training clips, so never mine the stream you test on), and `--model` (any format
-spot_keywords.py runs). Runs the spotter over the stream at `--threshold` (default 0.5: lower than
-in use, so that near misses are mined too) with spot_keywords.py's other defaults, and keeps the
-detections that no command word explains: no command word of any label is spoken in the one-second
-window that ended at the detection. That window, and the windows `--offsets_ms` before it (default
-0 and 200: the spotter averaged the scores of several windows) that hold no command word either,
-become clips labelled `_unknown_` when a word is heard in them and `_silence_` when only noise is
-(only windows wholly inside the stream: a detection in the last hop's padding keeps its earlier ones).
+other words included), built from clips the model may train on (a training split: the windows become
+training clips, so never mine the stream you test on), and `--model` (any format spot_keywords.py
+runs). Runs the spotter over the stream at `--threshold` (default 0.5: lower than in use, so that
+near misses are mined too) with spot_keywords.py's other defaults, and keeps the detections that no
+command word explains: no command word of any label is spoken in the model's window (its clip
+length, one second by default) that ended at the detection. That window, and the windows
+`--offsets_ms` before it (default 0 and 200: the spotter averaged the scores of several windows)
+that hold no command word either, become clips labelled `_unknown_` when a word is heard in them and
+`_silence_` when only noise is (only windows wholly inside the stream: a detection in the last hop's
+padding keeps its earlier ones).
 
-Writes into `--out`: `audio/<label>/mined_<seconds>.wav` (16 kHz, one second) and
+Writes into `--out`: `audio/<label>/mined_<seconds>.wav` (16 kHz, one window long) and
 `pseudo_labels.csv` (`path,label`, paths relative to the folder: what train.py --pseudo_labels
 takes), each atomically, and `detections.csv` (spot_keywords.py's output). A folder that holds
 anything is written into only with `--overwrite` (files of the same name are replaced); `--out`
@@ -72,12 +73,13 @@ def negative_windows(detections, words, offsets_s, duration_s, window_s=1.0):
     return sorted(kept.items())
 
 
-def write_clips(stream, windows, out_dir):
-    """Writes the windows' clips and pseudo_labels.csv; returns {label: count}."""
+def write_clips(stream, windows, out_dir, window_samples=audio.CLIP_SAMPLES):
+    """Writes the windows' clips (`window_samples` up to each window's end) and pseudo_labels.csv; returns
+    {label: count}."""
     rows, counts = [], {}
     for end_s, label in windows:
         end = int(round(end_s * audio.SAMPLE_RATE))
-        clip = stream[end - audio.CLIP_SAMPLES:end]
+        clip = stream[end - window_samples:end]
         relative = os.path.join(corpus.AUDIO_DIR, label, f"mined_{end_s:09.3f}.wav")
         os.makedirs(os.path.join(out_dir, corpus.AUDIO_DIR, label), exist_ok=True)
         audio.write_wav(os.path.join(out_dir, relative), clip)
@@ -116,15 +118,18 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     detections_csv = os.path.join(args.out, "detections.csv")
     with contextlib.redirect_stderr(io.StringIO()):
-        spot_keywords.main(["--model", args.model, "--input", wav, "--out", detections_csv, "--overwrite",
-                            "--threshold", str(args.threshold)])
+        spotted = spot_keywords.main(["--model", args.model, "--input", wav, "--out", detections_csv, "--overwrite",
+                                      "--threshold", str(args.threshold)])
+    window_samples = spotted["window_samples"]  # the model's clip length: the clips it is to be trained on
+    window_s = window_samples / audio.SAMPLE_RATE
     with open(detections_csv, newline="", encoding="utf-8") as f:
         detections = [(float(r["time_s"]), r["label"], float(r["score"])) for r in csv.DictReader(f)]
     stream = audio.read_wav(wav)
-    windows = negative_windows(detections, words, [ms / 1000 for ms in args.offsets_ms], len(stream) / audio.SAMPLE_RATE)
-    counts = write_clips(stream, windows, args.out)
+    windows = negative_windows(detections, words, [ms / 1000 for ms in args.offsets_ms],
+                               len(stream) / audio.SAMPLE_RATE, window_s)
+    counts = write_clips(stream, windows, args.out, window_samples)
     false_alarms = len({round(t, 3) for t, _, _ in detections
-                        if not any(w[0] != label_sets.UNKNOWN_LABEL for w in words_in(words, t - 1.0, t))})
+                        if not any(w[0] != label_sets.UNKNOWN_LABEL for w in words_in(words, t - window_s, t))})
     print(f"{len(detections)} detections at threshold {args.threshold:g}, {false_alarms} with no command word in "
           f"their window; wrote {sum(counts.values())} clips ({counts}) and {os.path.join(args.out, corpus.PSEUDO_LABELS_FILE)}")
     return counts

@@ -1,8 +1,9 @@
 """The Keras 3 model zoo: a registry of small functional builders for keyword spotting.
 
-Every model takes the raw waveform, float32 [batch, 16000] in [-1, 1] (input named "waveform"),
-and returns softmax probabilities [batch, num_classes] (output layer named "probs"). Feature
-extraction (framing, log-mel, MFCC; see `features.py`) is a layer inside the model, so a saved
+Every model takes the raw waveform, float32 [batch, clip_samples] in [-1, 1] (input named
+"waveform"; 16000, one second, unless `build_model` is given another `clip_samples`: the run's
+setting `clip_duration_ms`), and returns softmax probabilities [batch, num_classes] (output layer
+named "probs"). Feature extraction (framing, log-mel, MFCC; see `features.py`) is a layer inside the model, so a saved
 `.keras` file, a frozen graph and a TFLite model all start from samples. Custom layers are
 registered under the Keras package "kws": after `import model`, `keras.models.load_model(path)`
 needs no custom_objects.
@@ -16,8 +17,9 @@ Models (`MODELS`; builder parameters in each builder's docstring):
   ds_cnn            ARM "Hello Edge" DS-CNN on MFCC or log-mel (Zhang et al. 2017)
   bc_resnet         BC-ResNet, broadcasted residual learning (Kim et al. 2021)
 
-API: `build_model(name, num_classes, **params) -> keras.Model`; `count_macs(model) -> int`
-(multiply-adds per one-second clip).
+API: `build_model(name, num_classes, clip_samples=16000, **params) -> keras.Model`;
+`clip_samples_of(model) -> int` (its input length, which every later script reads);
+`count_macs(model) -> int` (multiply-adds per clip).
 
 Command line, a table of every model (parameters, float32 bytes, millions of multiply-adds):
     python model.py --list [--num_classes 12]
@@ -46,8 +48,13 @@ def _scaled(channels, width):
     return max(1, int(round(channels * width)))
 
 
-def _waveform_input():
-    return keras.Input(shape=(CLIP_SAMPLES,), dtype="float32", name="waveform")
+def _waveform_input(clip_samples):
+    return keras.Input(shape=(clip_samples,), dtype="float32", name="waveform")
+
+
+def clip_samples_of(keras_model):
+    """Samples per clip a model takes: the length of its waveform input [batch, N]."""
+    return int(keras_model.input_shape[-1])
 
 
 def _classifier(x, num_classes):
@@ -104,7 +111,7 @@ def _framed_waveform(waveform, mu_law):
     return Frame(40, 20, name="frame")(x)
 
 
-def pi_model(num_classes, width=1.0, dropout_rate=0.3, mu_law=True):
+def pi_model(num_classes, clip_samples=CLIP_SAMPLES, width=1.0, dropout_rate=0.3, mu_law=True):
     """Raspberry Pi prize model (Heng-Ryan-See, Kaggle TF Speech Recognition Challenge 2018).
 
     Raw waveform framed into 40-sample windows with a 20-sample hop (799 x 40), a strided Conv1D,
@@ -117,7 +124,7 @@ def pi_model(num_classes, width=1.0, dropout_rate=0.3, mu_law=True):
       dropout_rate: dropout before the classifier.
       mu_law: compand the waveform first (features.MuLaw; False = the original linear input).
     """
-    waveform = _waveform_input()
+    waveform = _waveform_input(clip_samples)
     x = _framed_waveform(waveform, mu_law)
     x = _conv1d_bn_relu6(x, _scaled(64, width), 3, strides=2, padding="valid")
     x = _separable1d_bn_relu6(x, _scaled(64, width))
@@ -142,7 +149,8 @@ def _xception_block(x, filters, strides=1):
     return layers.Add()([x, shortcut])
 
 
-def raw_large_model(num_classes, width=1.0, num_middle_blocks=8, dropout_rate=0.5, mu_law=True):
+def raw_large_model(num_classes, clip_samples=CLIP_SAMPLES, width=1.0, num_middle_blocks=8, dropout_rate=0.5,
+                    mu_law=True):
     """Large raw-waveform model of the winning team's ensemble (trained there on 32 classes).
 
     Xception-like residual net in 1D (Chollet 2017): 40/20-sample framing, a strided Conv1D, residual
@@ -156,7 +164,7 @@ def raw_large_model(num_classes, width=1.0, num_middle_blocks=8, dropout_rate=0.
       dropout_rate: dropout before the classifier.
       mu_law: compand the waveform first (features.MuLaw; False = the original linear input).
     """
-    waveform = _waveform_input()
+    waveform = _waveform_input(clip_samples)
     x = _framed_waveform(waveform, mu_law)
     x = _conv1d_bn_relu6(x, _scaled(64, width), 3, strides=2, padding="valid")
     for channels in (128, 256):
@@ -172,10 +180,11 @@ def raw_large_model(num_classes, width=1.0, num_middle_blocks=8, dropout_rate=0.
     return keras.Model(waveform, _classifier(x, num_classes))
 
 
-def conv_model(num_classes, features="logmel", num_mel_bins=40, filters=64, dropout_rate=0.5, spec_augment=0):
+def conv_model(num_classes, clip_samples=CLIP_SAMPLES, features="logmel", num_mel_bins=40, filters=64,
+               dropout_rate=0.5, spec_augment=0):
     """The TensorFlow speech_commands tutorial's `conv` model (after Sainath & Parada 2015).
 
-    30 ms / 10 ms log-mel (98 x 40), Conv2D 20x8 + ReLU + dropout + 2x2 max pool, Conv2D 10x4 +
+    30 ms / 10 ms log-mel (98 x 40 for 1 s), Conv2D 20x8 + ReLU + dropout + 2x2 max pool, Conv2D 10x4 +
     ReLU + dropout, and a softmax layer on the flattened maps. Accurate but heavy (~200 M MACs).
 
     Args:
@@ -185,7 +194,7 @@ def conv_model(num_classes, features="logmel", num_mel_bins=40, filters=64, drop
       dropout_rate: dropout after each convolution.
       spec_augment: SpecAugment time and feature masks of each kind in training (0 = off).
     """
-    waveform = _waveform_input()
+    waveform = _waveform_input(clip_samples)
     x = _as_image(_log_mel_features(waveform, features, 30.0, 10.0, num_mel_bins, spec_augment=spec_augment))
     x = layers.Conv2D(filters, (20, 8), padding="same", activation="relu")(x)
     x = layers.Dropout(dropout_rate)(x)
@@ -196,8 +205,8 @@ def conv_model(num_classes, features="logmel", num_mel_bins=40, filters=64, drop
     return keras.Model(waveform, _classifier(x, num_classes))
 
 
-def low_latency_conv_model(num_classes, features="logmel", num_mel_bins=40, filters=186, fc_units=128,
-                           dropout_rate=0.5, spec_augment=0):
+def low_latency_conv_model(num_classes, clip_samples=CLIP_SAMPLES, features="logmel", num_mel_bins=40, filters=186,
+                           fc_units=128, dropout_rate=0.5, spec_augment=0):
     """The TensorFlow speech_commands tutorial's `low_latency_conv` (after Sainath & Parada 2015).
 
     One Conv2D spanning all 98 frames and 8 mel bins (stride 1, valid) so the time axis collapses
@@ -212,7 +221,7 @@ def low_latency_conv_model(num_classes, features="logmel", num_mel_bins=40, filt
       dropout_rate: dropout after the convolution and each linear layer.
       spec_augment: SpecAugment time and feature masks of each kind in training (0 = off).
     """
-    waveform = _waveform_input()
+    waveform = _waveform_input(clip_samples)
     x = _as_image(_log_mel_features(waveform, features, 30.0, 10.0, num_mel_bins, spec_augment=spec_augment))
     x = layers.Conv2D(filters, (x.shape[1], 8), padding="valid", activation="relu")(x)
     x = layers.Dropout(dropout_rate)(x)
@@ -223,10 +232,11 @@ def low_latency_conv_model(num_classes, features="logmel", num_mel_bins=40, filt
     return keras.Model(waveform, _classifier(x, num_classes))
 
 
-def ds_cnn_model(num_classes, features="mfcc", filters=64, num_blocks=4, dropout_rate=0.2, spec_augment=0):
+def ds_cnn_model(num_classes, clip_samples=CLIP_SAMPLES, features="mfcc", filters=64, num_blocks=4, dropout_rate=0.2,
+                 spec_augment=0):
     """DS-CNN of ARM's "Hello Edge: Keyword Spotting on Microcontrollers" (Zhang et al. 2017).
 
-    40 ms / 20 ms windows (49 frames) -> 10 MFCC of 40 mel bins (or the 40 log-mel bins), a Conv2D
+    40 ms / 20 ms windows (49 frames for 1 s) -> 10 MFCC of 40 mel bins (or the 40 log-mel bins), a Conv2D
     10x4 stride 2 + BN + ReLU, `num_blocks` depthwise-separable blocks (3x3 depthwise + BN + ReLU,
     1x1 pointwise + BN + ReLU), global average pooling, dropout, softmax. The defaults are DS-CNN-S
     (~24 k params); filters=172/num_blocks=5 is DS-CNN-M and 276/5 is DS-CNN-L.
@@ -238,7 +248,7 @@ def ds_cnn_model(num_classes, features="mfcc", filters=64, num_blocks=4, dropout
       dropout_rate: dropout before the classifier.
       spec_augment: SpecAugment time and feature masks of each kind in training (0 = off).
     """
-    waveform = _waveform_input()
+    waveform = _waveform_input(clip_samples)
     x = _as_image(_log_mel_features(waveform, features, 40.0, 20.0, 40, num_mfcc=10, spec_augment=spec_augment))
     x = layers.Conv2D(filters, (10, 4), strides=2, padding="same", use_bias=False)(x)
     x = layers.ReLU()(layers.BatchNormalization()(x))
@@ -321,7 +331,7 @@ def _bc_res_block(x, channels, freq_stride, dilation, sub_bands, dropout_rate):
     return layers.ReLU()(layers.Add()(branches))  # Add broadcasts the 1-bin temporal branch
 
 
-def bc_resnet_model(num_classes, width=6.0, sub_bands=5, dropout_rate=0.1, spec_augment=0):
+def bc_resnet_model(num_classes, clip_samples=CLIP_SAMPLES, width=6.0, sub_bands=5, dropout_rate=0.1, spec_augment=0):
     """BC-ResNet-<width> (Kim et al. 2021, "Broadcasted Residual Learning for Efficient KWS").
 
     30 ms / 10 ms log-mel 40 bins as [freq, time]; Conv2D 5x5 stride (2, 1); four stages of
@@ -338,7 +348,7 @@ def bc_resnet_model(num_classes, width=6.0, sub_bands=5, dropout_rate=0.1, spec_
     """
     base = _scaled(8, width)
     channels = [2 * base, base, int(1.5 * base), 2 * base, int(2.5 * base), 4 * base]
-    waveform = _waveform_input()
+    waveform = _waveform_input(clip_samples)
     x = _log_mel_features(waveform, "logmel", 30.0, 10.0, 40, spec_augment=spec_augment)
     x = layers.Permute((2, 1))(x)  # [batch, freq, time]: the paper's layout
     x = _as_image(x)
@@ -366,14 +376,18 @@ MODELS = {
 }
 
 
+_NOT_PARAMS = ("num_classes", "clip_samples")  # every builder's; set by the run, not by model_params
+
+
 def model_params(name):
     """The keyword parameters (with defaults) that a registered model accepts."""
     signature = inspect.signature(MODELS[name])
-    return {key: p.default for key, p in signature.parameters.items() if key != "num_classes"}
+    return {key: p.default for key, p in signature.parameters.items() if key not in _NOT_PARAMS}
 
 
-def build_model(name, num_classes, **params):
-    """A fresh (uncompiled) registered model; unknown names or parameters raise ValueError."""
+def build_model(name, num_classes, clip_samples=CLIP_SAMPLES, **params):
+    """A fresh (uncompiled) registered model taking clips of `clip_samples`; unknown names or parameters
+    raise ValueError."""
     if name not in MODELS:
         raise cli.UserError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
@@ -386,7 +400,7 @@ def build_model(name, num_classes, **params):
             f"it accepts: {', '.join(f'{k}={v!r}' for k, v in accepted.items())}"
         )
     log.debug("building %s with %d classes and %s", name, num_classes, params)
-    built = MODELS[name](num_classes, **params)
+    built = MODELS[name](num_classes, clip_samples=int(clip_samples), **params)
     built.name = name  # so a checkpoint says which registry entry made it
     return built
 
@@ -415,7 +429,7 @@ def _layer_macs(layer):
 
 
 def count_macs(model):
-    """Multiply-adds to classify one one-second clip.
+    """Multiply-adds to classify one clip.
 
     Counted: Conv1D/Conv2D (output elements x kernel x input channels / groups), depthwise convs
     (output elements x kernel), separable convs (both parts), Dense (output elements x inputs),

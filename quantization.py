@@ -103,7 +103,7 @@ def mean_inputs(keras_model, layers, clips):
 def bias_corrected_copy(keras_model, clips, min_weights=DYNAMIC_RANGE_MIN_WEIGHTS, keep_float=()):
     """A copy of `keras_model` whose int8-stored kernels are on the int8 grid and whose biases (or
     following BatchNormalization means) cancel the mean shift that grid causes on `clips`
-    (float32 [n, 16000]); the layers named in `keep_float` are left as they are. Returns (copy,
+    (float32 [n, clip samples]); the layers named in `keep_float` are left as they are. Returns (copy,
     number of layers corrected); the model is unchanged."""
     copy = keras.models.clone_model(keras_model)
     copy.set_weights(keras_model.get_weights())

@@ -61,16 +61,18 @@ def place_clip(out, clip, shift_samples, speed, circular):
 
 
 def render(plan, cache, noise, circular_shift=False):
-    """The float32 waveforms [n, 16000] of a plan: clips (rows of the int16 `cache`) moved, sped up and
-    scaled, slices of the `noise` recordings added (silence: scaled to its RMS), stream windows
-    (stream_augment.render), clipped to [-1, 1]; `circular_shift` wraps shifted clips around."""
-    x = np.zeros((len(plan), audio.CLIP_SAMPLES), np.float32)
-    for r in np.flatnonzero(plan.rows >= 0):  # per-row slices: cheaper than a [n, 16000] gather
+    """The float32 waveforms [n, clip samples] of a plan: clips (rows of the int16 `cache`, whose length
+    is the clip length) moved, sped up and scaled, slices of the `noise` recordings added (silence:
+    scaled to its RMS), stream windows (stream_augment.render), clipped to [-1, 1]; `circular_shift`
+    wraps shifted clips around."""
+    clip_samples = cache.shape[1]
+    x = np.zeros((len(plan), clip_samples), np.float32)
+    for r in np.flatnonzero(plan.rows >= 0):  # per-row slices: cheaper than a [n, clip samples] gather
         place_clip(x[r], cache[plan.rows[r]], int(plan.shift[r]), float(plan.speed[r]), circular_shift)
     x *= (plan.gain / 32768.0).astype(np.float32)[:, None]  # int16 scale and volume in one pass
     for r in np.flatnonzero(plan.noise_file >= 0):
         start = plan.noise_start[r]
-        piece = noise[plan.noise_file[r]][start:start + audio.CLIP_SAMPLES]
+        piece = noise[plan.noise_file[r]][start:start + clip_samples]
         gain = plan.noise_gain[r]
         if plan.rows[r] < 0:  # silence: scale the slice to its target RMS
             gain = plan.silence_rms[r] / max(float(np.sqrt(np.mean(np.square(piece)))), 1e-9)
@@ -88,4 +90,4 @@ def _render_window(sample, cache, noise):
         clip = change_speed(clip, float(sample.speed))
     neighbours = [audio.int16_to_float(cache[row]) if row >= 0 else None for row in window["neighbour_rows"]]
     recording = noise[window["noise_file"]] if window["noise_file"] >= 0 else None
-    return stream_augment.render(clip * np.float32(sample.gain), window, neighbours, recording)
+    return stream_augment.render(clip * np.float32(sample.gain), window, neighbours, recording, cache.shape[1])

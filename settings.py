@@ -70,6 +70,26 @@ _PROBABILITIES = ("background_frequency", "time_shift_probability", "volume_prob
                   "stream_partial_probability", "stream_neighbour_probability")
 
 
+CLIP_DURATION_MS_RANGE = (500, 3000)  # shorter cuts a word; longer makes a spotter slow to decide
+CLIP_DURATION_STEP_MS = 10  # whole 10 ms feature frames, so the feature front ends fit any length
+
+
+def check_clip_duration(clip_duration_ms):
+    """`clip_duration_ms` as an int, or a UserError unless it is a multiple of 10 ms in 500..3000."""
+    low, high = CLIP_DURATION_MS_RANGE
+    if not (low <= clip_duration_ms <= high and clip_duration_ms % CLIP_DURATION_STEP_MS == 0):
+        raise SettingsError(f"setting 'clip_duration_ms' must be a multiple of {CLIP_DURATION_STEP_MS} ms "
+                            f"from {low} to {high}, got {clip_duration_ms}")
+    return int(clip_duration_ms)
+
+
+def check_time_shift(augment, clip_duration_ms):
+    """A UserError unless the augmentation's time shift stays within one clip."""
+    if augment.time_shift_ms > clip_duration_ms:
+        raise SettingsError(f"time_shift_ms must be within one clip (0..{clip_duration_ms}, the clip_duration_ms), "
+                            f"got {augment.time_shift_ms}")
+
+
 @dataclasses.dataclass(frozen=True)
 class AugmentSettings:
     """Training augmentation (input_data.AudioProcessor); each effect has a probability per sample and a range."""
@@ -117,8 +137,8 @@ class AugmentSettings:
             check_probability(getattr(self, name), f"augmentation {name}")
         if self.silence_volume_range[0] <= 0 or self.speed_range[0] <= 0:
             raise cli.UserError("silence_volume_range (log-uniform) and speed_range must start above 0")
-        if not 0 <= self.time_shift_ms <= 1000 * audio.CLIP_SAMPLES / audio.SAMPLE_RATE:
-            raise cli.UserError(f"time_shift_ms must be within one clip (0..1000), got {self.time_shift_ms}")
+        if self.time_shift_ms < 0:
+            raise cli.UserError(f"time_shift_ms must be >= 0, got {self.time_shift_ms}")
 
     @classmethod
     def from_dict(cls, settings):
@@ -156,6 +176,10 @@ class Settings:
     data_dir: list[str] = _setting(["data/train"], "data", "dataset folders (Kaggle, tarball or audio/ layout)")
     wanted_words: list[str] = _setting(list(COMMAND_WORDS), "data",
                                   "the words with their own output, or 'all' (every word found: an all-words head)")
+    clip_duration_ms: int = _setting(audio.CLIP_MS, "data", "clip length in ms: the model's input is this many "
+                                                            "ms of 16 kHz samples, every clip is padded or cut to "
+                                                            "it (a multiple of 10 from 500 to 3000; a corpus of "
+                                                            "long phrases needs more than 1000)")
     silence_percentage: float = _setting(10.0, "data", "silence samples, in % of the wanted-word clips")
     unknown_percentage: float = _setting(10.0, "data", "unknown-word samples, in % of the wanted-word clips")
     validation_percentage: float = _setting(corpus.SPLIT_PERCENTAGE, "data", "validation share where no list files "
@@ -373,10 +397,17 @@ def check(values):
         raise SettingsError("data_dir and wanted_words need at least one value")
     if values["teacher_probs"] and values["teacher_runs"]:
         raise SettingsError("teacher_probs and teacher_runs are two ways to give a teacher: use one")
+    check_clip_duration(values["clip_duration_ms"])
     try:
-        augment_settings(values)
+        augment = augment_settings(values)
     except ValueError as e:
         raise SettingsError(str(e)) from e
+    check_time_shift(augment, values["clip_duration_ms"])
+
+
+def clip_samples(values):
+    """Samples per clip of resolved settings (the model's input length)."""
+    return audio.clip_samples(values["clip_duration_ms"])
 
 
 def wanted_words_argument(values):

@@ -16,7 +16,7 @@ import settings
 
 
 class SplitDataset(keras.utils.PyDataset):
-    """Batches (x float32 [b, 16000], y) of one split, made by `AudioProcessor.dataset`.
+    """Batches (x float32 [b, clip samples], y) of one split, made by `AudioProcessor.dataset`.
 
     Training: `set_epoch(e, pseudo_probability=None)` selects the epoch (None: the processor's
     default pseudo probability); moving to another epoch resets `start_batch`. `start_batch = k`

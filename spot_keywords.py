@@ -1,4 +1,4 @@
-"""Spots keywords in long audio or a live microphone: the one-second model slid over a stream.
+"""Spots keywords in long audio or a live microphone: the model's window slid over a stream.
 
 Command line:
 
@@ -9,7 +9,8 @@ Command line:
     python spot_keywords.py --model runs/N/spotter --input long.wav --target_fa_per_hour 0.5 --out d.csv
     python spot_keywords.py --model runs/N --input stream.wav --threshold 0 --out trace.csv   # score trace
 
-What it does: every hop (`--hop_ms`) the model classifies the last second of audio; the
+What it does: every hop (`--hop_ms`) the model classifies the last window of audio (its clip
+length, read from the model: one second unless it was trained on other clips); the
 probabilities of the last `--smooth_ms` are averaged, and the top label is reported as a
 detection when it is a keyword (not `_silence_`/`_unknown_`) whose averaged score has reached
 its threshold for `--min_hops` consecutive hops, unless it was the keyword last reported and has
@@ -38,7 +39,8 @@ Reads:
   read block by block), or `-`: standard input, either a WAV stream or raw 16-bit little-endian
   PCM at `--sample_rate` with `--channels` (`arecord -t raw`; a WAV header is recognised).
   Other rates are resampled to 16 kHz with numpy (audio.Resampler). After the end of the input
-  `--tail_ms` (1000) of silence are fed, so that a word at the very end is reported too.
+  `--tail_ms` (default: one window, 1000 ms for a 1 s model) of silence are fed, so that a word at
+  the very end is reported too.
 
 Writes `--out` (default: standard output; an existing file is replaced only with `--overwrite`, and
 never when it is the input or the model): a CSV `time_s,label,score` (JSON lines
@@ -214,14 +216,15 @@ def parse_args(argv):
     parser.add_argument("--target_fa_per_hour", type=float, default=None,
                         help="a spotter folder only: use its thresholds for this false-alarm rate (default: its "
                              "default target)")
-    parser.add_argument("--tail_ms", type=float, default=1000.0,
-                        help="silence fed after the end of the input, in ms (default: 1000)")
+    parser.add_argument("--tail_ms", type=float, default=None,
+                        help="silence fed after the end of the input, in ms (default: the model's window, "
+                             "1000 for a 1 s model)")
     parser.add_argument("--num_threads", type=int, default=1, help="TFLite / TensorFlow threads (default: 1)")
     parser.add_argument("--full_window", action="store_true",
                         help="run the whole model on the whole window every hop, even where a split model exists")
     args = parser.parse_args(argv)
     if any(value is not None and value < 0 for value in (args.smooth_ms, args.refractory_ms, args.threshold)) \
-            or args.tail_ms < 0 or (args.threshold is not None and args.threshold > 1):
+            or (args.tail_ms or 0) < 0 or (args.threshold is not None and args.threshold > 1):
         parser.error("--smooth_ms, --refractory_ms and --tail_ms must be >= 0 and --threshold in [0, 1]")
     if args.min_hops is not None and args.min_hops < 1:
         parser.error("--min_hops must be >= 1")
@@ -280,10 +283,10 @@ def main(argv=None):
                                   rule["thresholds"], rule["refractory_ms"] / 1000, rule["min_hops"])
     writer = DetectionWriter(args.out, args.json, echo=args.input == "-")
     try:
-        stats = spot(blocks, model, detector, writer, hop_samples, round(args.tail_ms * audio.SAMPLE_RATE / 1000))
+        stats = spot(blocks, model, detector, writer, hop_samples, stream_models.tail_samples(model, args.tail_ms))
     finally:
         writer.close()
-    stats["trace"], stats["rule"] = detector.trace, rule
+    stats["trace"], stats["rule"], stats["window_samples"] = detector.trace, rule, model.stream.window_samples
     print("\n".join([rule_line(rule)] + report(stats, model, writer, rule["hop_ms"], live=args.input == "-")),
           file=sys.stderr)
     if stats["interrupted"]:

@@ -1,6 +1,6 @@
-"""Training for the stream: one-second windows as a sliding spotter sees them.
+"""Training for the stream: windows (one clip long) as a sliding spotter sees them.
 
-A model trained on cut clips has seen each word near the middle of a quiet second. A spotter's
+A model trained on cut clips has seen each word near the middle of a quiet clip. A spotter's
 window (spot_keywords.py) holds the word anywhere, cuts it in half as it slides on and off it, lets
 the neighbouring words reach in, and the noise is as loud as the talk allows. With
 `AugmentSettings.stream_probability` p, input_data.AudioProcessor turns each training slot of a word

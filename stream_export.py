@@ -1,7 +1,8 @@
 """Streaming exports: a log-mel/MFCC model cut into a per-frame feature front end and a classifier.
 
-A keyword spotter slides the one-second model over a stream every hop (spot_keywords.py, 100 ms by
-default). Recomputing the whole window repeats the features of the 0.9 s already seen; cut in two,
+A keyword spotter slides the model's window (its clip length, one second by default) over a stream
+every hop (spot_keywords.py, 100 ms by default). Recomputing the whole window repeats the features
+of the audio already seen (0.9 s of a 1 s window); cut in two,
 the model computes the features of the new audio only and keeps the rest:
 
 - the front end: `LogMelSpectrogram` (+ `MFCC`) of the model's own settings, applied to single
@@ -21,9 +22,10 @@ Keras parts directly):
   inference), the front end stays float (int8 kernels would flatten the power spectrum; see
   features.py);
 - `Split.spec`: what the numpy-only runtime needs besides the two files, written as
-  `N_streaming.json` (frame length and step, frames and bins per window, multiply-adds);
+  `N_streaming.json` (`window_samples`: the model's input length; frame length and step, frames and
+  bins per window, multiply-adds);
 - `predict_split(front_end, classifier, clips, spec)`: the two TFLite files' probabilities of
-  one-second clips, frame by frame (freeze_graph.py checks the exports with it).
+  clips of the window's length, frame by frame (freeze_graph.py checks the exports with it).
 
 This module is a library: nothing runs at import.
 """
@@ -59,7 +61,7 @@ def split_model(keras_model):
     norm_input = keras_model.get_layer(CLASSIFIER_INPUT_LAYER).input
     classifier = keras.Model(norm_input, keras_model.output, name="classifier")
     frames, bins = norm_input.shape[1], norm_input.shape[2]
-    spec = {"window_samples": audio.CLIP_SAMPLES, "sample_rate": audio.SAMPLE_RATE,
+    spec = {"window_samples": model.clip_samples_of(keras_model), "sample_rate": audio.SAMPLE_RATE,
             "frame_length_samples": log_mel.frame_length_samples, "frame_step_samples": log_mel.frame_step_samples,
             "frames": int(frames), "bins": int(bins),
             "front_end_macs_per_frame": _front_end_macs(log_mel, mfcc),
@@ -100,7 +102,7 @@ def tflite_classifier(split, int8=False):
 
 
 def window_features(front_end_fn, clip, spec):
-    """[frames, bins] features of a one-second clip computed frame by frame with `front_end_fn`."""
+    """[frames, bins] features of a clip (spec["window_samples"] long) computed frame by frame with `front_end_fn`."""
     frames = streaming.frames_of(clip, spec["frame_length_samples"], spec["frame_step_samples"])
     return front_end_fn(frames[:spec["frames"]])
 

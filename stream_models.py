@@ -1,7 +1,10 @@
 """Every model format as a stream of per-hop probabilities, for spot_keywords.py.
 
     model = load_stream_model("tf_files/N_int8.tflite", hop_samples=1600)
-    probs = model.stream.push(hop)   # float32 [hop_samples] -> probabilities of the last second
+    probs = model.stream.push(hop)   # float32 [hop_samples] -> probabilities of the last window
+
+The window is the model's clip length (`stream.window_samples`: the TFLite input [1, S], the
+graph's decoded_sample_data [S, 1], the Keras model's input, the streaming spec's `window_samples`).
 
 Formats (`load_stream_model(path, ...)`):
 - `.tflite` (float or int8): numpy and a TFLite runtime only (make_submission_on_rpi.py's loader).
@@ -31,6 +34,7 @@ import os
 
 import numpy as np
 
+import audio
 import benchmark_model
 import labels as label_sets
 import make_submission_on_rpi as rpi
@@ -87,6 +91,14 @@ class TfliteFunction:
         return self.interpreter.get_tensor(self.output_index).copy()
 
 
+def tail_samples(stream_model, tail_ms=None):
+    """Samples of silence fed after a stream's end so that its last word is heard whole: `tail_ms`, or
+    by default one window (the model's clip length), after which the last word has slid through it."""
+    if tail_ms is None:
+        return stream_model.stream.window_samples
+    return round(tail_ms * audio.SAMPLE_RATE / 1000)
+
+
 def streaming_files(model_path):
     """{"spec", "front_end", "classifier"} paths of the streaming export of `N.tflite` / `N_int8.tflite`."""
     stem = os.path.splitext(model_path)[0]
@@ -139,7 +151,8 @@ def _tflite(path, hop_samples, num_threads, labels_path, full_window):
         macs, quantized = {"float": 0, "int8": 0, kind: stats["macs"]}, stats["quantized"]
     except rpi.InputError:  # tflite-runtime has no flatbuffer schema to count with
         macs, quantized = None, path.endswith("_int8.tflite")
-    return StreamModel(model_labels, streaming.WindowStream(lambda w: whole.predict(w, None, False)[0]),
+    return StreamModel(model_labels, streaming.WindowStream(lambda w: whole.predict(w, None, False)[0],
+                                                            whole.clip_samples),
                        f"{os.path.basename(path)} on the whole window", macs, quantized)
 
 
@@ -155,7 +168,7 @@ def _keras_labels(path, labels_path):
 def _keras(path, hop_samples, labels_path, full_window):
     import keras
 
-    import model as _registers_custom_layers  # noqa: F401
+    import model as model_zoo  # also registers the custom layers
     import runs
     import stream_export
 
@@ -169,7 +182,8 @@ def _keras(path, hop_samples, labels_path, full_window):
                              f"file lists {len(model_labels)}")
     split = None if full_window else stream_export.split_model(keras_model)
     if split is None:
-        stream = streaming.WindowStream(lambda w: keras_model.predict_on_batch(w[None])[0])
+        stream = streaming.WindowStream(lambda w: keras_model.predict_on_batch(w[None])[0],
+                                        model_zoo.clip_samples_of(keras_model))
         return StreamModel(model_labels, stream, f"{path} (Keras) on the whole window")
     stream = streaming.FeatureStream(split.front_end.predict_on_batch,
                                      lambda f: split.classifier.predict_on_batch(f[None])[0], split.spec, hop_samples)
@@ -240,5 +254,6 @@ def load_stream_model(path, hop_samples, num_threads=1, labels_path=None, full_w
         return _tflite(path, hop_samples, num_threads, labels_path, full_window)
     whole = rpi.load_model(path, num_threads)  # .pb, or a clear error for anything else
     model_labels = rpi.read_model_labels(labels_path or rpi.default_labels_path(path), whole.num_classes)
-    return StreamModel(model_labels, streaming.WindowStream(lambda w: whole.predict(w, None, False)[0]),
+    return StreamModel(model_labels, streaming.WindowStream(lambda w: whole.predict(w, None, False)[0],
+                                                            whole.clip_samples),
                        f"{os.path.basename(path)} (frozen graph) on the whole window")

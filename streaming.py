@@ -11,8 +11,9 @@ Audio sources yield float32 mono blocks at 16 kHz:
 both resampled to 16 kHz with `audio.Resampler` (numpy).
 
 Windows (`WindowStream`, `FeatureStream`): `push(hop)` adds one hop of samples and returns the
-model's probabilities for the last second. Before the first second has arrived the window holds
-zeros, so a word at the very start of a stream is seen too. `WindowStream` runs the whole model
+model's probabilities for the last window: `window_samples`, the model's clip length (one second
+by default). Before the first window has arrived the window holds zeros, so a word at the very
+start of a stream is seen too. `WindowStream` runs the whole model
 on every window; `FeatureStream` runs a feature front end on the frames that the hop completed
 and a classifier on the last `frames` feature frames (see stream_export.py), which is exact
 when the hop is a multiple of the frame step.
@@ -47,7 +48,7 @@ import audio
 import cli
 import labels as label_sets
 
-WINDOW_SAMPLES = audio.CLIP_SAMPLES
+WINDOW_SAMPLES = audio.CLIP_SAMPLES  # a default only: a stream slides a window of its model's clip length
 _READ_FRAMES = 4096  # frames per read: a quarter second at 16 kHz, small enough for a live stream
 _NON_KEYWORDS = (label_sets.SILENCE_LABEL, label_sets.UNKNOWN_LABEL)
 
@@ -164,10 +165,12 @@ def frames_of(samples, frame_length, frame_step):
 
 
 class WindowStream:
-    """The last second of audio, and the whole model's probabilities for it at every hop."""
+    """The last `window_samples` of audio (the model's clip), and the whole model's probabilities for it
+    at every hop."""
 
     def __init__(self, predict_window, window_samples=WINDOW_SAMPLES):
         self.predict_window = predict_window
+        self.window_samples = window_samples
         self.window = np.zeros(window_samples, np.float32)
 
     def push(self, hop):
@@ -194,7 +197,8 @@ class FeatureStream:
         if hop_samples % self.step:
             raise cli.UserError(f"a hop of {hop_samples} samples is not a multiple of the model's frame step "
                              f"({self.step} samples): the split model needs one (or recompute whole windows)")
-        self.audio = np.zeros(spec["window_samples"], np.float32)  # from position audio_start on
+        self.window_samples = spec["window_samples"]
+        self.audio = np.zeros(self.window_samples, np.float32)  # from position audio_start on
         self.audio_start = 0
         self.next_frame = 0  # index of the first frame not computed yet
         self.features = np.zeros((0, spec["bins"]), np.float32)  # frames from features_start on

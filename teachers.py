@@ -7,7 +7,8 @@
 - Teacher runs (`teacher_runs`): the mean of their probabilities, with the winning entry's TTA
   (`teacher_tta`), on every clip that can carry teacher probabilities, computed once (the run
   keeps them as teacher_probs.csv), or online, on every augmented sample as the student sees it
-  (`teacher_online`).
+  (`teacher_online`). A teacher run takes clips of its own length (its model's input): it must be
+  the student's (`clip_duration_ms`).
 
 This module is a library: nothing runs at import.
 """
@@ -18,11 +19,11 @@ import os
 import numpy as np
 import tensorflow as tf
 
-import audio
 import cli
 import corpus
 import labels as label_sets
 import make_submission
+import model
 import probs as prob_files
 import runs
 import settings
@@ -107,7 +108,7 @@ def teacher_from_runs(processor, values, cached_path):
         else make_submission.tta_variants()
     keys, total = [], 0.0
     for run_dir in values["teacher_runs"]:
-        teacher = load_teacher(run_dir, processor.labels)
+        teacher = load_teacher(run_dir, processor.labels, processor.clip_samples)
         keys, parts = [], []
         for batch_keys, clips in processor.clip_batches(TEACHER_BATCH):
             x = np.stack([variant.apply(clips) for variant in variants])
@@ -118,21 +119,26 @@ def teacher_from_runs(processor, values, cached_path):
     return keys, total / len(values["teacher_runs"])
 
 
-def load_teacher(run_dir, labels):
-    """A teacher run's Keras model, checked to have `labels`."""
+def load_teacher(run_dir, labels, clip_samples):
+    """A teacher run's Keras model, checked to have `labels` and to take clips of `clip_samples`."""
     teacher, teacher_labels, _ = runs.load_run(run_dir)
     if teacher_labels != labels:
         raise settings.SettingsError(f"teacher_runs {run_dir}: its labels {teacher_labels} differ from this "
                                      f"run's {labels}")
+    if model.clip_samples_of(teacher) != clip_samples:
+        raise settings.SettingsError(f"teacher_runs {run_dir}: its model takes clips of "
+                                     f"{model.clip_samples_of(teacher)} samples, this run's of {clip_samples} "
+                                     "(clip_duration_ms must be the teacher's)")
     return teacher
 
 
-def online_teacher(teacher_runs, labels):
-    """x [n, 16000] -> the teachers' mean probabilities [n, C] (thread-safe: the loader threads call it)."""
-    signature = [tf.TensorSpec([None, audio.CLIP_SAMPLES], tf.float32)]  # one trace for every batch size
-    functions = [tf.function(lambda x, m=load_teacher(run_dir, labels): m(x, training=False), input_signature=signature)
+def online_teacher(teacher_runs, labels, clip_samples):
+    """x [n, clip_samples] -> the teachers' mean probabilities [n, C] (thread-safe: the loader threads call it)."""
+    signature = [tf.TensorSpec([None, clip_samples], tf.float32)]  # one trace for every batch size
+    functions = [tf.function(lambda x, m=load_teacher(run_dir, labels, clip_samples): m(x, training=False),
+                             input_signature=signature)
                  for run_dir in teacher_runs]
     for function in functions:  # traced here, once: the loader threads' first calls would each trace it
-        function(tf.zeros([1, audio.CLIP_SAMPLES]))
+        function(tf.zeros([1, clip_samples]))
     log.info("online teacher: %d run(s) label every training sample", len(functions))
     return lambda x: np.mean([np.asarray(f(x)) for f in functions], axis=0)

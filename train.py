@@ -8,7 +8,9 @@
 
 Settings (see settings.py): defaults < experiment file `experiments/<number>_<name>.toml` <
 command-line flags; `--experiment` takes the number, the file stem or a path. Without an
-experiment file give `--run_dir`.
+experiment file give `--run_dir`. The clip length is a setting like any other (`--clip_duration_ms`,
+default 1000; a corpus of long phrases from make_synthetic_dataset.py `--clip_ms` needs its
+corpus.json's `clip_ms`): it is the model's input length, which every later script reads from the run.
 
 Reads the dataset folders (`--data_dir`, any layout corpus.py accepts), optionally
 pseudo-label CSVs (`path,label`, mixed in by `--pseudo_ratio`, with `--pseudo_only_epochs` and
@@ -204,7 +206,8 @@ def load_data(values, run_dir):
     if expected is not None and processor.labels != expected:
         raise cli.UserError(f"the data's labels {processor.labels} changed while reading (unreadable clips?)")
     if values["teacher_runs"] and values["teacher_online"]:
-        processor.set_teacher_function(teachers.online_teacher(values["teacher_runs"], processor.labels))
+        processor.set_teacher_function(teachers.online_teacher(values["teacher_runs"], processor.labels,
+                                                               processor.clip_samples))
     elif values["teacher_runs"]:
         keys, probabilities = teachers.teacher_from_runs(processor, values,
                                                          os.path.join(run_dir, runs.TEACHER_PROBS_FILE))
@@ -246,7 +249,8 @@ def set_batch_norm_momentum(net, momentum):
 def build_model(values, num_classes, strategy):
     """(model, built optimizer), created in the strategy's scope."""
     with strategy.scope():
-        net = model_zoo.build_model(values["model"], num_classes, **values["model_params"])
+        net = model_zoo.build_model(values["model"], num_classes, settings.clip_samples(values),
+                                    **values["model_params"])
         if values["batch_norm_momentum"]:
             set_batch_norm_momentum(net, values["batch_norm_momentum"])
         optimizer = make_optimizer(values)

@@ -23,6 +23,7 @@ sys.path.insert(0, ROOT)
 
 import cli  # noqa: E402  (after the path set-up)
 import freeze_graph  # noqa: E402
+import model  # noqa: E402
 import quantization  # noqa: E402
 import runs  # noqa: E402
 import settings  # noqa: E402
@@ -46,8 +47,11 @@ def measure(run_dir, args):
     keras_model, _, config = runs.load_run(run_dir)
     config_path = os.path.join(run_dir, runs.CONFIG_FILE)
     data_dirs = args.data_dir or settings.settings_from_config(config, config_path)["data_dir"]
-    calibration = freeze_graph.run_clips(data_dirs, "training", config, config_path, args.calibration_clips, args.seed)
-    check = freeze_graph.run_clips(data_dirs, "validation", config, config_path, args.check_clips, args.seed)
+    clip_samples = model.clip_samples_of(keras_model)
+    calibration = freeze_graph.run_clips(data_dirs, "training", config, config_path, args.calibration_clips, args.seed,
+                                         clip_samples)
+    check = freeze_graph.run_clips(data_dirs, "validation", config, config_path, args.check_clips, args.seed,
+                                   clip_samples)
     reference = freeze_graph.predict_keras(keras_model, check)
     row = {"clips": len(check)}
     for variant, content in int8_variants(keras_model, calibration).items():

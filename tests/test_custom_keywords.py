@@ -28,11 +28,11 @@ def test_keywords_are_phrases_with_labels():
 def test_a_long_recording_keeps_the_second_around_its_word():
     samples = np.zeros(3 * audio.CLIP_SAMPLES, np.float32)
     samples[32000:36000] = 0.5 * np.sin(np.arange(1, 4001) / 3.0)  # on 10 ms frame boundaries
-    clip = custom_keywords.one_second(samples)
+    clip = custom_keywords.clip_around_speech(samples)
     assert len(clip) == audio.CLIP_SAMPLES
     start = 34000 - audio.CLIP_SAMPLES // 2  # the word's centre at the clip's centre
     np.testing.assert_array_equal(clip, samples[start:start + audio.CLIP_SAMPLES])
-    short = custom_keywords.one_second(samples[32000:36000])
+    short = custom_keywords.clip_around_speech(samples[32000:36000])
     assert len(short) == audio.CLIP_SAMPLES and np.all(short[4000:] == 0)
 
 
