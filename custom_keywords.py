@@ -3,6 +3,8 @@
     python custom_keywords.py --words "lights on,hey pi" --out runs/lights
     python custom_keywords.py --words "licht an,hallo pi" --language de --out runs/licht
     python custom_keywords.py --words "lights on,hey pi" --recordings my_clips --out runs/lights_me
+    python custom_keywords.py --words "lights on,hey pi" --negatives data/train --out runs/lights_real
+    python custom_keywords.py --words "lights on,hey pi" --front_end openwakeword --out runs/lights_oww
     python spot_keywords.py --model runs/lights/spotter --input long.wav          # then spot them
     python make_submission.py --run_dir runs/lights/run --test_dir clips/ --out labels.csv
 
@@ -14,9 +16,11 @@ Stages (each a script of the project, run as a subprocess, its output shown as i
    phrase: corpus.json's `clip_ms`, the clip length of every later stage);
 2. streams: two calibration streams of make_streaming_test.py from the corpus's validation speakers
    (keywords among other words; other words and sentences only);
-3. training: train.py --experiment 370 --clip_duration_ms <the corpus's clip_ms> (synthetic only;
-   DS-CNN on MFCC, the real-speech recipe's pre-training style), then with `--recordings` train.py
-   --experiment 371 (fine-tune on them with the synthetic corpus mixed in);
+3. training: train.py --experiment 370 --clip_duration_ms <the corpus's clip_ms> (synthetic keywords;
+   DS-CNN on MFCC, the real-speech recipe's pre-training style; with `--negatives`, real speech without
+   the keywords in NEGATIVES_RATIO of the samples and real noise), then with `--recordings` train.py
+   --experiment 371 (fine-tune on them with the synthetic corpus mixed in); with `--front_end
+   openwakeword` instead a head on openWakeWord's embeddings (oww_embeddings.py; no train.py run);
 4. spotter: make_spotter.py (int8 export through freeze_graph.py, decision rule calibrated for
    false alarms per hour on the streams; the model's window is its clip length);
 5. with `--recordings`: the int8 spotter model and the synthetic-only model label the held-back
@@ -33,17 +37,37 @@ Reads:
   unreadable file is named in the log and skipped. One clip in five of each keyword (at least one
   when there are two or more; `--held_back_every`) is held back from training to measure the
   accuracy on your voice.
+- `--negatives DIR` (optional): real audio without your keywords, as train.py reads a dataset (word
+  folders, list files or the speaker-hash split, `_background_noise_/`), e.g. the Speech Commands
+  data of download_dataset.py: the training-split clips of its words trained on as `_unknown_` (a
+  folder named as a keyword is left out, and said so), its noise files as background and silence.
+  Real talk is what a spotter must stay quiet on, and eSpeak's voices are not it: on real speech a
+  model trained on synthetic negatives alone calls many real words a keyword.
 
 Writes `--out` R:
 - `R/corpus/` (the synthetic corpus), `R/streams/words/`, `R/streams/negatives/` (calibration);
 - `R/run/`: the run folder of the final model (train.py's layout); with `--recordings`,
-  `R/pretrain/` is the synthetic-only run it was fine-tuned from;
+  `R/pretrain/` is the synthetic-only run it was fine-tuned from. With `--front_end openwakeword`
+  instead `R/head/`: head.tflite, head_labels.txt, head_embeddings.json (oww_embeddings.export_head)
+  and head.json (its clips, epochs and validation accuracy); with `--recordings`, `R/head_synthetic/`
+  is the head trained without them (a head trains in a minute: retrained, not fine-tuned). Label
+  clips with `make_submission_on_rpi.py --model R/head/head.tflite --model_labels`;
+- `R/negatives/`: `clips.csv` (path,label of the `--negatives` clips trained on), `audio/_background_noise_/`
+  (links to its noise files), `negatives.json` (counts, folders left out);
 - `R/recordings/`: your clips as WAVs of the clip length (`audio/<label>/`), `training_clips.csv` (the
   clips trained on), `heldback/` (the held-back clips) and `heldback.csv` (fname,label);
 - `R/spotter/`: what `spot_keywords.py --model R/spotter` runs (make_spotter.py's folder);
 - `R/custom_keywords.json`: the settings, the clip length (`clip_ms`), the seconds of every stage,
   the validation accuracy, the held-back accuracy and the spotter's calibration figures;
   `R/settings.json`: the flags that define the folder. Both are written atomically.
+
+`--front_end openwakeword` (pip install pyopen-wakeword): a small head (oww_embeddings.build_head) on
+openWakeWord's pretrained speech embeddings of the corpus's clips (every keyword clip, 3,000 other
+words, 500 noise slices, each placed after other audio as in a stream), the --negatives and the
+recordings, instead of a DS-CNN trained from scratch; its spotter hops every 80 ms (one embedding)
+and runs the wheel's two feature models, float TFLite, on the Pi. On real speech it finds far more of
+the keywords from text alone (README, "Your own keywords"); the licence of those two models is an
+open question upstream (oww_embeddings.licence_note()).
 
 `--pretrained R0 --recordings DIR`: fine-tune the synthetic-only model of an earlier folder R0 (same
 `--words` and `--language`) on your recordings, reusing R0's corpus and streams: minutes instead of a
@@ -52,7 +76,8 @@ new corpus and pre-training. R then holds no corpus/, streams/ or pretrain/ of i
 Resume: run the same command again. A finished stage is skipped (its last file marks it:
 corpus.json, stream.json, metrics.json, spotter.json); an unfinished corpus or stream is made again,
 an unfinished training continues where it stopped (train.py --resume). Another `--words`,
-`--language`, `--seed` or `--speakers` than R/settings.json holds is an error: use another --out.
+`--language`, `--seed`, `--speakers`, `--negatives`, ... than R/settings.json holds is an error: use
+another --out.
 """
 
 import argparse
@@ -69,6 +94,8 @@ import audio
 import cli
 import corpus
 import labels as label_sets
+import oww_embeddings as oww
+import probs
 import runs
 
 log = logging.getLogger(__name__)
@@ -78,9 +105,16 @@ SETTINGS_FILE = "settings.json"
 REPORT_FILE = "custom_keywords.json"
 PRETRAIN_EXPERIMENT, RECORDINGS_EXPERIMENT = "370", "371"
 DEFINING_FLAGS = ("words", "language", "seed", "speakers", "near_misses", "other_words", "recordings",
-                  "held_back_every")
+                  "held_back_every", "negatives", "front_end")
+FRONT_ENDS = ("ds_cnn", oww.FRONT_END)  # trained from scratch on the waveform; a head on openWakeWord's embeddings
+HEAD_EPOCHS = 40  # oww_embeddings.train_head's: ~1 min for 10,000 clips on 2 cores
+EMBEDDING_HOP_MS = 1000 * oww.EMBEDDING_HOP_SAMPLES // audio.SAMPLE_RATE  # 80: a hop per new embedding
 HELD_BACK_EVERY = 5  # one clip in five of each keyword is kept back to measure the accuracy on the user's voice
 STREAM_NOISE = os.path.join("train", "audio", label_sets.BACKGROUND_NOISE_DIR)  # inside a corpus
+# Share of the synthetic training's samples drawn from --negatives: among the corpus's ~25,000 unknown
+# clips a few thousand real ones would be a few per cent of the unknown slots and barely heard.
+NEGATIVES_RATIO = 0.2
+NEGATIVES_CSV = "clips.csv"  # in R/negatives
 
 
 def parse_keywords(text):
@@ -104,11 +138,16 @@ def run_stage(name, script, args):
                             "fix the cause and run the same command again to continue")
 
 
+def read_settings(folder):
+    """R/settings.json; a folder made before --front_end existed trained the DS-CNN."""
+    return {"front_end": FRONT_ENDS[0], **runs.read_json(os.path.join(folder, SETTINGS_FILE))}
+
+
 def check_settings(out, settings):
     """Writes R/settings.json on the first run; a later run with other defining flags is an error."""
     path = os.path.join(out, SETTINGS_FILE)
     if os.path.exists(path):
-        earlier = runs.read_json(path)
+        earlier = read_settings(out)
         changed = {k: (earlier.get(k), v) for k, v in settings.items() if earlier.get(k) != v}
         if changed:
             raise cli.UserError(f"{out} was made with other settings {changed} (earlier, now): "
@@ -195,15 +234,49 @@ def prepare_recordings(recordings_dir, keywords, out, seed, every=HELD_BACK_EVER
     return {"training_clips": len(training), "held_back_clips": len(held), "skipped_files": skipped}
 
 
-def read_fname_labels(csv_path):
-    """{fname: label} of a `fname,label` CSV (a submission, heldback.csv)."""
-    with open(csv_path, encoding="utf-8") as f:
-        return dict(line.strip().split(",", 1) for line in f.readlines()[1:] if line.strip())
+# ---------------------------------------------------------------------------------------------------
+# Real speech without the keywords
+
+def prepare_negatives(negatives_dir, keywords, out):
+    """R/negatives/: clips.csv (absolute path, `_unknown_`) of every training-split clip of a dataset
+    folder (any layout corpus.py reads; its list files or speaker hash split it) whose word is not a
+    keyword, and its noise files as audio/_background_noise_/ symlinks; returns the summary it keeps
+    in negatives.json. Validation and testing clips are left out: they stay the user's to measure on."""
+    root = os.path.join(out, "negatives")
+    summary_path = os.path.join(root, "negatives.json")
+    if os.path.exists(summary_path):
+        return runs.read_json(summary_path)
+    index = corpus.index_folder(negatives_dir)
+    words = {word for _, _, word, _ in index.clips}
+    left_out = sorted(w for w in words if label_sets.phrase_label(w) in keywords)
+    rows = [(os.path.abspath(path), label_sets.UNKNOWN_LABEL) for _, path, word, split in index.clips
+            if split == "training" and word not in left_out]
+    if not rows:
+        raise cli.UserError(f"--negatives {negatives_dir}: no training-split clip of a word other than the keywords")
+    noise_dir = os.path.join(root, "audio", label_sets.BACKGROUND_NOISE_DIR)
+    os.makedirs(noise_dir, exist_ok=True)
+    for path in index.noise_paths:
+        link = os.path.join(noise_dir, os.path.basename(path))
+        if not os.path.lexists(link):
+            os.symlink(os.path.abspath(path), link)
+    corpus.write_pseudo_labels(os.path.join(root, NEGATIVES_CSV), rows)
+    if left_out:
+        log.info("--negatives: left out the folders of your keywords: %s", ", ".join(left_out))
+    summary = {"folder": os.path.abspath(negatives_dir), "clips": len(rows), "words": len(words) - len(left_out),
+               "left_out": left_out, "noise_files": len(index.noise_paths)}
+    runs.write_json(summary_path, summary)
+    return summary
+
+
+def negatives_flags(out):
+    """train.py flags that mix R/negatives in: its noise as a data folder, its clips as `_unknown_` slots."""
+    root = os.path.join(out, "negatives")
+    return ["--pseudo_labels", os.path.join(root, NEGATIVES_CSV), "--pseudo_ratio", NEGATIVES_RATIO], [root]
 
 
 def held_back_accuracy(csv_path, truth):
     """Share of held-back clips a submission CSV (fname,label) labels right, and the wrong ones."""
-    predicted = read_fname_labels(csv_path)
+    predicted = probs.read_label_dict(csv_path)
     wrong = {fname: predicted.get(fname) for fname, label in truth.items() if predicted.get(fname) != label}
     return {"accuracy": 1 - len(wrong) / len(truth), "clips": len(truth), "wrong": wrong}
 
@@ -241,43 +314,89 @@ def make_streams(args, keywords, corpus_dir, root):
     return [os.path.join(root, kind) for kind in kinds]
 
 
-def train(args, keywords, corpus_dir, run_dir, experiment, extra=()):
+def train(args, keywords, corpus_dir, run_dir, experiment, extra=(), data_dirs=()):
     if os.path.exists(os.path.join(run_dir, "metrics.json")):
         return runs.read_json(os.path.join(run_dir, "metrics.json"))
     budget = ["--max_minutes", args.train_minutes] if experiment == PRETRAIN_EXPERIMENT else []
     budget += ["--epochs", args.epochs] if args.epochs else []
     run_stage(f"training ({run_dir})", "train.py", [
         "--experiment", experiment, "--run_dir", run_dir, "--resume", "--seed", args.seed,
-        "--data_dir", os.path.join(corpus_dir, "train"), "--wanted_words", *keywords,
+        "--data_dir", os.path.join(corpus_dir, "train"), *data_dirs, "--wanted_words", *keywords,
         "--clip_duration_ms", corpus_clip_ms(corpus_dir), *budget, *extra])
     return runs.read_json(os.path.join(run_dir, "metrics.json"))
 
 
-def make_spotter(args, run_dir, streams, out):
+def train_head(args, keywords, corpus_dir, folder, csv_paths=(), noise_paths=()):
+    """folder/head.tflite, head_labels.txt, head_embeddings.json (oww_embeddings.export_head): a head on
+    openWakeWord's embeddings of the corpus's training clips and of the `path,label` CSVs' clips
+    (--negatives, recordings), each placed after other audio, and silence from the corpus's noise and
+    `noise_paths`; folder/head.json, written last, holds its figures (and marks the stage done).
+    TensorFlow trains it in this process."""
+    summary_path = os.path.join(folder, "head.json")
+    if os.path.exists(summary_path):
+        return runs.read_json(summary_path)
+    if not oww.available():
+        raise cli.UserError(f"--front_end {oww.FRONT_END}: {oww.INSTALL_HINT}")
+    words, train_dir = list(keywords), os.path.join(corpus_dir, "train")
+    model_labels = label_sets.model_labels(words)
+    clip_samples = audio.clip_samples(corpus_clip_ms(corpus_dir))
+    front_end = oww.EmbeddingFrontEnd(num_threads=args.workers)
+    clips, labels = oww.training_clips(train_dir, words, args.seed, extra_noise=noise_paths, clip_samples=clip_samples)
+    for csv_path in csv_paths:
+        rows = corpus.read_pseudo_labels(csv_path)
+        clips += [audio.load_clip(path, clip_samples) for _, path, _ in rows]
+        labels += [model_labels.index(label) for _, _, label in rows]
+    log.info("head: embedding %d clips", len(clips))
+    x = front_end.embed_clips(oww.in_context(clips, front_end.window_samples, np.random.default_rng(args.seed)))
+    epochs = args.epochs or HEAD_EPOCHS
+    head = oww.train_head(x, np.array(labels), len(model_labels), args.seed, epochs=epochs)
+    # validation speakers of the corpus, as train.py's best_val_accuracy (clips after zeros: as labelled)
+    val_clips, val_labels = oww.training_clips(train_dir, words, args.seed, unknown_clips=500, silence_clips=100,
+                                               split="validation", clip_samples=clip_samples)
+    predicted = head.predict(front_end.embed_clips(val_clips), verbose=0).argmax(1) if val_clips else []
+    os.makedirs(folder, exist_ok=True)
+    oww.export_head(head, model_labels, os.path.join(folder, "head"), clip_samples)
+    summary = {"clips": len(clips), "epochs": epochs,
+               "best_val_accuracy": float(np.mean(np.array(predicted) == val_labels)) if val_clips else None}
+    runs.write_json(summary_path, summary)
+    return summary
+
+
+def make_spotter(args, model, streams, out):
+    """R/spotter from a run folder (the int8 export) or a head .tflite (hops of 80 ms: one per embedding)."""
     folder = os.path.join(out, "spotter")
+    source = (["--model", model, "--hop_ms", EMBEDDING_HOP_MS] if model.endswith(".tflite") else
+              ["--run_dir", model, "--check_clips", args.check_clips])
     if not os.path.exists(os.path.join(folder, "spotter.json")):
-        run_stage("spotter", "make_spotter.py", ["--run_dir", run_dir, "--streams", *streams, "--out", folder,
-                                                 "--check_clips", args.check_clips, "--overwrite"])
+        run_stage("spotter", "make_spotter.py", [*source, "--streams", *streams, "--out", folder, "--overwrite"])
     return runs.read_json(os.path.join(folder, "spotter.json"))
 
 
-def score_held_back(out, pretrain_dir):
-    """Accuracy on the held-back recordings of the shipped int8 model and of the synthetic-only model."""
+def label_clips(name, model, clips_dir, csv_path):
+    """make_submission_on_rpi.py --model_labels (a .tflite) or make_submission.py (a run folder) on a
+    folder of clips; the path of the CSV with the model's own labels."""
+    if model.endswith(".tflite"):
+        run_stage(name, "make_submission_on_rpi.py", ["--model", model, "--test_data", clips_dir, "--submission_fn",
+                                                      csv_path, "--model_labels", "--num_threads", 1, "--overwrite"])
+        return csv_path
+    run_stage(name, "make_submission.py", ["--run_dir", model, "--test_dir", clips_dir, "--out", csv_path,
+                                           "--no_progress", "--overwrite"])
+    return csv_path.replace(".csv", "_all_labels.csv")
+
+
+def score_held_back(out, spotter, synthetic_model):
+    """Accuracy on the held-back recordings of the shipped spotter's model (as spot_keywords.py runs it)
+    and of the synthetic-only model (a run folder or a head .tflite)."""
     folder = os.path.join(out, "recordings")
-    truth = read_fname_labels(os.path.join(folder, "heldback.csv"))
+    truth = probs.read_label_dict(os.path.join(folder, "heldback.csv"))
     if not truth:
         return {}
-    spotter_csv = os.path.join(folder, "heldback_int8.csv")
-    synthetic_csv = os.path.join(folder, "heldback_synthetic.csv")
-    run_stage("held-back clips, int8", "make_submission_on_rpi.py", [
-        "--model", os.path.join(out, "spotter", "spotter_int8.tflite"), "--test_data",
-        os.path.join(folder, "heldback"), "--submission_fn", spotter_csv, "--model_labels", "--num_threads", 1,
-        "--overwrite"])
-    run_stage("held-back clips, synthetic only", "make_submission.py", [
-        "--run_dir", pretrain_dir, "--test_dir", os.path.join(folder, "heldback"), "--out", synthetic_csv,
-        "--no_progress", "--overwrite"])
-    return {"int8_spotter": held_back_accuracy(spotter_csv, truth),
-            "synthetic_only": held_back_accuracy(synthetic_csv.replace(".csv", "_all_labels.csv"), truth)}
+    clips = os.path.join(folder, "heldback")
+    shipped = label_clips("held-back clips, spotter", os.path.join(out, "spotter", spotter["model"]), clips,
+                          os.path.join(folder, "heldback_spotter.csv"))
+    synthetic = label_clips("held-back clips, synthetic only", synthetic_model, clips,
+                            os.path.join(folder, "heldback_synthetic.csv"))
+    return {"spotter": held_back_accuracy(shipped, truth), "synthetic_only": held_back_accuracy(synthetic, truth)}
 
 
 def pretrained_folder(path, settings):
@@ -285,13 +404,46 @@ def pretrained_folder(path, settings):
     earlier_path = os.path.join(path, SETTINGS_FILE)
     if not os.path.exists(os.path.join(path, REPORT_FILE)) or not os.path.exists(earlier_path):
         raise cli.UserError(f"--pretrained {path}: not a finished custom_keywords.py folder (no {REPORT_FILE})")
-    earlier = runs.read_json(earlier_path)
+    earlier = read_settings(path)
     if earlier.get("recordings"):
         raise cli.UserError(f"--pretrained {path}: trained on recordings; give a synthetic-only folder")
-    changed = [k for k in ("words", "language") if earlier.get(k) != settings[k]]
+    changed = [k for k in ("words", "language", "negatives", "front_end") if earlier.get(k) != settings[k]]
     if changed:
         raise cli.UserError(f"--pretrained {path}: made with other {changed}: {[earlier.get(k) for k in changed]}")
-    return os.path.join(path, "corpus"), os.path.join(path, "streams"), os.path.join(path, "run")
+    return (os.path.join(path, "corpus"), os.path.join(path, "streams"),
+            os.path.join(path, "head" if settings["front_end"] == oww.FRONT_END else "run"))
+
+
+def train_ds_cnn(args, keywords, out, corpus_dir, pretrain_dir, run_dir, timed):
+    """train.py --experiment 370 into pretrain_dir, then with recordings 371 into run_dir; returns
+    (final run folder, synthetic-only run folder, the final run's metrics)."""
+    negatives, noise_dirs = negatives_flags(out) if args.negatives else ([], [])
+    metrics = timed("training", lambda: train(args, keywords, corpus_dir, pretrain_dir, PRETRAIN_EXPERIMENT,
+                                              negatives, noise_dirs))
+    if args.recordings:
+        # the recordings alone are the fine-tune's mixed-in clips (a few dozen among thousands of negatives
+        # would hardly be drawn); the real noise stays, and the pre-training has heard the negatives
+        metrics = timed("fine-tuning", lambda: train(args, keywords, corpus_dir, run_dir, RECORDINGS_EXPERIMENT, [
+            "--init_from", pretrain_dir,
+            "--pseudo_labels", os.path.join(out, "recordings", "training_clips.csv")], noise_dirs))
+    return run_dir, pretrain_dir, metrics
+
+
+def train_heads(args, keywords, out, corpus_dir, synthetic_dir, head_dir, timed):
+    """A head on openWakeWord's embeddings into synthetic_dir, and with recordings one more trained on
+    them too into head_dir (a head trains in a minute: no fine-tune); returns (the final head's .tflite,
+    the synthetic-only head's, the final head's figures)."""
+    csvs, noise = [], []
+    if args.negatives:
+        noise_dir = os.path.join(out, "negatives", "audio", label_sets.BACKGROUND_NOISE_DIR)
+        csvs, noise = [os.path.join(out, "negatives", NEGATIVES_CSV)], [
+            os.path.join(noise_dir, name) for name in sorted(os.listdir(noise_dir))]
+    metrics = timed("head", lambda: train_head(args, keywords, corpus_dir, synthetic_dir, csvs, noise))
+    if args.recordings:
+        recordings = os.path.join(out, "recordings", "training_clips.csv")
+        metrics = timed("head with recordings", lambda: train_head(args, keywords, corpus_dir, head_dir,
+                                                                   csvs + [recordings], noise))
+    return os.path.join(head_dir, "head.tflite"), os.path.join(synthetic_dir, "head.tflite"), metrics
 
 
 def build(args):
@@ -301,6 +453,7 @@ def build(args):
     settings = {name: getattr(args, name) for name in DEFINING_FLAGS}
     settings["recordings"] = os.path.abspath(args.recordings) if args.recordings else None
     settings["pretrained"] = os.path.abspath(args.pretrained) if args.pretrained else None
+    settings["negatives"] = os.path.abspath(args.negatives) if args.negatives else None
     check_settings(out, settings)
     report_path = os.path.join(out, REPORT_FILE)
     # a rerun adds its time to the earlier run's: a skipped stage costs nothing, a resumed one its rest
@@ -314,30 +467,34 @@ def build(args):
         print(f"== {name}: {time.monotonic() - start:.0f} s", flush=True)
         return result
 
+    head = args.front_end == oww.FRONT_END
+    if head:
+        log.info("--front_end %s: openWakeWord's feature models carry an open licence question "
+                 "(oww_embeddings.licence_note()); fine for a hobby spotter, ask before a product", oww.FRONT_END)
     corpus_dir, streams_root = os.path.join(out, "corpus"), os.path.join(out, "streams")
-    run_dir = os.path.join(out, "run")
-    pretrain_dir = os.path.join(out, "pretrain") if args.recordings else run_dir
+    final_dir = os.path.join(out, "head" if head else "run")
+    synthetic_dir = os.path.join(out, "head_synthetic" if head else "pretrain") if args.recordings else final_dir
     if args.pretrained:
-        corpus_dir, streams_root, pretrain_dir = pretrained_folder(args.pretrained, settings)
+        corpus_dir, streams_root, synthetic_dir = pretrained_folder(args.pretrained, settings)
     if args.recordings:
         _recording_folders(args.recordings, keywords)  # a missing keyword folder is an error before the corpus
+    if args.negatives:
+        report["negatives"] = timed("negatives", lambda: prepare_negatives(args.negatives, keywords, out))
     timed("corpus", lambda: make_corpus(args, keywords, corpus_dir))
     report["clip_ms"] = corpus_clip_ms(corpus_dir)
     if args.recordings:  # cut to the corpus's clip length, which the model is trained on
         report["recordings"] = timed("recordings", lambda: prepare_recordings(
             args.recordings, keywords, out, args.seed, args.held_back_every, audio.clip_samples(report["clip_ms"])))
     streams = timed("streams", lambda: make_streams(args, keywords, corpus_dir, streams_root))
-    metrics = timed("training", lambda: train(args, keywords, corpus_dir, pretrain_dir, PRETRAIN_EXPERIMENT))
+    train_models = train_heads if head else train_ds_cnn
+    model, synthetic_model, metrics = train_models(args, keywords, out, corpus_dir, synthetic_dir, final_dir, timed)
+    spotter = timed("spotter", lambda: make_spotter(args, model, streams, out))
     if args.recordings:
-        metrics = timed("fine-tuning", lambda: train(args, keywords, corpus_dir, run_dir, RECORDINGS_EXPERIMENT, [
-            "--init_from", pretrain_dir,
-            "--pseudo_labels", os.path.join(out, "recordings", "training_clips.csv")]))
-    spotter = timed("spotter", lambda: make_spotter(args, run_dir, streams, out))
-    if args.recordings:
-        report["held_back"] = timed("held-back clips", lambda: score_held_back(out, pretrain_dir))
+        report["held_back"] = timed("held-back clips", lambda: score_held_back(out, spotter, synthetic_model))
     target = spotter["default_target_fa_per_hour"]
     report.update({
-        "seconds": seconds, "corpus": corpus_dir, "run_dir": run_dir, "spotter": os.path.join(out, "spotter"),
+        "seconds": seconds, "corpus": corpus_dir, "model": model, "run_dir": None if head else model,
+        "spotter": os.path.join(out, "spotter"),
         "validation_accuracy": metrics.get("best_val_accuracy"),
         "calibration": spotter["calibration"]["per_target"].get(f"{target:g}")})
     runs.write_json(report_path, report)
@@ -370,6 +527,14 @@ def build_parser():
     parser.add_argument("--pretrained", default=None,
                         help="with --recordings: reuse the corpus, streams and synthetic model of an earlier "
                              "synthetic-only folder of the same --words and --language (no new corpus or pre-training)")
+    parser.add_argument("--negatives", default=None,
+                        help="a folder of real speech without your keywords (a dataset of word folders as "
+                             "train.py reads, e.g. the Speech Commands data: folders named as a keyword are "
+                             "left out), and its _background_noise_/: trained on as _unknown_ and noise (optional)")
+    parser.add_argument("--front_end", choices=FRONT_ENDS, default=FRONT_ENDS[0],
+                        help="ds_cnn (default): a DS-CNN trained from scratch, shipped as int8; openwakeword: a "
+                             "small head on openWakeWord's pretrained speech embeddings (pip install "
+                             "pyopen-wakeword; see oww_embeddings.licence_note)")
     parser.add_argument("--held_back_every", type=int, default=HELD_BACK_EVERY,
                         help=f"keep one recording in this many of each keyword back to measure the accuracy on "
                              f"your voice (default {HELD_BACK_EVERY}; 0: train on all)")
@@ -381,7 +546,8 @@ def build_parser():
                         help="ordinary words of the language as negatives (default 60)")
     parser.add_argument("--train_minutes", type=float, default=11.0,
                         help="time budget of the synthetic training (default 11, experiment 370's)")
-    parser.add_argument("--epochs", type=int, default=0, help="override the experiments' epochs (0: theirs)")
+    parser.add_argument("--epochs", type=int, default=0,
+                        help=f"override the experiments' epochs, or the head's {HEAD_EPOCHS} (0: theirs)")
     parser.add_argument("--stream_minutes", type=float, default=5.0,
                         help="minutes of the keyword calibration stream (the negatives' is twice as long; default 5)")
     parser.add_argument("--check_clips", type=int, default=100,

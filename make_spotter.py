@@ -9,7 +9,8 @@ Command line:
 Reads:
 - the model: `--run_dir R` (exported here with freeze_graph.py `--streaming`; the only path that
   needs TensorFlow) or `--model N_int8.tflite` (copied with `N_labels.txt` and, when present, the
-  streaming export `N_streaming.json`, `N_features.tflite`, `N_classifier_int8.tflite` beside it);
+  streaming export `N_streaming.json`, `N_features.tflite`, `N_classifier_int8.tflite` beside it;
+  or a head on openWakeWord's embeddings, `N.tflite` with `N_embeddings.json`: oww_embeddings.py);
 - `--streams V1 [V2 ...]`: folders of make_streaming_test.py (`stream.wav`, `labels.csv`,
   `stream.json`), e.g. a stream of words and a negatives-only stream. They are the calibration
   data: make them from the validation speakers (the clips the run's checkpoint was chosen on),
@@ -35,7 +36,8 @@ an input):
   `spotter_labels.txt`, and for a log-mel/MFCC model `spotter_streaming.json`,
   `spotter_features.tflite`, `spotter_classifier_int8.tflite`; from `--run_dir` also
   `spotter_report.json` (freeze_graph's checks). The float exports and the `.pb` are not kept:
-  the spotter runs the int8 model;
+  the spotter runs the int8 model. A head on openWakeWord's embeddings is copied as `spotter.tflite`
+  with `spotter_labels.txt` and `spotter_embeddings.json` (give it `--hop_ms 80`: one embedding a hop);
 - `spotter.json`: {"format": 1, "model", "labels", "hop_ms", "smooth_ms", "min_hops",
   "refractory_ms", "default_target_fa_per_hour", "thresholds": {target: {keyword: threshold}}
   (targets as "0.5", "1", "2", "5"; a threshold above 1 never fires), "calibration": {"streams":
@@ -59,6 +61,7 @@ import audio
 import cli
 import labels as label_sets
 import make_submission_on_rpi as rpi
+import oww_embeddings as oww
 import score_streaming
 import stream_models
 import streaming
@@ -113,6 +116,8 @@ def copy_model(model_path, folder):
     int8 = os.path.splitext(model_path)[0].endswith("_int8")
     name = f"{PREFIX}{'_int8' if int8 else ''}.tflite"
     copies = {model_path: name, rpi.default_labels_path(model_path): f"{PREFIX}_labels.txt"}
+    if oww.is_head(model_path):  # a head on openWakeWord's embeddings: its marker says so
+        copies[oww.marker_path(model_path)] = os.path.basename(oww.marker_path(os.path.join(folder, name)))
     streaming_files = stream_models.streaming_files(model_path)
     if os.path.isfile(streaming_files["spec"]):
         ours = stream_models.streaming_files(os.path.join(folder, name))

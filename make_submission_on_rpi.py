@@ -8,7 +8,9 @@ Command line:
 
 Reads a model written by freeze_graph.py -- a TFLite file (`.tflite`, float32 or int8, input
 float32 [1, S]) or a frozen GraphDef (`.pb`, fed a WAV file's bytes at `wav_data:0`, read at
-`labels_softmax:0`) -- its labels (`--labels`, default beside the model: `tf_files/N_labels.txt`
+`labels_softmax:0`), or a head on openWakeWord's embeddings (a `.tflite` with `N_embeddings.json`
+beside it, custom_keywords.py --front_end openwakeword; it needs the pyopen-wakeword wheel's feature
+models: oww_embeddings.py) -- its labels (`--labels`, default beside the model: `tf_files/N_labels.txt`
 for `N.tflite`, `N_int8.tflite` and `N.pb`), and every `*.wav` directly inside `--test_data` (or
 inside `--test_data/audio` when the folder itself holds none: `corpus.list_test_wavs`, the rule of
 make_submission.py too). Writes the submission CSV `fname,label` (header, one row
@@ -67,6 +69,7 @@ import audio
 import cli
 import corpus
 import labels as label_sets
+import oww_embeddings as oww
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +167,25 @@ class TfliteModel:
         return probs, time.perf_counter() - start
 
 
+class EmbeddingHeadModel:
+    """A head of oww_embeddings.export_head (`N.tflite` with `N_embeddings.json`): openWakeWord's feature
+    models embed the clip, placed at the end of a 1.98 s window after zeros, and the head labels it."""
+
+    def __init__(self, path, num_threads):
+        try:
+            self.clip_samples = oww.read_marker(path)["clip_samples"]  # the clips it was trained on
+            self.front_end = oww.EmbeddingFrontEnd(num_threads)
+            self.head = oww.load_head(path, num_threads)
+        except (ValueError, RuntimeError) as e:
+            raise InputError(f"{path}: {e}") from e
+        self.num_classes = self.head.num_classes
+
+    def predict(self, samples, data, plain_pcm16):
+        start = time.perf_counter()
+        probs = self.head(self.front_end.clip_embeddings(samples)[None])
+        return probs, time.perf_counter() - start
+
+
 class FrozenGraphModel:
     """A frozen GraphDef of freeze_graph.py; plain 16-bit mono WAV bytes go to `wav_data:0`,
     other clips (which the graph's DecodeWav would read differently) as samples to `decoded_sample_data:0`."""
@@ -213,7 +235,7 @@ def load_model(path, num_threads):
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such model file")
     if path.endswith(".tflite"):
-        return TfliteModel(path, num_threads)
+        return EmbeddingHeadModel(path, num_threads) if oww.is_head(path) else TfliteModel(path, num_threads)
     if path.endswith(".pb"):
         return FrozenGraphModel(path, num_threads)
     raise InputError(f"{path}: unknown kind of model file (expected .tflite or a frozen GraphDef .pb)")

@@ -338,3 +338,9 @@ def read_label_csv(path):
                             f"{(empty.index[:_EXAMPLES] + 2).tolist()}")
     check_unique(frame[FNAME].tolist(), path, "fname")
     return frame
+
+
+def read_label_dict(path):
+    """{fname: label} of a `fname,label` CSV (read_label_csv's checks): a submission, a solution."""
+    frame = read_label_csv(path)
+    return dict(zip(frame[FNAME], frame[LABEL]))

@@ -17,6 +17,9 @@ Formats (`load_stream_model(path, ...)`):
   (stream_export.split_model) when the model has a log-mel/MFCC front end, else the whole window.
   Labels: the run's labels.txt, a `.keras` file's folder's labels.txt, or `labels_path`.
 - a frozen graph `.pb` (TensorFlow): the whole window, fed to `decoded_sample_data:0`.
+- a head on openWakeWord's embeddings (`.tflite` with `N_embeddings.json` beside it,
+  oww_embeddings.export_head): oww_embeddings.EmbeddingStream (the feature models of the installed
+  pyopen-wakeword wheel on the new audio, the head on the last 1.98 s of embeddings).
 
 A spotter folder (make_spotter.py) holds `spotter.json` beside its model: `read_spotter(folder)`
 checks it and returns its rule, with the model's and labels' paths inside the folder;
@@ -38,6 +41,7 @@ import audio
 import benchmark_model
 import labels as label_sets
 import make_submission_on_rpi as rpi
+import oww_embeddings as oww
 import streaming
 
 STREAMING_SUFFIX = "_streaming.json"
@@ -129,7 +133,23 @@ def _hop_macs(spec, hop_samples, int8_classifier):
     return {"float": front_end + (0 if int8_classifier else classifier), "int8": classifier if int8_classifier else 0}
 
 
+def _embedding_head(path, num_threads, labels_path):
+    """A head of oww_embeddings.export_head: openWakeWord's feature models on each hop's new audio, the head
+    on the last embeddings (the hop may be any length: embeddings come every 80 ms)."""
+    try:
+        marker = oww.read_marker(path)
+        front_end = oww.EmbeddingFrontEnd(num_threads)
+        head = oww.load_head(path, num_threads)
+    except (ValueError, RuntimeError) as e:
+        raise rpi.InputError(f"{path}: {e}") from e
+    model_labels = rpi.read_model_labels(labels_path or rpi.default_labels_path(path), head.num_classes)
+    return StreamModel(model_labels, oww.EmbeddingStream(front_end, head, marker["clip_samples"]),
+                       f"openWakeWord mel + embedding models on new frames + {os.path.basename(path)}")
+
+
 def _tflite(path, hop_samples, num_threads, labels_path, full_window):
+    if oww.is_head(path):
+        return _embedding_head(path, num_threads, labels_path)
     files = streaming_files(path)
     quantized = files["classifier"].endswith("_int8.tflite")
     if not full_window and os.path.isfile(files["spec"]):

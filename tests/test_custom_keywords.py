@@ -14,6 +14,7 @@ import pytest
 import audio
 import cli
 import custom_keywords
+import oww_embeddings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -85,6 +86,33 @@ def test_held_back_accuracy_counts_the_right_labels(tmp_path):
     assert result["accuracy"] == pytest.approx(2 / 3) and result["wrong"] == {"b.wav": "_unknown_"}
 
 
+def _negatives(folder):
+    """A dataset folder: two other words (one clip of each validation-listed), a keyword's folder, noise."""
+    rng = np.random.default_rng(2)
+    for word in ("tisch", "stuhl", "hallo", "_background_noise_"):
+        os.makedirs(folder / word)
+        for n in range(2):
+            audio.write_wav(str(folder / word / f"{word}{n}.wav"), 0.1 * rng.standard_normal(16000).astype(np.float32))
+    (folder / "validation_list.txt").write_text("stuhl/stuhl1.wav\n")
+    return folder
+
+
+def test_negatives_are_the_training_clips_of_other_words_and_the_noise(tmp_path):
+    summary = custom_keywords.prepare_negatives(str(_negatives(tmp_path / "neg")), {"hallo": "hallo"}, str(tmp_path / "R"))
+    assert summary["left_out"] == ["hallo"] and summary["clips"] == 3 and summary["noise_files"] == 2
+    root = tmp_path / "R" / "negatives"
+    rows = [line.split(",") for line in (root / "clips.csv").read_text().split()[1:]]
+    assert sorted(os.path.basename(path) for path, _ in rows) == ["stuhl0.wav", "tisch0.wav", "tisch1.wav"]
+    assert {label for _, label in rows} == {"_unknown_"} and all(os.path.isabs(path) for path, _ in rows)
+    assert sorted(os.listdir(root / "audio" / "_background_noise_")) == ["_background_noise_0.wav",
+                                                                       "_background_noise_1.wav"]
+    flags, data_dirs = custom_keywords.negatives_flags(str(tmp_path / "R"))
+    assert flags[:2] == ["--pseudo_labels", str(root / "clips.csv")] and data_dirs == [str(root)]
+    with pytest.raises(cli.UserError, match="no training-split clip"):
+        custom_keywords.prepare_negatives(str(_negatives(tmp_path / "only")), {w: w for w in ("tisch", "stuhl", "hallo")},
+                                          str(tmp_path / "R2"))
+
+
 TINY = ["--speakers", "20", "--near_misses", "2", "--other_words", "4", "--epochs", "1", "--stream_minutes", "0.3",
         "--check_clips", "10", "--workers", "2"]
 
@@ -95,11 +123,13 @@ def _command(out, *extra):
 
 
 def test_a_german_spotter_with_recordings_killed_and_resumed(tmp_path):
-    """The whole path on tiny settings: killed once the corpus is written, then run again to the end."""
+    """The whole path on tiny settings, real negatives too: killed once the corpus is written, then run
+    again to the end."""
     recordings = tmp_path / "mine"
     _recordings_de(recordings)
+    mine = ["--recordings", str(recordings), "--negatives", str(_negatives(tmp_path / "neg"))]
     out = tmp_path / "R"
-    child = subprocess.Popen(_command(out, "--recordings", str(recordings)), start_new_session=True,
+    child = subprocess.Popen(_command(out, *mine), start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     corpus_json = out / "corpus" / "corpus.json"
     deadline = time.monotonic() + 300
@@ -110,18 +140,22 @@ def test_a_german_spotter_with_recordings_killed_and_resumed(tmp_path):
     child.wait()
     assert not (out / "custom_keywords.json").exists()
     corpus_written = corpus_json.stat().st_mtime_ns
-    done = subprocess.run(_command(out, "--recordings", str(recordings)), capture_output=True, text=True)
+    done = subprocess.run(_command(out, *mine), capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert corpus_json.stat().st_mtime_ns == corpus_written  # the finished stage was not redone
     report = json.loads((out / "custom_keywords.json").read_text())
     assert report["keywords"] == {"licht_an": "licht an", "hallo": "hallo"}
     assert report["recordings"]["skipped_files"] == [str(recordings / "hallo" / "broken.wav")]
     assert "broken.wav" in done.stderr
-    assert set(report["held_back"]) == {"int8_spotter", "synthetic_only"}
-    assert report["held_back"]["int8_spotter"]["clips"] == 2
+    assert set(report["held_back"]) == {"spotter", "synthetic_only"}
+    assert report["held_back"]["spotter"]["clips"] == 2
+    assert report["negatives"]["left_out"] == ["hallo"] and report["negatives"]["clips"] == 3
+    pretrain = json.loads((out / "pretrain" / "config.json").read_text())["data"]
+    assert pretrain["pseudo_labels"] == [str(out / "negatives" / "clips.csv")] and pretrain["pseudo_ratio"] == 0.2
+    assert pretrain["data_dir"][1:] == [str(out / "negatives")]
     assert (out / "spotter" / "spotter_labels.txt").read_text().split() == ["_silence_", "_unknown_", "licht_an", "hallo"]
     assert (out / "run" / "metrics.json").exists() and (out / "pretrain" / "metrics.json").exists()
-    again = subprocess.run(_command(out, "--recordings", str(recordings)), capture_output=True, text=True)
+    again = subprocess.run(_command(out, *mine), capture_output=True, text=True)
     assert again.returncode == 0 and "training (" not in again.stderr  # everything done: nothing retrained
     seconds = json.loads((out / "custom_keywords.json").read_text())["seconds"]
     assert seconds["training"] >= report["seconds"]["training"] > 1  # a rerun keeps the time the work took
@@ -129,13 +163,37 @@ def test_a_german_spotter_with_recordings_killed_and_resumed(tmp_path):
     assert other.returncode == 2 and "other settings" in other.stderr
 
 
-def _recordings_de(folder):
+def test_an_english_phrase_on_openwakeword_embeddings(tmp_path):
+    """--front_end openwakeword: a head on the embeddings, its spotter run by spot_keywords.py."""
+    pytest.importorskip("pyopen_wakeword", reason="pyopen-wakeword is not installed (pip install pyopen-wakeword)")
+    recordings = tmp_path / "mine"
+    _recordings_de(recordings, words=("lights on", "hey pi"))
+    out = tmp_path / "R"
+    command = [sys.executable, os.path.join(ROOT, "custom_keywords.py"), "--words", "lights on,hey pi",
+               "--front_end", "openwakeword", "--recordings", str(recordings), "--out", str(out), *TINY]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((out / "custom_keywords.json").read_text())
+    assert report["model"] == str(out / "head" / "head.tflite") and report["run_dir"] is None
+    assert 0 <= report["validation_accuracy"] <= 1 and report["held_back"]["spotter"]["clips"] == 2
+    spotter = json.loads((out / "spotter" / "spotter.json").read_text())
+    assert spotter["model"] == "spotter.tflite" and spotter["hop_ms"] == 80
+    assert (out / "spotter" / "spotter_embeddings.json").exists() and (out / "head_synthetic" / "head.json").exists()
+    spotted = subprocess.run([sys.executable, os.path.join(ROOT, "spot_keywords.py"), "--model", str(out / "spotter"),
+                              "--input", str(out / "streams" / "words" / "stream.wav"), "--threshold", "0",
+                              "--out", str(tmp_path / "trace.csv")], capture_output=True, text=True)
+    assert spotted.returncode == 0, spotted.stderr[-3000:]
+    rows = (tmp_path / "trace.csv").read_text().split()[1:]
+    assert rows and {row.split(",")[1] for row in rows} <= {"_silence_", "_unknown_", "lights_on", "hey_pi"}
+
+
+def _recordings_de(folder, words=("licht an", "hallo")):
     rng = np.random.default_rng(1)
-    for word in ("licht an", "hallo"):
+    for word in words:
         os.makedirs(folder / word)
         for n in range(3):
             audio.write_wav(str(folder / word / f"take{n}.wav"), 0.1 * rng.standard_normal(16000).astype(np.float32))
-    (folder / "hallo" / "broken.wav").write_bytes(b"")
+    (folder / words[1] / "broken.wav").write_bytes(b"")
 
 
 def _benchmark():
@@ -165,3 +223,29 @@ def test_benchmark_shots_are_nested_training_clips(tmp_path):
     assert len(five) == 5 and len(ten) == 10 and five < ten
     with pytest.raises(cli.UserError, match="fewer than 25"):
         _benchmark().make_shots(str(tmp_path / "b"), clips, ["go"], [25], seed=0)
+
+
+def test_benchmark_negatives_are_training_words_and_noise_the_evaluation_never_uses(tmp_path):
+    real = tmp_path / "real"
+    os.makedirs(real / "_background_noise_")
+    for name in ("real_silence_clips.wav", "running_tap.wav", "pink_noise.wav"):
+        (real / "_background_noise_" / name).write_bytes(b"")
+    clips = {"training": [("go", "/x/go/a.wav"), ("bed", "/x/bed/b.wav"), ("cat", "/x/cat/c.wav")],
+             "validation": [("bed", "/x/bed/v.wav")], "testing": []}
+    folder = _benchmark().make_negatives(str(tmp_path / "out"), clips, ["go"], str(real))
+    assert sorted(os.listdir(folder)) == ["_background_noise_", "bed", "cat", "testing_list.txt", "validation_list.txt"]
+    assert os.listdir(os.path.join(folder, "bed")) == ["b.wav"]
+    assert os.listdir(os.path.join(folder, "_background_noise_")) == ["pink_noise.wav"]
+    assert sorted(p for _, p in _benchmark().noise_recordings(str(real), held_out=True)) == [
+        str(real / "_background_noise_" / n) for n in ("real_silence_clips.wav", "running_tap.wav")]
+
+
+def test_head_clips_are_placed_after_other_audio():
+    clips = [np.full(100, n + 1.0, np.float32) for n in range(3)] + [np.arange(300, dtype=np.float32)]
+    after_audio = oww_embeddings.in_context(clips, 250, np.random.default_rng(0), context_probability=1.0)
+    after_zeros = oww_embeddings.in_context(clips, 250, np.random.default_rng(0), context_probability=0.0)
+    for n in range(3):
+        assert np.array_equal(after_audio[n][-100:], clips[n]) and np.array_equal(after_zeros[n][-100:], clips[n])
+        assert np.any(after_audio[n][:150] != 0) and not np.any(after_zeros[n][:150])
+    assert np.array_equal(after_audio[3], clips[3][-250:])  # a clip longer than the window keeps its end
+    assert all(len(x) == 250 for x in after_audio + after_zeros)

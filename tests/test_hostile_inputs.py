@@ -470,10 +470,8 @@ SCRIPTS = ("benchmark_model", "convert_probs", "create_pseudo_with_thresh", "cus
            "freeze_graph", "generate_noise", "input_data", "make_spotter", "make_streaming_test", "make_submission",
            "make_submission_on_rpi", "make_synthetic_dataset", "mine_negatives", "model", "score_streaming",
            "score_submission", "spot_keywords", "train")
-BENCHMARK_LIBRARIES = ("oww_head.py",)  # benchmarks/ modules that other benchmarks import, not run
 BENCHMARKS = tuple(f"benchmarks.{os.path.splitext(name)[0]}"
-                   for name in sorted(os.listdir(os.path.join(ROOT, "benchmarks")))
-                   if name.endswith(".py") and name not in BENCHMARK_LIBRARIES)
+                   for name in sorted(os.listdir(os.path.join(ROOT, "benchmarks"))) if name.endswith(".py"))
 
 
 def script_module(name):
