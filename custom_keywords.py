@@ -108,6 +108,7 @@ DEFINING_FLAGS = ("words", "language", "seed", "speakers", "near_misses", "other
                   "held_back_every", "negatives", "front_end")
 FRONT_ENDS = ("ds_cnn", oww.FRONT_END)  # trained from scratch on the waveform; a head on openWakeWord's embeddings
 HEAD_EPOCHS = 40  # oww_embeddings.train_head's: ~1 min for 10,000 clips on 2 cores
+EMBED_CLIPS = 2000  # clips of a CSV loaded and embedded at a time (their windows: 250 MB)
 EMBEDDING_HOP_MS = 1000 * oww.EMBEDDING_HOP_SAMPLES // audio.SAMPLE_RATE  # 80: a hop per new embedding
 HELD_BACK_EVERY = 5  # one clip in five of each keyword is kept back to measure the accuracy on the user's voice
 STREAM_NOISE = os.path.join("train", "audio", label_sets.BACKGROUND_NOISE_DIR)  # inside a corpus
@@ -341,15 +342,23 @@ def train_head(args, keywords, corpus_dir, folder, csv_paths=(), noise_paths=())
     model_labels = label_sets.model_labels(words)
     clip_samples = audio.clip_samples(corpus_clip_ms(corpus_dir))
     front_end = oww.EmbeddingFrontEnd(num_threads=args.workers)
+    rng = np.random.default_rng(args.seed)
     clips, labels = oww.training_clips(train_dir, words, args.seed, extra_noise=noise_paths, clip_samples=clip_samples)
+
+    def embed(chunk):  # each clip after corpus clips (oww_embeddings.in_context), as a stream puts words
+        return front_end.embed_clips(oww.in_context(chunk, front_end.window_samples, rng, pool=clips))
+
+    log.info("head: embedding %d corpus clips", len(clips))
+    x = [embed(clips)]
     for csv_path in csv_paths:
         rows = corpus.read_pseudo_labels(csv_path)
-        clips += [audio.load_clip(path, clip_samples) for _, path, _ in rows]
+        log.info("head: embedding %d clips of %s", len(rows), csv_path)
+        # EMBED_CLIPS at a time: the whole Speech Commands data as --negatives would not fit as waveforms
+        for start in range(0, len(rows), EMBED_CLIPS):
+            x.append(embed([audio.load_clip(path, clip_samples) for _, path, _ in rows[start:start + EMBED_CLIPS]]))
         labels += [model_labels.index(label) for _, _, label in rows]
-    log.info("head: embedding %d clips", len(clips))
-    x = front_end.embed_clips(oww.in_context(clips, front_end.window_samples, np.random.default_rng(args.seed)))
     epochs = args.epochs or HEAD_EPOCHS
-    head = oww.train_head(x, np.array(labels), len(model_labels), args.seed, epochs=epochs)
+    head = oww.train_head(np.concatenate(x), np.array(labels), len(model_labels), args.seed, epochs=epochs)
     # validation speakers of the corpus, as train.py's best_val_accuracy (clips after zeros: as labelled)
     val_clips, val_labels = oww.training_clips(train_dir, words, args.seed, unknown_clips=500, silence_clips=100,
                                                split="validation", clip_samples=clip_samples)

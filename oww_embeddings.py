@@ -210,16 +210,17 @@ class EmbeddingFrontEnd:
         return out
 
 
-def in_context(clips, window_samples, rng, context_probability=0.7):
+def in_context(clips, window_samples, rng, context_probability=0.7, pool=None):
     """Each clip at the end of `window_samples`, after zeros or (with `context_probability`) the end of
-    two other clips of the list at a random gain: what a stream puts before a word, where a head trained
-    on clips after zeros only ever saw digital silence."""
+    two clips of `pool` (default: the list itself) at a random gain: what a stream puts before a word,
+    where a head trained on clips after zeros only ever saw digital silence."""
+    pool = clips if pool is None else pool
     placed = []
     for clip in clips:
         before = max(0, window_samples - len(clip))
         context = np.zeros(before, np.float32)
         if before > 0 and rng.random() < context_probability:
-            pair = np.concatenate([clips[rng.integers(len(clips))], clips[rng.integers(len(clips))]])
+            pair = np.concatenate([pool[rng.integers(len(pool))], pool[rng.integers(len(pool))]])
             context[-min(before, len(pair)):] = pair[-before:] * rng.uniform(0.0, 1.0)
         placed.append(np.concatenate([context, np.asarray(clip, np.float32)])[-window_samples:])
     return placed

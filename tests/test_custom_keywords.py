@@ -248,4 +248,7 @@ def test_head_clips_are_placed_after_other_audio():
         assert np.array_equal(after_audio[n][-100:], clips[n]) and np.array_equal(after_zeros[n][-100:], clips[n])
         assert np.any(after_audio[n][:150] != 0) and not np.any(after_zeros[n][:150])
     assert np.array_equal(after_audio[3], clips[3][-250:])  # a clip longer than the window keeps its end
+    from_pool = oww_embeddings.in_context(clips[:1], 250, np.random.default_rng(0), 1.0, pool=[np.full(300, 9.0)])
+    context = from_pool[0][:150]
+    assert context[0] > 0 and np.all(context == context[0])  # a gain times the pool's clip, not the list's
     assert all(len(x) == 250 for x in after_audio + after_zeros)
