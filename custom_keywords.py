@@ -14,15 +14,20 @@ Stages (each a script of the project, run as a subprocess, its output shown as i
    ones), with sound-alike near misses of each keyword and ordinary words of the language as
    `_unknown_`, in clips long enough for the longest keyword (1 s for short words, more for a long
    phrase: corpus.json's `clip_ms`, the clip length of every later stage);
-2. streams: two calibration streams of make_streaming_test.py from the corpus's validation speakers
-   (keywords among other words; other words and sentences only);
+2. streams: calibration streams of make_streaming_test.py from the corpus's validation speakers
+   (keywords among other words; other words and sentences only); with `--negatives` instead of the
+   second, real talk without the keywords: `--talk_minutes` of its validation split (where the
+   spotter's false alarms are counted) and, for a head, half as long of its training split;
 3. training: train.py --experiment 370 --clip_duration_ms <the corpus's clip_ms> (synthetic keywords;
    DS-CNN on MFCC, the real-speech recipe's pre-training style; with `--negatives`, real speech without
    the keywords in NEGATIVES_RATIO of the samples and real noise), then with `--recordings` train.py
    --experiment 371 (fine-tune on them with the synthetic corpus mixed in); with `--front_end
-   openwakeword` instead a head on openWakeWord's embeddings (oww_embeddings.py; no train.py run);
+   openwakeword` instead a head on openWakeWord's embeddings (oww_embeddings.py; no train.py run),
+   with `--negatives` on the windows of the training talk too, as a spotter hears talk;
 4. spotter: make_spotter.py (int8 export through freeze_graph.py, decision rule calibrated for
-   false alarms per hour on the streams; the model's window is its clip length);
+   false alarms per hour on the streams; the model's window is its clip length). With `--negatives`
+   the false alarms are counted on the real talk alone and shared equally among the keywords
+   (`--fa_streams`, score_streaming.calibrate_shares): synthetic streams say little of real ones;
 5. with `--recordings`: the int8 spotter model and the synthetic-only model label the held-back
    recordings (make_submission_on_rpi.py --model_labels, make_submission.py): accuracy on your voice.
 
@@ -42,14 +47,17 @@ Reads:
   data of download_dataset.py: the training-split clips of its words trained on as `_unknown_` (a
   folder named as a keyword is left out, and said so), its noise files as background and silence.
   Real talk is what a spotter must stay quiet on, and eSpeak's voices are not it: on real speech a
-  model trained on synthetic negatives alone calls many real words a keyword.
+  model trained on synthetic negatives alone calls many real words a keyword. Its validation-split
+  clips (list files or the speaker hash; both splits need a clip of another word) are the talk the
+  spotter is calibrated on: speakers it never trained on.
 
 Writes `--out` R:
-- `R/corpus/` (the synthetic corpus), `R/streams/words/`, `R/streams/negatives/` (calibration);
+- `R/corpus/` (the synthetic corpus), `R/streams/words/`, `R/streams/negatives/` (calibration;
+  with --negatives `R/streams/talk/` instead of the second, and for a head `R/streams/training_talk/`);
 - `R/run/`: the run folder of the final model (train.py's layout); with `--recordings`,
   `R/pretrain/` is the synthetic-only run it was fine-tuned from. With `--front_end openwakeword`
   instead `R/head/`: head.tflite, head_labels.txt, head_embeddings.json (oww_embeddings.export_head)
-  and head.json (its clips, epochs and validation accuracy); with `--recordings`, `R/head_synthetic/`
+  and head.json (its clips, talk windows, epochs and validation accuracy); with `--recordings`, `R/head_synthetic/`
   is the head trained without them (a head trains in a minute: retrained, not fine-tuned). Label
   clips with `make_submission_on_rpi.py --model R/head/head.tflite --model_labels`;
 - `R/negatives/`: `clips.csv` (path,label of the `--negatives` clips trained on), `audio/_background_noise_/`
@@ -112,6 +120,12 @@ EMBED_CLIPS = 2000  # clips of a CSV loaded and embedded at a time (their window
 EMBEDDING_HOP_MS = 1000 * oww.EMBEDDING_HOP_SAMPLES // audio.SAMPLE_RATE  # 80: a hop per new embedding
 HELD_BACK_EVERY = 5  # one clip in five of each keyword is kept back to measure the accuracy on the user's voice
 STREAM_NOISE = os.path.join("train", "audio", label_sets.BACKGROUND_NOISE_DIR)  # inside a corpus
+TALK_FLAGS = ("--negatives_only", "--sentence_probability", 0.5, "--noise_only_fraction", 0.2)  # talk, no keyword
+TALK_MINUTES = 120  # of real talk the spotter's false alarms are counted on (--talk_minutes): 2 per 1 FA/h
+# A head also trains on the windows of half as long a stream of the --negatives training split's talk, every
+# second hop (60 minutes: 22,500 windows, ~70 s to embed): words in sentences, cut anywhere by the window, as a
+# spotter hears talk
+TALK_WINDOW_EVERY = 2
 # Share of the synthetic training's samples drawn from --negatives: among the corpus's ~25,000 unknown
 # clips a few thousand real ones would be a few per cent of the unknown slots and barely heard.
 NEGATIVES_RATIO = 0.2
@@ -252,8 +266,12 @@ def prepare_negatives(negatives_dir, keywords, out):
     left_out = sorted(w for w in words if label_sets.phrase_label(w) in keywords)
     rows = [(os.path.abspath(path), label_sets.UNKNOWN_LABEL) for _, path, word, split in index.clips
             if split == "training" and word not in left_out]
-    if not rows:
-        raise cli.UserError(f"--negatives {negatives_dir}: no training-split clip of a word other than the keywords")
+    validation = sum(split == "validation" and word not in left_out for _, _, word, split in index.clips)
+    if not rows or not validation:
+        raise cli.UserError(f"--negatives {negatives_dir}: no {'training' if not rows else 'validation'}-split "
+                            "clip of a word other than the keywords (the training split is trained on, the "
+                            "validation split is the real talk the spotter's false alarms are counted on; "
+                            f"{corpus.LIST_FILES['validation']} or the speaker hash split them)")
     noise_dir = os.path.join(root, "audio", label_sets.BACKGROUND_NOISE_DIR)
     os.makedirs(noise_dir, exist_ok=True)
     for path in index.noise_paths:
@@ -263,7 +281,8 @@ def prepare_negatives(negatives_dir, keywords, out):
     corpus.write_pseudo_labels(os.path.join(root, NEGATIVES_CSV), rows)
     if left_out:
         log.info("--negatives: left out the folders of your keywords: %s", ", ".join(left_out))
-    summary = {"folder": os.path.abspath(negatives_dir), "clips": len(rows), "words": len(words) - len(left_out),
+    summary = {"folder": os.path.abspath(negatives_dir), "clips": len(rows), "validation_clips": validation,
+               "words": len(words) - len(left_out),
                "left_out": left_out, "noise_files": len(index.noise_paths)}
     runs.write_json(summary_path, summary)
     return summary
@@ -301,18 +320,42 @@ def corpus_clip_ms(corpus_dir):
     return runs.read_json(os.path.join(corpus_dir, "corpus.json")).get("clip_ms", audio.CLIP_MS)
 
 
+def make_stream(name, folder, flags):
+    """A make_streaming_test.py folder, made unless its stream.json says it is done."""
+    if not os.path.exists(os.path.join(folder, "stream.json")):
+        run_stage(f"stream {name}", "make_streaming_test.py", [*flags, "--out", folder, "--overwrite"])
+    return folder
+
+
 def make_streams(args, keywords, corpus_dir, root):
-    """The calibration streams: keywords among other words, and other words and sentences only."""
+    """The synthetic calibration streams: keywords among other words (R/streams/words), and without
+    --negatives other words and sentences only (R/streams/negatives; with them the false alarms are
+    counted on real talk instead: make_talk_streams)."""
     common = ["--clips", os.path.join(corpus_dir, "train"), "--split", "validation", "--reuse",
-              "--keywords", *keywords, "--noise", os.path.join(corpus_dir, STREAM_NOISE), "--overwrite"]
-    kinds = {"words": ["--minutes", args.stream_minutes, "--seed", args.seed],
-             "negatives": ["--minutes", 2 * args.stream_minutes, "--seed", args.seed + 1, "--negatives_only",
-                           "--sentence_probability", 0.5, "--noise_only_fraction", 0.2]}
-    for kind, extra in kinds.items():
-        folder = os.path.join(root, kind)
-        if not os.path.exists(os.path.join(folder, "stream.json")):
-            run_stage(f"stream {kind}", "make_streaming_test.py", [*common, "--out", folder, *extra])
-    return [os.path.join(root, kind) for kind in kinds]
+              "--keywords", *keywords, "--noise", os.path.join(corpus_dir, STREAM_NOISE)]
+    streams = [make_stream("words", os.path.join(root, "words"),
+                           [*common, "--minutes", args.stream_minutes, "--seed", args.seed])]
+    if not args.negatives:
+        streams.append(make_stream("negatives", os.path.join(root, "negatives"), [
+            *common, "--minutes", 2 * args.stream_minutes, "--seed", args.seed + 1, *TALK_FLAGS]))
+    return streams
+
+
+def make_talk_streams(args, keywords, corpus_dir, out, head):
+    """Streams of real talk without the keywords from --negatives (in R/streams/, also with --pretrained):
+    `talk` of its validation split, where the spotter's false alarms are counted (make_spotter.py
+    --fa_streams), and for a head `training_talk` of its training split, whose windows it trains on as
+    `_unknown_`. Both over the --negatives noise (the corpus's where it has none), clips reused in
+    rounds at varied speed and level. Returns {"talk": folder, "training_talk": folder or None}."""
+    root = os.path.join(out, "streams")
+    noise = os.path.join(out, "negatives", "audio", label_sets.BACKGROUND_NOISE_DIR)
+    noise = noise if os.listdir(noise) else os.path.join(corpus_dir, STREAM_NOISE)
+    common = ["--clips", args.negatives, "--reuse", "--keywords", *keywords, "--noise", noise, *TALK_FLAGS]
+    streams = {"talk": make_stream("talk", os.path.join(root, "talk"), [
+        *common, "--split", "validation", "--minutes", args.talk_minutes, "--seed", args.seed + 2])}
+    streams["training_talk"] = make_stream("training talk", os.path.join(root, "training_talk"), [
+        *common, "--split", "training", "--minutes", args.talk_minutes / 2, "--seed", args.seed + 3]) if head else None
+    return streams
 
 
 def train(args, keywords, corpus_dir, run_dir, experiment, extra=(), data_dirs=()):
@@ -327,12 +370,13 @@ def train(args, keywords, corpus_dir, run_dir, experiment, extra=(), data_dirs=(
     return runs.read_json(os.path.join(run_dir, "metrics.json"))
 
 
-def train_head(args, keywords, corpus_dir, folder, csv_paths=(), noise_paths=()):
+def train_head(args, keywords, corpus_dir, folder, csv_paths=(), noise_paths=(), talk=None):
     """folder/head.tflite, head_labels.txt, head_embeddings.json (oww_embeddings.export_head): a head on
     openWakeWord's embeddings of the corpus's training clips and of the `path,label` CSVs' clips
-    (--negatives, recordings), each placed after other audio, and silence from the corpus's noise and
-    `noise_paths`; folder/head.json, written last, holds its figures (and marks the stage done).
-    TensorFlow trains it in this process."""
+    (--negatives, recordings), each placed after other audio, silence from the corpus's noise and
+    `noise_paths`, and the windows of a `talk` stream (every TALK_WINDOW_EVERY-th hop, as `_unknown_`);
+    folder/head.json, written last, holds its figures (and marks the stage done). TensorFlow trains it
+    in this process."""
     summary_path = os.path.join(folder, "head.json")
     if os.path.exists(summary_path):
         return runs.read_json(summary_path)
@@ -357,27 +401,41 @@ def train_head(args, keywords, corpus_dir, folder, csv_paths=(), noise_paths=())
         for start in range(0, len(rows), EMBED_CLIPS):
             x.append(embed([audio.load_clip(path, clip_samples) for _, path, _ in rows[start:start + EMBED_CLIPS]]))
         labels += [model_labels.index(label) for _, _, label in rows]
+    weights = np.ones(len(labels))
+    if talk:
+        log.info("head: embedding the windows of %s", talk)
+        x.append(oww.stream_windows(front_end, audio.read_wav(os.path.join(talk, "stream.wav")), TALK_WINDOW_EVERY))
+        unknown = model_labels.index(label_sets.UNKNOWN_LABEL)
+        # the windows together weigh as much as the unknown clips: at one each, the head called lone real
+        # words keywords far more often (validation words of benchmarks/custom_keywords.py's data, 3 seeds:
+        # 0.52-0.73 of them unknown, against 0.75-0.85 at this weight; spotting alike)
+        weights = np.concatenate([weights, np.full(len(x[-1]), labels.count(unknown) / max(len(x[-1]), 1))])
+        labels += [unknown] * len(x[-1])
     epochs = args.epochs or HEAD_EPOCHS
-    head = oww.train_head(np.concatenate(x), np.array(labels), len(model_labels), args.seed, epochs=epochs)
+    head = oww.train_head(np.concatenate(x), np.array(labels), len(model_labels), args.seed, epochs=epochs,
+                          sample_weights=weights)
     # validation speakers of the corpus, as train.py's best_val_accuracy (clips after zeros: as labelled)
     val_clips, val_labels = oww.training_clips(train_dir, words, args.seed, unknown_clips=500, silence_clips=100,
                                                split="validation", clip_samples=clip_samples)
     predicted = head.predict(front_end.embed_clips(val_clips), verbose=0).argmax(1) if val_clips else []
     os.makedirs(folder, exist_ok=True)
     oww.export_head(head, model_labels, os.path.join(folder, "head"), clip_samples)
-    summary = {"clips": len(clips), "epochs": epochs,
+    summary = {"clips": len(clips), "talk_windows": len(x[-1]) if talk else 0, "epochs": epochs,
                "best_val_accuracy": float(np.mean(np.array(predicted) == val_labels)) if val_clips else None}
     runs.write_json(summary_path, summary)
     return summary
 
 
-def make_spotter(args, model, streams, out):
-    """R/spotter from a run folder (the int8 export) or a head .tflite (hops of 80 ms: one per embedding)."""
+def make_spotter(args, model, streams, talk, out):
+    """R/spotter from a run folder (the int8 export) or a head .tflite (hops of 80 ms: one per embedding);
+    false alarms counted on the real `talk` stream when there is one (--negatives)."""
     folder = os.path.join(out, "spotter")
     source = (["--model", model, "--hop_ms", EMBEDDING_HOP_MS] if model.endswith(".tflite") else
               ["--run_dir", model, "--check_clips", args.check_clips])
+    fa_streams = ["--fa_streams", talk] if talk else []
     if not os.path.exists(os.path.join(folder, "spotter.json")):
-        run_stage("spotter", "make_spotter.py", [*source, "--streams", *streams, "--out", folder, "--overwrite"])
+        run_stage("spotter", "make_spotter.py", [*source, "--streams", *streams, *fa_streams, "--out", folder,
+                                                 "--overwrite"])
     return runs.read_json(os.path.join(folder, "spotter.json"))
 
 
@@ -438,20 +496,21 @@ def train_ds_cnn(args, keywords, out, corpus_dir, pretrain_dir, run_dir, timed):
     return run_dir, pretrain_dir, metrics
 
 
-def train_heads(args, keywords, out, corpus_dir, synthetic_dir, head_dir, timed):
+def train_heads(args, keywords, out, corpus_dir, synthetic_dir, head_dir, timed, training_talk=None):
     """A head on openWakeWord's embeddings into synthetic_dir, and with recordings one more trained on
-    them too into head_dir (a head trains in a minute: no fine-tune); returns (the final head's .tflite,
-    the synthetic-only head's, the final head's figures)."""
+    them too into head_dir (a head trains in a minute: no fine-tune), both on the windows of the
+    `training_talk` stream too when there is one; returns (the final head's .tflite, the synthetic-only
+    head's, the final head's figures)."""
     csvs, noise = [], []
     if args.negatives:
         noise_dir = os.path.join(out, "negatives", "audio", label_sets.BACKGROUND_NOISE_DIR)
         csvs, noise = [os.path.join(out, "negatives", NEGATIVES_CSV)], [
             os.path.join(noise_dir, name) for name in sorted(os.listdir(noise_dir))]
-    metrics = timed("head", lambda: train_head(args, keywords, corpus_dir, synthetic_dir, csvs, noise))
+    metrics = timed("head", lambda: train_head(args, keywords, corpus_dir, synthetic_dir, csvs, noise, training_talk))
     if args.recordings:
         recordings = os.path.join(out, "recordings", "training_clips.csv")
         metrics = timed("head with recordings", lambda: train_head(args, keywords, corpus_dir, head_dir,
-                                                                   csvs + [recordings], noise))
+                                                                   csvs + [recordings], noise, training_talk))
     return os.path.join(head_dir, "head.tflite"), os.path.join(synthetic_dir, "head.tflite"), metrics
 
 
@@ -495,9 +554,14 @@ def build(args):
         report["recordings"] = timed("recordings", lambda: prepare_recordings(
             args.recordings, keywords, out, args.seed, args.held_back_every, audio.clip_samples(report["clip_ms"])))
     streams = timed("streams", lambda: make_streams(args, keywords, corpus_dir, streams_root))
-    train_models = train_heads if head else train_ds_cnn
-    model, synthetic_model, metrics = train_models(args, keywords, out, corpus_dir, synthetic_dir, final_dir, timed)
-    spotter = timed("spotter", lambda: make_spotter(args, model, streams, out))
+    talk = timed("talk streams", lambda: make_talk_streams(args, keywords, corpus_dir, out, head)) \
+        if args.negatives else {}
+    if head:
+        model, synthetic_model, metrics = train_heads(args, keywords, out, corpus_dir, synthetic_dir, final_dir, timed,
+                                                      talk.get("training_talk"))
+    else:
+        model, synthetic_model, metrics = train_ds_cnn(args, keywords, out, corpus_dir, synthetic_dir, final_dir, timed)
+    spotter = timed("spotter", lambda: make_spotter(args, model, streams, talk.get("talk"), out))
     if args.recordings:
         report["held_back"] = timed("held-back clips", lambda: score_held_back(out, spotter, synthetic_model))
     target = spotter["default_target_fa_per_hour"]
@@ -515,9 +579,11 @@ def print_summary(report):
     print(f"validation accuracy (synthetic validation speakers): {report['validation_accuracy']}")
     calibration = report["calibration"] or {}
     if calibration:
-        print(f"on the calibration streams: {calibration['recall']:.1%} of the keywords found at "
-              f"{calibration['false_alarms_per_hour']:.2f} false alarms per hour (an optimistic estimate: "
-              "score a stream of real speech for the real figure)")
+        talk = report.get("negatives") is not None
+        print(f"on the calibration streams: {calibration['recall']:.1%} of the synthetic keywords found at "
+              f"{calibration['false_alarms_per_hour']:.2f} false alarms per hour of "
+              + ("real talk of other speakers (of --negatives)" if talk else
+                 "synthetic talk (an optimistic estimate: --negatives calibrates on real talk)"))
     for model, result in report.get("held_back", {}).items():
         print(f"held-back recordings, {model}: {result['accuracy']:.1%} of {result['clips']} clips right")
     if report.get("recordings", {}).get("skipped_files"):
@@ -559,6 +625,10 @@ def build_parser():
                         help=f"override the experiments' epochs, or the head's {HEAD_EPOCHS} (0: theirs)")
     parser.add_argument("--stream_minutes", type=float, default=5.0,
                         help="minutes of the keyword calibration stream (the negatives' is twice as long; default 5)")
+    parser.add_argument("--talk_minutes", type=float, default=TALK_MINUTES,
+                        help="with --negatives: minutes of the real talk stream (its validation split) the "
+                             f"spotter's false alarms are counted on (default {TALK_MINUTES}; read when the stream is "
+                             "made)")
     parser.add_argument("--check_clips", type=int, default=100,
                         help="validation clips freeze_graph.py checks the exports on (default 100)")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="corpus worker processes")
@@ -570,9 +640,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.pretrained and not args.recordings:
         raise cli.UserError("--pretrained needs --recordings: it fine-tunes an earlier folder's model on them")
-    if args.speakers < 3 or args.stream_minutes <= 0 or args.train_minutes <= 0:
+    if args.speakers < 3 or min(args.stream_minutes, args.talk_minutes, args.train_minutes) <= 0:
         raise cli.UserError("--speakers must be >= 3 (training, validation and testing speakers), "
-                            "--stream_minutes and --train_minutes positive")
+                            "--stream_minutes, --talk_minutes and --train_minutes positive")
     report = build(args)
     print_summary(report)
     return report

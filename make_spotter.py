@@ -14,7 +14,13 @@ Reads:
 - `--streams V1 [V2 ...]`: folders of make_streaming_test.py (`stream.wav`, `labels.csv`,
   `stream.json`), e.g. a stream of words and a negatives-only stream. They are the calibration
   data: make them from the validation speakers (the clips the run's checkpoint was chosen on),
-  never from the test stream the spotter is then scored on, or its figures are not a test.
+  never from the test stream the spotter is then scored on, or its figures are not a test;
+- `--fa_streams N1 [N2 ...]` (optional): negatives-only streams of real talk (make_streaming_test.py
+  `--negatives_only`) of other speakers than the model trained on. For a model whose keyword clips
+  are not the user's voices (custom_keywords.py: synthetic ones), the words it finds in --streams
+  say little of the real ones it will find, and synthetic talk little of real false alarms: then
+  the false alarms are counted on these streams alone and the thresholds share them out
+  (score_streaming.calibrate_shares), and --streams only choose the grid point.
 
 What it does: the model in the folder (int8 TFLite, one thread, through
 stream_models.load_stream_model: what spot_keywords.py runs) is run once over each stream, every
@@ -25,7 +31,9 @@ per-keyword thresholds calibrated for every false-alarm rate of `--targets` over
 together (score_streaming.calibrate: the most command words found while the false alarms of all
 streams per hour of their total time stay at or under the target; a keyword it cannot find within
 the budget never fires; no threshold below the one global threshold that meets `--floor_factor`
-times the target). The grid point with the most words found at `--default_target` wins (ties: the
+times the target), or with `--fa_streams` over those alone (score_streaming.calibrate_shares: each
+keyword an equal share of the false alarms, at its lowest threshold within it, the same floor).
+The grid point with the most words found at `--default_target` wins (ties: the
 smaller smooth_ms, then the smaller min_hops); a table of the grid is printed.
 
 Writes `--out` (default `R/spotter`, or `N_spotter` beside `--model N_int8.tflite`), a folder
@@ -41,7 +49,9 @@ an input):
 - `spotter.json`: {"format": 1, "model", "labels", "hop_ms", "smooth_ms", "min_hops",
   "refractory_ms", "default_target_fa_per_hour", "thresholds": {target: {keyword: threshold}}
   (targets as "0.5", "1", "2", "5"; a threshold above 1 never fires), "calibration": {"streams":
-  [folders], "hours", "keyword_free_hours", "tolerance_s", "floor_factor", "per_target": {target: {"recall",
+  [folders], "fa_streams": [folders], "rule" ("most words found" or "shares"), "hours" and
+  "keyword_free_hours" (of the streams the false alarms are counted on), "tolerance_s",
+  "floor_factor", "per_target": {target: {"recall",
   "found", "command_words", "false_alarms", "false_alarms_per_hour", "interval" (95% Poisson),
   "false_alarms_by_label"}}, "grid": [{"smooth_ms", "min_hops", "per_target": {...}}]}}.
   The figures are those on the calibration streams, where the thresholds were fitted: an
@@ -129,24 +139,43 @@ def copy_model(model_path, folder):
     return name, f"{PREFIX}_labels.txt"
 
 
-def calibrate_grid(probs, model_labels, streams, args):
-    """[{"smooth_ms", "min_hops", "thresholds": {target: {...}}, "per_target": {target: figures}}] of the grid."""
+FA_FIGURES = ("false_alarms", "hours", "keyword_free_hours", "false_alarms_per_hour", "interval",
+              "false_alarms_by_label")  # of score_streaming.evaluate: those counted on --fa_streams when given
+
+
+def calibrate_grid(probs, model_labels, streams, args, talk_probs=(), talk=()):
+    """[{"smooth_ms", "min_hops", "thresholds": {target: {...}}, "per_target": {target: figures}}] of the grid.
+    With talk streams (--fa_streams) the thresholds are score_streaming.calibrate_shares' on them and the
+    figures' false alarms are theirs (the words found are the --streams'); else calibrate_targets' on
+    the --streams."""
     hop_s = round(args.hop_ms * audio.SAMPLE_RATE / 1000) / audio.SAMPLE_RATE
     refractory_s = args.refractory_ms / 1000
     keywords = [label for label in model_labels if label not in (label_sets.SILENCE_LABEL, label_sets.UNKNOWN_LABEL)]
     grid = []
     for smooth_ms in sorted(set(args.smooth_ms)):
         smooth_hops = max(1, round(smooth_ms / args.hop_ms))
-        calibration = [(s["words"], streaming.CompiledTrace(streaming.trace_of(p, model_labels, smooth_hops, hop_s)),
-                        s["duration_s"]) for s, p in zip(streams, probs)]
+
+        def traces(folders, folder_probs):
+            return [(s["words"], streaming.CompiledTrace(streaming.trace_of(p, model_labels, smooth_hops, hop_s)),
+                     s["duration_s"]) for s, p in zip(folders, folder_probs)]
+
+        calibration, talk_calibration = traces(streams, probs), traces(talk, talk_probs)
         for min_hops in sorted(set(args.min_hops)):
-            thresholds = score_streaming.calibrate_targets(calibration, args.targets, refractory_s, min_hops,
-                                                           args.tolerance_s, args.floor_factor)
+            rule = (refractory_s, min_hops, args.tolerance_s)
+            if talk_calibration:
+                thresholds = score_streaming.calibrate_shares(talk_calibration, keywords, args.targets, *rule,
+                                                              args.floor_factor)
+            else:
+                thresholds = score_streaming.calibrate_targets(calibration, args.targets, *rule, args.floor_factor)
             # every keyword of the model is listed: one never on top in the calibration streams never fires
             never = dict.fromkeys(keywords, score_streaming.NEVER_FIRES)
             thresholds = {target: {**never, **values} for target, values in thresholds.items()}
-            figures = {stream_models.target_key(t): score_streaming.evaluate(
-                calibration, thresholds[t], refractory_s, min_hops, args.tolerance_s) for t in args.targets}
+            figures = {}
+            for t in args.targets:
+                figures[stream_models.target_key(t)] = score_streaming.evaluate(calibration, thresholds[t], *rule)
+                if talk_calibration:
+                    fa = score_streaming.evaluate(talk_calibration, thresholds[t], *rule)
+                    figures[stream_models.target_key(t)].update({key: fa[key] for key in FA_FIGURES})
             grid.append({"smooth_ms": smooth_ms, "min_hops": min_hops, "per_target": figures,
                          "thresholds": {stream_models.target_key(t): v for t, v in thresholds.items()}})
             log.info("smooth %g ms, min_hops %d: %s", smooth_ms, min_hops,
@@ -159,10 +188,11 @@ def best_point(grid, default_target):
     return max(grid, key=lambda p: (p["per_target"][key]["found"], -p["smooth_ms"], -p["min_hops"]))
 
 
-def spotter_config(args, model_name, labels_name, streams, grid):
+def spotter_config(args, model_name, labels_name, streams, grid, talk=()):
     best = best_point(grid, args.default_target)
     first = grid[0]["per_target"][stream_models.target_key(args.default_target)]
-    calibration = {"streams": [s["folder"] for s in streams], "hours": first["hours"],
+    calibration = {"streams": [s["folder"] for s in streams], "fa_streams": [s["folder"] for s in talk],
+                   "rule": "shares" if talk else "most words found", "hours": first["hours"],
                    "keyword_free_hours": first["keyword_free_hours"], "tolerance_s": args.tolerance_s,
                    "floor_factor": args.floor_factor,
                    "per_target": best["per_target"],
@@ -176,8 +206,11 @@ def spotter_config(args, model_name, labels_name, streams, grid):
 def table(config):
     """Lines of the grid's recall per target, the chosen point marked."""
     targets = list(config["thresholds"])
-    lines = [f"calibration: {config['calibration']['hours']:.2f} h of {len(config['calibration']['streams'])} "
-             f"stream(s), {config['calibration']['keyword_free_hours']:.2f} keyword-free",
+    calibration = config["calibration"]
+    counted_on = (f"{len(calibration['fa_streams'])} talk stream(s) (--fa_streams)" if calibration.get("fa_streams")
+                  else f"{len(calibration['streams'])} stream(s)")
+    lines = [f"calibration: false alarms on {calibration['hours']:.2f} h of {counted_on}, "
+             f"{calibration['keyword_free_hours']:.2f} keyword-free; words found on {len(calibration['streams'])}",
              f"{'smooth_ms':>10}{'min_hops':>9}" + "".join(f"{'<= ' + t + ' FA/h':>16}" for t in targets)]
     for point in config["calibration"]["grid"]:
         chosen = (point["smooth_ms"], point["min_hops"]) == (config["smooth_ms"], config["min_hops"])
@@ -223,6 +256,11 @@ def parse_args(argv):
     parser.add_argument("--streams", nargs="+", required=True, metavar="FOLDER",
                         help="calibration streams of make_streaming_test.py, made of validation speakers "
                              "(never the test stream)")
+    parser.add_argument("--fa_streams", nargs="+", default=[], metavar="FOLDER",
+                        help="streams of real talk without the keywords (make_streaming_test.py --negatives_only, "
+                             "other speakers than the model trained on): the false alarms are counted on them "
+                             "alone, shared equally among the keywords (score_streaming.calibrate_shares); "
+                             "--streams then only choose the smoothing and min_hops by the words found")
     parser.add_argument("--out", default=None,
                         help="spotter folder to write (default: R/spotter, or N_spotter beside --model)")
     parser.add_argument("--targets", type=float, nargs="+", default=[0.5, 1.0, 2.0, 5.0],
@@ -270,8 +308,13 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     out = os.path.normpath(args.out)
-    check_out(out, [args.run_dir or args.model, *args.streams], args.overwrite)
+    check_out(out, [args.run_dir or args.model, *args.streams, *args.fa_streams], args.overwrite)
     streams = [read_stream(folder) for folder in args.streams]
+    talk = [read_stream(folder) for folder in args.fa_streams]
+    spoken = [s["folder"] for s in talk if s["words"]]
+    if spoken:
+        raise cli.UserError(f"--fa_streams {spoken[0]}: its labels.csv has command words; give streams of talk "
+                            "without the keywords (make_streaming_test.py --negatives_only)")
     built = cli.temporary_path(out)
     os.makedirs(built)
     try:
@@ -280,12 +323,13 @@ def main(argv=None):
         else:
             model_name, labels_name = copy_model(args.model, built)
         hop_samples = round(args.hop_ms * audio.SAMPLE_RATE / 1000)
-        runs = [stream_probabilities(os.path.join(built, model_name), s["wav"], hop_samples) for s in streams]
+        runs = [stream_probabilities(os.path.join(built, model_name), s["wav"], hop_samples) for s in streams + talk]
         model_labels = runs[0][0]
         if not any(label not in (label_sets.SILENCE_LABEL, label_sets.UNKNOWN_LABEL) for label in model_labels):
             raise cli.UserError(f"{model_name}: the model has no keyword among its labels")
-        grid = calibrate_grid([p for _, p in runs], model_labels, streams, args)
-        config = spotter_config(args, model_name, labels_name, streams, grid)
+        probs = [p for _, p in runs]
+        grid = calibrate_grid(probs[:len(streams)], model_labels, streams, args, probs[len(streams):], talk)
+        config = spotter_config(args, model_name, labels_name, streams, grid, talk)
         cli.write_text(os.path.join(built, SPOTTER_FILE), json.dumps(config, indent=2) + "\n")
         replace_folder(built, out)
     finally:

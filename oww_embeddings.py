@@ -269,18 +269,23 @@ def build_head(num_classes, window_embeddings=WINDOW_EMBEDDINGS, layer_dim=128, 
     return keras.Model(inputs, outputs, name="oww_head")
 
 
-def class_weights(labels, num_classes):
-    """{class: weight} that gives every class present the same total weight (absent classes: 1)."""
-    counts = np.bincount(np.asarray(labels), minlength=num_classes)
-    present = max(1, int((counts > 0).sum()))
-    return {c: (len(labels) / (present * counts[c]) if counts[c] else 1.0) for c in range(num_classes)}
+def balanced_weights(labels, num_classes, sample_weights=None):
+    """float64 [N]: per-sample training weights that give every class present the same total weight;
+    within a class they keep the proportions of `sample_weights` (default: all equal)."""
+    labels = np.asarray(labels)
+    weights = np.ones(len(labels)) if sample_weights is None else np.asarray(sample_weights, np.float64).copy()
+    present = [c for c in range(num_classes) if np.any(labels == c)]
+    for c in present:
+        weights[labels == c] *= len(labels) / (len(present) * weights[labels == c].sum())
+    return weights
 
 
 def train_head(embeddings, labels, num_classes, seed, epochs=40, batch_size=64, learning_rate=1e-3,
-               layer_dim=128, dropout_rate=0.5):
+               layer_dim=128, dropout_rate=0.5, sample_weights=None):
     """A `build_head` model fitted to embeddings [N, T, 96] and int labels [N] with class-balanced
-    weights (Adam, cross-entropy); the same seed gives the same weights (keras.utils.set_random_seed:
-    it also seeds Python's and numpy's global generators). `head.predict(x)` gives [N, classes]."""
+    weights (`balanced_weights`, within a class in the proportions of `sample_weights`; Adam,
+    cross-entropy); the same seed gives the same weights (keras.utils.set_random_seed: it also seeds
+    Python's and numpy's global generators). `head.predict(x)` gives [N, classes]."""
     import keras
     embeddings = np.asarray(embeddings, np.float32)
     labels = np.asarray(labels, np.int64)
@@ -294,7 +299,7 @@ def train_head(embeddings, labels, num_classes, seed, epochs=40, batch_size=64, 
     head.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                  metrics=["accuracy"])
     head.fit(embeddings, labels, batch_size=batch_size, epochs=epochs, shuffle=True,
-             class_weight=class_weights(labels, num_classes), verbose=0)
+             sample_weight=balanced_weights(labels, num_classes, sample_weights), verbose=0)
     return head
 
 
@@ -311,6 +316,19 @@ def stream_probabilities(front_end, head, samples, hop_samples=EMBEDDING_HOP_SAM
     stream = EmbeddingStream(front_end, lambda x: head.predict_on_batch(x)[0])
     probs = [stream.push(padded[k * hop_samples:(k + 1) * hop_samples]) for k in range(hops)]
     return np.array(probs, np.float32).reshape(hops, -1), hop_samples * 1000.0 / SAMPLE_RATE
+
+
+def stream_windows(front_end, samples, every=1):
+    """float32 [N, window_embeddings, 96]: what a head sees at every `every`-th hop of a stream (float32 at
+    16 kHz), as EmbeddingStream computes it live (a window of zeros before the stream, none after)."""
+    windows = []
+    stream = EmbeddingStream(front_end, lambda x: windows.append(x[0]) or ())
+    samples = np.asarray(samples, np.float32)
+    for k in range(len(samples) // EMBEDDING_HOP_SAMPLES):
+        stream.push(samples[k * EMBEDDING_HOP_SAMPLES:(k + 1) * EMBEDDING_HOP_SAMPLES])
+        if k % every:
+            windows.pop()
+    return np.array(windows, np.float32).reshape(-1, front_end.window_embeddings, EMBEDDING_DIM)
 
 
 class EmbeddingStream:

@@ -8,23 +8,24 @@ Real words are treated as if they were a user's own keywords: custom_keywords.py
 for `--words` from their text alone (synthetic), then, from that model (`--pretrained`), one per
 `--shots` K fine-tuned on K real clips of each word (`--recordings`, nothing held back); rows neg_*
 do the same with `--negatives OUT/negatives`: the real clips of every other word of the training
-split (no speaker of the evaluation lists) and the real noise recordings but two (HELD_OUT_NOISE).
-Every spotter is measured in the form it ships, its int8 TFLite file:
-- clips: make_submission_on_rpi.py --model_labels on the real clips of the validation and testing
-  lists (speakers the shots and negatives never come from: they are drawn from the training split)
-  and one-second slices of the held-out real silence recording: the share of the keywords' clips
+split (trained on) and of the validation list (its validation split: the real talk the spotter's
+false alarms are counted on), and the real noise recordings but two (HELD_OUT_NOISE). No figure
+reads a validation clip: everything below is measured on the testing list (EVAL_SPLIT), speakers
+no model trains or is calibrated on. Every spotter is measured in the form it ships:
+- clips: make_submission_on_rpi.py --model_labels on the real clips of the testing list and
+  one-second slices of the held-out real silence recording: the share of the keywords' clips
   labelled with their word, of the other words' clips labelled `_unknown_` and of the silence
   labelled `_silence_`, with 95% Wilson intervals;
 - false alarms: spot_keywords.py --model R/spotter (its calibrated rule at its default target) on a
   negatives-only stream of real speech without the keywords (make_streaming_test.py: the other words
-  of the validation and testing lists, in shuffled rounds at varied speed and SNR, as single words
-  and sentences over the two held-out noise recordings: no clip or noise any model trained on), with
-  the 95% Poisson interval of the rate per hour. The stream reuses its ~500 clips many times over:
-  a false alarm on one clip recurs, so the interval is narrower than the evidence;
+  of the testing list, in shuffled rounds at varied speed and SNR, as single words and sentences
+  over the two held-out noise recordings: no clip or noise any model trained on), with the 95%
+  Poisson interval of the rate per hour. The stream reuses its ~250 clips many times over: a false
+  alarm on one clip recurs, so the interval is narrower than the evidence;
 - keywords spotted: spot_keywords.py with the same rule on a keyword stream (make_streaming_test.py:
-  every clip of the validation and testing lists once, the keywords a third of the words, over the
-  held-out noise): the share of the real keywords it finds (score_streaming.py's matching). A clip
-  figure is the argmax of one clip; this is what the spotter does at its false-alarm rate.
+  every clip of the testing list once, the keywords a third of the words, over the held-out noise):
+  the share of the real keywords it finds (score_streaming.py's matching). A clip figure is the
+  argmax of one clip; this is what the spotter does at its false-alarm rate.
 Rows oww_* are the same models with `--front_end openwakeword` (a head on openWakeWord's speech
 embeddings; see oww_embeddings.py on the licence of its feature models), with 10 real clips per word
 only (OWW_SHOTS), measured the same way: their spotter's model (a float TFLite head after the wheel's
@@ -68,6 +69,9 @@ REAL = os.path.join(ROOT, "..", "shared", "data", "speech_commands_real")
 SILENCE_RECORDING = "real_silence_clips.wav"
 # real noise recordings no model trains on: the silence is scored on the first, the stream is mixed over both
 HELD_OUT_NOISE = (SILENCE_RECORDING, "running_tap.wav")
+# the split every figure is measured on; the validation list's other words are --negatives' validation
+# split (the real talk custom_keywords.py calibrates on), its keywords are left for choosing settings
+EVAL_SPLIT = "testing"
 
 
 def run(script, *args):
@@ -83,13 +87,13 @@ def real_clips(real_dir):
 
 
 def make_eval_folder(out, clips, words, real_dir):
-    """OUT/eval: symlinks to the validation and testing clips and 1-s silence slices; solution.csv."""
+    """OUT/eval: symlinks to the testing clips and 1-s silence slices; solution.csv."""
     folder = os.path.join(out, "eval")
     if os.path.exists(os.path.join(folder, "solution.csv")):
         return folder
     os.makedirs(os.path.join(folder, "audio"), exist_ok=True)
     rows = []
-    for word, path in clips["validation"] + clips["testing"]:
+    for word, path in clips[EVAL_SPLIT]:
         name = f"{word}__{os.path.basename(path)}"
         os.symlink(os.path.abspath(path), os.path.join(folder, "audio", name))
         rows.append((name, word if word in words else label_sets.UNKNOWN_LABEL))
@@ -133,22 +137,25 @@ def noise_recordings(real_dir, held_out):
 
 
 def make_negatives(out, clips, words, real_dir):
-    """OUT/negatives: what custom_keywords.py --negatives reads here: the training split's other words (no
-    speaker of the evaluation lists) and the real noise recordings but the held-out ones."""
+    """OUT/negatives: what custom_keywords.py --negatives reads here: the other words of the training split
+    (trained on) and of the validation list (its validation split: the talk the spotter is calibrated on),
+    no speaker of the testing list, and the real noise recordings but the held-out ones."""
     noise = noise_recordings(real_dir, held_out=False)
-    folder = link_clips(os.path.join(out, "negatives"), [(w, p) for w, p in clips["training"] if w not in words] + noise)
-    for name in corpus.LIST_FILES.values():  # empty lists: every clip is a training clip (no speaker-hash split)
-        cli.write_text(os.path.join(folder, name), "")
+    other = {split: [(w, p) for w, p in clips[split] if w not in words] for split in ("training", "validation")}
+    folder = link_clips(os.path.join(out, "negatives"), other["training"] + other["validation"] + noise)
+    cli.write_text(os.path.join(folder, corpus.LIST_FILES["validation"]),
+                   "".join(f"{w}/{os.path.basename(p)}\n" for w, p in other["validation"]))
+    cli.write_text(os.path.join(folder, corpus.LIST_FILES["testing"]), "")
     return folder
 
 
 def make_keyword_stream(args, clips, words):
-    """OUT/keyword_stream: every real clip of the validation and testing lists once (keywords a third of
-    the words, as make_streaming_test.py places them) over the held-out noise: the keywords a spotter
-    finds with its shipped rule, on speakers no model trains on."""
+    """OUT/keyword_stream: every real clip of the testing list once (keywords a third of the words, as
+    make_streaming_test.py places them) over the held-out noise: the keywords a spotter finds with its
+    shipped rule, on speakers no model trains or is calibrated on."""
     folder = os.path.join(args.out, "keyword_stream")
     if not os.path.exists(os.path.join(folder, "stream.json")):
-        held_out = [(w, p) for split in ("validation", "testing") for w, p in clips[split]]
+        held_out = clips[EVAL_SPLIT]
         source = link_clips(os.path.join(args.out, "keyword_clips"), held_out + noise_recordings(args.real, True))
         for name in corpus.LIST_FILES.values():  # every linked clip in the split read below
             cli.write_text(os.path.join(source, name), "")
@@ -159,11 +166,11 @@ def make_keyword_stream(args, clips, words):
 
 
 def make_stream(args, clips, words):
-    """OUT/stream: negatives-only real talk of the other words of the validation and testing lists (speakers
-    and clips no model trains on, --negatives neither) over the held-out noise recordings."""
+    """OUT/stream: negatives-only real talk of the other words of the testing list (speakers and clips no
+    model trains or is calibrated on, --negatives neither) over the held-out noise recordings."""
     folder = os.path.join(args.out, "stream")
     if not os.path.exists(os.path.join(folder, "stream.json")):
-        held_out = [(w, p) for split in ("validation", "testing") for w, p in clips[split] if w not in words]
+        held_out = [(w, p) for w, p in clips[EVAL_SPLIT] if w not in words]
         talk = link_clips(os.path.join(args.out, "stream_clips"), held_out + noise_recordings(args.real, held_out=True))
         run("make_streaming_test.py", "--other_clips", talk, "--negatives_only", "--keywords", *words,
             "--reuse", "--minutes", args.stream_minutes, "--sentence_probability", 0.5, "--noise_only_fraction", 0.1,

@@ -122,6 +122,18 @@ MUTATIONS = (
     Mutation("a neighbouring word is shown whole", "stream_augment.py",
              "end = min(word_start - gap_samples, round(shown * part_len))", "end = word_start - gap_samples",
              ("tests/test_stream_augment.py",)),
+    Mutation("the talk's false-alarm shares are rounded down (a budget under one a keyword is never spent)",
+             "score_streaming.py", "share = -(-budget // max(len(keywords), 1))",
+             "share = budget // max(len(keywords), 1)", ("tests/test_score_streaming.py",)),
+    Mutation("make_spotter ignores the talk streams' false alarms", "make_spotter.py",
+             "            if talk_calibration:\n                thresholds",
+             "            if False:\n                thresholds", ("tests/test_make_spotter.py",)),
+    Mutation("custom keywords calibrate on the talk the model trained on", "custom_keywords.py",
+             '*common, "--split", "validation", "--minutes", args.talk_minutes',
+             '*common, "--split", "training", "--minutes", args.talk_minutes', ("tests/test_custom_keywords.py",)),
+    Mutation("a head trains without its sample weights", "oww_embeddings.py",
+             "sample_weight=balanced_weights(labels, num_classes, sample_weights)",
+             "sample_weight=balanced_weights(labels, num_classes)", ("tests/test_oww_embeddings.py",)),
 )
 
 

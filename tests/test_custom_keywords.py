@@ -100,6 +100,7 @@ def _negatives(folder):
 def test_negatives_are_the_training_clips_of_other_words_and_the_noise(tmp_path):
     summary = custom_keywords.prepare_negatives(str(_negatives(tmp_path / "neg")), {"hallo": "hallo"}, str(tmp_path / "R"))
     assert summary["left_out"] == ["hallo"] and summary["clips"] == 3 and summary["noise_files"] == 2
+    assert summary["validation_clips"] == 1  # stuhl1: the talk the spotter is calibrated on
     root = tmp_path / "R" / "negatives"
     rows = [line.split(",") for line in (root / "clips.csv").read_text().split()[1:]]
     assert sorted(os.path.basename(path) for path, _ in rows) == ["stuhl0.wav", "tisch0.wav", "tisch1.wav"]
@@ -111,10 +112,12 @@ def test_negatives_are_the_training_clips_of_other_words_and_the_noise(tmp_path)
     with pytest.raises(cli.UserError, match="no training-split clip"):
         custom_keywords.prepare_negatives(str(_negatives(tmp_path / "only")), {w: w for w in ("tisch", "stuhl", "hallo")},
                                           str(tmp_path / "R2"))
+    with pytest.raises(cli.UserError, match="no validation-split clip"):  # its one validation clip is a keyword's
+        custom_keywords.prepare_negatives(str(_negatives(tmp_path / "val")), {"stuhl": "stuhl"}, str(tmp_path / "R3"))
 
 
 TINY = ["--speakers", "20", "--near_misses", "2", "--other_words", "4", "--epochs", "1", "--stream_minutes", "0.3",
-        "--check_clips", "10", "--workers", "2"]
+        "--talk_minutes", "0.4", "--check_clips", "10", "--workers", "2"]
 
 
 def _command(out, *extra):
@@ -155,6 +158,14 @@ def test_a_german_spotter_with_recordings_killed_and_resumed(tmp_path):
     assert pretrain["data_dir"][1:] == [str(out / "negatives")]
     assert (out / "spotter" / "spotter_labels.txt").read_text().split() == ["_silence_", "_unknown_", "licht_an", "hallo"]
     assert (out / "run" / "metrics.json").exists() and (out / "pretrain" / "metrics.json").exists()
+    # false alarms counted on real talk of the negatives' validation split, not on synthetic talk
+    calibration = json.loads((out / "spotter" / "spotter.json").read_text())["calibration"]
+    assert calibration["fa_streams"] == [str(out / "streams" / "talk")] and calibration["rule"] == "shares"
+    talk = json.loads((out / "streams" / "talk" / "stream.json").read_text())
+    assert talk["minutes"] == pytest.approx(0.4) and talk["words_by_source"] == {str(tmp_path / "neg"): talk["words"]}
+    spoken = (out / "streams" / "talk" / "words.csv").read_text().split()[1:]
+    assert {row.split(",")[4] for row in spoken} == {"stuhl/stuhl1.wav"}  # the validation split's other word alone
+    assert not (out / "streams" / "negatives").exists() and not (out / "streams" / "training_talk").exists()
     again = subprocess.run(_command(out, *mine), capture_output=True, text=True)
     assert again.returncode == 0 and "training (" not in again.stderr  # everything done: nothing retrained
     seconds = json.loads((out / "custom_keywords.json").read_text())["seconds"]
@@ -170,7 +181,8 @@ def test_an_english_phrase_on_openwakeword_embeddings(tmp_path):
     _recordings_de(recordings, words=("lights on", "hey pi"))
     out = tmp_path / "R"
     command = [sys.executable, os.path.join(ROOT, "custom_keywords.py"), "--words", "lights on,hey pi",
-               "--front_end", "openwakeword", "--recordings", str(recordings), "--out", str(out), *TINY]
+               "--front_end", "openwakeword", "--recordings", str(recordings),
+               "--negatives", str(_negatives(tmp_path / "neg")), "--out", str(out), *TINY]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((out / "custom_keywords.json").read_text())
@@ -179,6 +191,11 @@ def test_an_english_phrase_on_openwakeword_embeddings(tmp_path):
     spotter = json.loads((out / "spotter" / "spotter.json").read_text())
     assert spotter["model"] == "spotter.tflite" and spotter["hop_ms"] == 80
     assert (out / "spotter" / "spotter_embeddings.json").exists() and (out / "head_synthetic" / "head.json").exists()
+    # the head trained on every second hop's window of the training talk (0.2 min: 150 hops)
+    training_talk = json.loads((out / "streams" / "training_talk" / "stream.json").read_text())
+    assert training_talk["minutes"] == pytest.approx(0.2)
+    assert json.loads((out / "head" / "head.json").read_text())["talk_windows"] == 75
+    assert spotter["calibration"]["fa_streams"] == [str(out / "streams" / "talk")]
     spotted = subprocess.run([sys.executable, os.path.join(ROOT, "spot_keywords.py"), "--model", str(out / "spotter"),
                               "--input", str(out / "streams" / "words" / "stream.wav"), "--threshold", "0",
                               "--out", str(tmp_path / "trace.csv")], capture_output=True, text=True)
@@ -231,10 +248,13 @@ def test_benchmark_negatives_are_training_words_and_noise_the_evaluation_never_u
     for name in ("real_silence_clips.wav", "running_tap.wav", "pink_noise.wav"):
         (real / "_background_noise_" / name).write_bytes(b"")
     clips = {"training": [("go", "/x/go/a.wav"), ("bed", "/x/bed/b.wav"), ("cat", "/x/cat/c.wav")],
-             "validation": [("bed", "/x/bed/v.wav")], "testing": []}
+             "validation": [("bed", "/x/bed/v.wav"), ("go", "/x/go/w.wav")], "testing": [("cat", "/x/cat/t.wav")]}
     folder = _benchmark().make_negatives(str(tmp_path / "out"), clips, ["go"], str(real))
     assert sorted(os.listdir(folder)) == ["_background_noise_", "bed", "cat", "testing_list.txt", "validation_list.txt"]
-    assert os.listdir(os.path.join(folder, "bed")) == ["b.wav"]
+    assert sorted(os.listdir(os.path.join(folder, "bed"))) == ["b.wav", "v.wav"]
+    assert os.listdir(os.path.join(folder, "cat")) == ["c.wav"]  # no testing clip: the figures are measured on them
+    # the validation list's other words are the validation split: the talk custom_keywords.py calibrates on
+    assert open(os.path.join(folder, "validation_list.txt")).read().split() == ["bed/v.wav"]
     assert os.listdir(os.path.join(folder, "_background_noise_")) == ["pink_noise.wav"]
     assert sorted(p for _, p in _benchmark().noise_recordings(str(real), held_out=True)) == [
         str(real / "_background_noise_" / n) for n in ("real_silence_clips.wav", "running_tap.wav")]

@@ -207,3 +207,34 @@ def test_a_model_is_copied_with_its_streaming_export_under_the_spotter_names(tmp
     assert copied == {"spotter_classifier_int8.tflite": "N_classifier_int8.tflite",
                       "spotter_features.tflite": "N_features.tflite", "spotter_int8.tflite": "N_int8.tflite",
                       "spotter_labels.txt": "N_labels.txt", "spotter_streaming.json": "N_streaming.json"}
+
+
+def test_talk_streams_take_the_false_alarms_and_share_them_among_the_keywords(spotter, tmp_path):
+    frozen, stream, _, _ = spotter
+    talk = tmp_path / "talk"  # the same audio, heard as talk without a keyword: every detection a false alarm
+    shutil.copytree(stream, talk)
+    (talk / "labels.csv").write_text("label,start_s,end_s\n")
+    result = make_spotter.main(["--model", frozen["int8"], "--streams", stream, "--fa_streams", str(talk),
+                                "--out", str(tmp_path / "S"), "--targets", "1", "4000", "--smooth_ms", "100",
+                                "--min_hops", "1"])
+    config = result["config"]
+    calibration = config["calibration"]
+    assert calibration["fa_streams"] == [str(talk)] and calibration["rule"] == "shares"
+    duration_s = score_streaming.stream_duration_s(str(talk / "labels.csv"), None)
+    trace = trace_with(str(tmp_path / "S"), str(talk), 100)
+    words = score_streaming.read_labels(os.path.join(stream, "labels.csv"))
+    keywords = list(config["thresholds"]["1"])
+    expected_thresholds = score_streaming.calibrate_shares([([], trace, duration_s)], keywords, [1.0, 4000.0], 1.0, 1,
+                                                           1.0)
+    for target, key in ((1.0, "1"), (4000.0, "4000")):
+        assert config["thresholds"][key] == expected_thresholds[target]
+        on_talk = score_streaming.evaluate([([], trace, duration_s)], config["thresholds"][key], 1.0, 1, 1.0)
+        on_words = score_streaming.evaluate([(words, trace, duration_s)], config["thresholds"][key], 1.0, 1, 1.0)
+        figures = calibration["per_target"][key]
+        assert figures["false_alarms"] == on_talk["false_alarms"] <= target * duration_s / 3600  # counted on talk
+        assert figures["found"] == on_words["found"] and figures["hours"] == pytest.approx(duration_s / 3600)
+    # 33 false alarms in 30 s, 3 a keyword, find words; at 1 per hour no keyword may fire at all
+    assert calibration["per_target"]["4000"]["found"] > calibration["per_target"]["1"]["found"] == 0
+    with pytest.raises(cli.UserError, match="has command words"):
+        make_spotter.main(["--model", frozen["int8"], "--streams", stream, "--fa_streams", stream,
+                           "--out", str(tmp_path / "S3")])

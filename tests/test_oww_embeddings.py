@@ -84,9 +84,24 @@ def test_head_separates_tones_from_noise(front_end, head):
     np.testing.assert_array_equal(probs.argmax(axis=1), np.repeat([0, 1], 4))
 
 
-def test_class_weights_balance_the_classes():
-    weights = oww.class_weights([0, 0, 0, 1], 3)
-    assert weights[0] * 3 == pytest.approx(weights[1] * 1) and weights[2] == 1.0
+def test_a_head_follows_the_sample_weights(front_end, tones_and_noise):
+    # both classes hold every tone and every noise clip: the weights alone say which is whose
+    x, labels = tones_and_noise
+    both = np.concatenate([x, x])
+    weights = np.where(np.concatenate([labels, 1 - labels]) == 0, 1.0, 1e-3)  # class 0: tones, class 1: noise
+    head = oww.train_head(both, np.repeat([0, 1], len(x)), 2, 0, epochs=HEAD_EPOCHS, batch_size=8,
+                          sample_weights=weights)
+    rng = np.random.default_rng(14)
+    probs = head.predict(front_end.embed_clips([tone_clip(rng), tone_clip(rng), noise_clip(rng), noise_clip(rng)]),
+                         verbose=0)
+    np.testing.assert_array_equal(probs.argmax(axis=1), [0, 0, 1, 1])
+    assert probs.max(axis=1).min() > 0.8
+
+
+def test_weights_balance_the_classes_and_keep_the_proportions_inside_one():
+    np.testing.assert_allclose(oww.balanced_weights([0, 0, 0, 1], 3), [2 / 3, 2 / 3, 2 / 3, 2])
+    # two of class 0 weigh 3:1 inside it; the class still totals what class 1 does
+    np.testing.assert_allclose(oww.balanced_weights([0, 0, 1], 2, [3.0, 1.0, 5.0]), [1.125, 0.375, 1.5])
 
 
 @pytest.mark.parametrize("hop_samples, tail_samples, hops", [(1280, 0, 38), (1600, 0, 30), (1600, 8000, 35)])
@@ -130,6 +145,17 @@ def test_live_stream_gives_the_offline_probabilities(front_end, head, exported, 
     pushed = [live.push(stream[i:i + hop_samples]) for i in range(0, len(stream) - hop_samples + 1, hop_samples)]
     np.testing.assert_allclose(np.array(pushed), offline[:len(pushed)], atol=1e-4)
     assert offline[:, 0].max() > 0.5 > offline[:, 0].min()  # the tone is heard: not a comparison of constants
+
+
+def test_stream_windows_are_what_the_head_sees_live_at_each_hop(front_end, head):
+    stream = noise_clip(np.random.default_rng(12), seconds=2.0)
+    stream[8000:24000] = tone_clip(np.random.default_rng(13))
+    windows = oww.stream_windows(front_end, stream)
+    hops = len(stream) // oww.EMBEDDING_HOP_SAMPLES  # 25: the last partial hop is not a window
+    assert windows.shape == (hops, oww.WINDOW_EMBEDDINGS, oww.EMBEDDING_DIM)
+    live, _ = oww.stream_probabilities(front_end, head, stream)
+    np.testing.assert_allclose(head.predict(windows, verbose=0), live[:hops], atol=1e-5)
+    np.testing.assert_array_equal(oww.stream_windows(front_end, stream, every=2), windows[::2])
 
 
 def test_pi_script_and_stream_models_run_the_head(front_end, head, exported, tmp_path):

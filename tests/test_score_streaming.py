@@ -229,3 +229,31 @@ def test_calibrate_replays_the_keywords_together_where_they_interact():
     assert score_streaming.recall_interval(35, 100) == pytest.approx((0.2636, 0.4475), abs=1e-3)
     missed_yes = score_streaming.evaluate([(words, trace, 3600.0)], {"no": 0.9}, 0.0, 1, 1.0)
     assert missed_yes["recall_by_label"] == {"no": 1.0, "yes": 0.0} and missed_yes["latency_s"] == pytest.approx(-0.2)
+
+
+def test_shares_split_the_talk_budget_equally_and_keep_the_floor():
+    # an hour of talk: "a" on top four times (0.6-0.9), "b" once (0.95), "c" never
+    trace = [(round(0.1 * k, 1), "_unknown_", 0.9) for k in range(1, 36000)]
+    for time_s, label, score in [(100.0, "a", 0.6), (200.0, "a", 0.7), (300.0, "a", 0.8), (400.0, "a", 0.9),
+                                 (500.0, "b", 0.95)]:
+        trace[round(time_s * 10) - 1] = (time_s, label, score)
+    talk = [([], trace, 3600.0)]
+
+    def shares(target, floor_factor):
+        return score_streaming.calibrate_shares(talk, ["a", "b", "c"], [target], 1.0, 1, 1.0, floor_factor)[target]
+
+    # none may fire at 0 per hour: each just above its highest score there
+    assert shares(0.0, 0) == {"a": np.nextafter(0.9, 2), "b": np.nextafter(0.95, 2), "c": 0.5}
+    # 2 per hour, 3 keywords: shares of 2/3 rounded up, 1 each: "a" at 0.9, "b" at 0.95; "c" never on top
+    at_2 = shares(2.0, 0)
+    assert at_2 == {"a": 0.9, "b": 0.95, "c": score_streaming.UNSEEN_THRESHOLD}
+    assert score_streaming.evaluate(talk, at_2, 1.0, 1, 1.0)["false_alarms"] == 2
+    # 1 per hour: the rounding up is taken back from a keyword with the most false alarms ("b", by name)
+    assert shares(1.0, 0) == {"a": 0.9, "b": np.nextafter(0.95, 2), "c": 0.5}
+    # 6 per hour: shares of 2 false alarms; "a" fires at 0.8 and 0.9, "b" at 0.95 (3 <= 6)
+    at_6 = shares(6.0, 0)
+    assert (at_6["a"], at_6["b"]) == (0.8, 0.95)
+    assert score_streaming.evaluate(talk, at_6, 1.0, 1, 1.0)["false_alarms"] == 3
+    # the floor: one global threshold meeting 1x the target (0.9: two false alarms) for "c", none below it
+    assert shares(2.0, 1.0)["c"] == 0.9 and shares(6.0, 0.5)["a"] == 0.8
+    assert shares(6.0, 0.2) == dict.fromkeys("abc", 0.95)  # the floor at 1.2 per hour: 1 false alarm, 0.95
