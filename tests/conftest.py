@@ -1,6 +1,6 @@
 """Shared test fixtures: the project root on sys.path, quiet TensorFlow, the shared real data, the tone
-corpus and the tiny models trained on it (once per test run, shared by the test files), and the
-project's scripts run in-process for the benchmarks' tests."""
+corpus and the tiny models trained on it (once per test run, shared by the test files), a tiny
+synthetic corpus, and the project's scripts run in-process (run_script) for the benchmarks' tests."""
 
 import contextlib
 import importlib
@@ -103,22 +103,24 @@ def tone_run(tone_corpus, tmp_path_factory):
     return get
 
 
+def run_script(script, args, capture=False):
+    """`python script args` as its `main(args)` in this process (its standard output with `capture`): a
+    fresh Python that imports TensorFlow costs seconds of CPU. A failing script raises."""
+    module = importlib.import_module(os.path.splitext(script)[0])
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout) if capture else contextlib.nullcontext():
+        module.main([str(arg) for arg in args])
+    return stdout.getvalue() if capture else None
+
+
 @pytest.fixture
 def scripts_in_process(monkeypatch):
-    """The benchmarks' `real_speech.python` (one project script per step) calls the script's `main` in
-    this process instead of starting a new Python: what a benchmark's test checks is the benchmark's own
-    logic (its steps, reuse and report), and a TensorFlow start-up per step costs seconds. The scripts
-    run in the project folder as before; a failing script raises, as `check=True` made it."""
+    """The benchmarks' `real_speech.python` (one project script per step) runs the script in-process
+    (run_script), in the project folder as before: what a benchmark's test checks is the benchmark's own
+    logic (its steps, reuse and report), not ~20 TensorFlow start-ups."""
     if BENCHMARKS not in sys.path:
         sys.path.append(BENCHMARKS)  # after the project: benchmarks/streaming.py must not hide streaming.py
     import real_speech
 
-    def python(script, *args, capture=False):
-        module = importlib.import_module(os.path.splitext(script)[0])
-        stdout = io.StringIO()
-        with contextlib.redirect_stdout(stdout) if capture else contextlib.nullcontext():
-            module.main([str(arg) for arg in args])
-        return stdout.getvalue() if capture else None
-
     monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(real_speech, "python", python)
+    monkeypatch.setattr(real_speech, "python", lambda script, *args, capture=False: run_script(script, args, capture))

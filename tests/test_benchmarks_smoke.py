@@ -7,10 +7,12 @@ test)."""
 import importlib.util
 import os
 import sys
+import time
 
 import pytest
 
 import train
+from conftest import run_script
 from test_freeze_graph import frozen_tiny_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,13 +65,13 @@ def test_bench_input_data(capsys):
 
 
 def test_bench_models_speed(capsys):
-    bench_models_speed.main(["--models", "ds_cnn,low_latency_conv", "--baseline", "ds_cnn", "--steps", "2",
-                             "--warmup_steps", "1", "--batch_size", "4"])
-    assert "low_latency_conv" in capsys.readouterr().out
+    bench_models_speed.main(["--models", "ds_cnn", "--baseline", "ds_cnn", "--steps", "2", "--warmup_steps", "1",
+                             "--batch_size", "4"])
+    assert "ds_cnn" in capsys.readouterr().out
 
 
 def test_bench_recipes(synth_corpus, capsys):
-    bench_recipes.main(["--budget_minutes", "0.05", "--recipes", "ds_cnn", "--baseline", "ds_cnn",
+    bench_recipes.main(["--budget_minutes", "0.001", "--recipes", "ds_cnn", "--baseline", "ds_cnn",  # one step
                         "--steps_per_epoch", "1", "--batch_size", "8", "--synth_dir", str(synth_corpus / "train"),
                         "--real_dir", str(synth_corpus / "train"), "--test_dir", str(synth_corpus / "test")])
     assert "ds_cnn" in capsys.readouterr().out
@@ -133,9 +135,21 @@ def test_mutation_check_lists_and_runs_one_mutation(capsys):
     assert mutation_check.main(["--only", mutation]) == {mutation: "killed"}
 
 
-def test_demo_runs_every_stage_in_a_work_folder(synth_corpus, tmp_path, capsys):
+def test_demo_runs_every_stage_in_a_work_folder(synth_corpus, tmp_path, capsys, monkeypatch):
     import demo
 
+    # Each stage in a new Python, as `make demo` runs them, but for the three that import TensorFlow (seconds
+    # of CPU per start): those run in this process, in the project folder all the same.
+    stage, in_process = demo.run_stage, ("train.py", "make_submission.py", "freeze_graph.py")
+
+    def run_stage(title, script, args, capture=False):
+        if script not in in_process:
+            return stage(title, script, args, capture)
+        started = time.perf_counter()
+        return run_script(script, args, capture), time.perf_counter() - started
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(demo, "run_stage", run_stage)
     experiment = tmp_path / "001_tiny_demo.toml"
     experiment.write_text(TINY_DEMO)
     summary = demo.main(["--data_dir", str(synth_corpus), "--experiment", str(experiment), "--work_dir", str(tmp_path)])
