@@ -6,6 +6,7 @@ test)."""
 
 import importlib.util
 import os
+import subprocess
 import sys
 import time
 
@@ -70,7 +71,16 @@ def test_bench_models_speed(capsys):
     assert "ds_cnn" in capsys.readouterr().out
 
 
-def test_bench_recipes(synth_corpus, capsys):
+def test_bench_recipes(synth_corpus, capsys, monkeypatch):
+    run = subprocess.run
+
+    def train_in_process(command, **kwargs):  # its `python train.py ...` here: no TensorFlow start-up
+        if os.path.basename(command[1]) != "train.py":
+            return run(command, **kwargs)
+        run_script("train.py", command[2:])
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", train_in_process)
     bench_recipes.main(["--budget_minutes", "0.001", "--recipes", "ds_cnn", "--baseline", "ds_cnn",  # one step
                         "--steps_per_epoch", "1", "--batch_size", "8", "--synth_dir", str(synth_corpus / "train"),
                         "--real_dir", str(synth_corpus / "train"), "--test_dir", str(synth_corpus / "test")])
