@@ -145,9 +145,7 @@ def _frozen_waveform_function(keras_model):
 
 def tflite_float(keras_model):
     """Float32 TFLite flatbuffer (bytes)."""
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen_waveform_function(keras_model)],
-                                                                keras_model)
-    return converter.convert()
+    return stream_export.tflite_converter(_frozen_waveform_function(keras_model)).convert()
 
 
 def front_end_nodes(float_model):
@@ -164,8 +162,7 @@ def tflite_int8(keras_model, calibration_clips=None, float_nodes=()):
     """Int8 TFLite with float32 input/output: int8 weights and dynamic-range activations, or, given
     calibration clips [n, S], int8 weights and calibrated fixed-scale int8 activations except in
     the operators that output `float_nodes` (tensor names; see `front_end_nodes`)."""
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen_waveform_function(keras_model)],
-                                                                keras_model)
+    converter = stream_export.tflite_converter(_frozen_waveform_function(keras_model))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if calibration_clips is None:
         return converter.convert()

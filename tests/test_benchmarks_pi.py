@@ -1,6 +1,7 @@
-"""benchmarks/pi_real_speech.py and benchmarks/int8_zoo.py end to end on a tiny synthetic corpus that
-stands in for the real data (one seed, one-epoch runs): every stage runs and the report holds
-every figure; a second run reuses what is done."""
+"""benchmarks/pi_real_speech.py end to end on a tiny synthetic corpus that stands in for the real data
+(conftest's synth_corpus; one seed, one-epoch runs, the project's scripts called in-process): every
+stage runs and the report holds every figure; a second run reuses what is done, and a change of the
+export code exports again."""
 
 import json
 import os
@@ -12,24 +13,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import pi_real_speech  # noqa: E402
-import make_synthetic_dataset as synth  # noqa: E402
 import runs  # noqa: E402
 
 QUICK = ["--train_args", "--epochs", "1", "--steps_per_epoch", "3", "--batch_size", "16", "--max_minutes", "0"]
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench") / "synth"
-    synth.main(["--out", str(out), "--speakers", "24", "--words", "yes,no,up,down,left,right,on,off,stop,go,cat",
-                "--test_clips", "24",
-                "--noise_duration_s", "3", "--workers", "2", "--seed", "5"])
-    return out
-
-
-def test_pi_real_speech_trains_distils_exports_and_reports(corpus, tmp_path, capsys, monkeypatch):
-    argv = ["--run_dir", str(tmp_path / "bench"), "--seeds", "0", "--synth_dir", str(corpus),
-            "--real_train", str(corpus / "train"), "--real_test", str(corpus / "test"), *QUICK]
+def test_pi_real_speech_trains_distils_exports_and_reports(synth_corpus, tmp_path, capsys, monkeypatch,
+                                                           scripts_in_process):
+    argv = ["--run_dir", str(tmp_path / "bench"), "--seeds", "0", "--synth_dir", str(synth_corpus),
+            "--real_train", str(synth_corpus / "train"), "--real_test", str(synth_corpus / "test"), *QUICK]
     report = pi_real_speech.main(argv)
     assert set(report["students"]) == {"310", "320", "330"}
     for name, figures in report["students"].items():
@@ -49,5 +41,5 @@ def test_pi_real_speech_trains_distils_exports_and_reports(corpus, tmp_path, cap
     pi_real_speech.main(argv)  # everything finished: reused, not retrained
     assert os.path.getmtime(best) == trained and os.path.getmtime(int8) == exported
     monkeypatch.setattr(runs, "EXPORT_CODE", ("freeze_graph.py",))  # as if the export code had changed
-    pi_real_speech.main(argv)
+    pi_real_speech.main(["--students", "310", *argv])  # exported again (one student shows it)
     assert os.path.getmtime(best) == trained and os.path.getmtime(int8) > exported

@@ -14,41 +14,12 @@ import pytest
 import freeze_graph
 import make_submission
 import make_submission_on_rpi
-import make_synthetic_dataset as synth
 import model
 import runs
-import train
 
-# 40 epochs, not 25: on an AMD CPU (other float results) the 25-epoch models kept near-ties that int8 flipped
-QUICK = ["--epochs", "40", "--batch_size", "32", "--loader_threads", "1", "--seed", "0", "--batch_norm_momentum", "0.9",
-         "--learning_rate", "0.003", "--lr_schedule", "cosine", "--wanted_words", "yes", "no", "up", "down"]
-FRONT_ENDS = {
-    "raw": ["--model", "pi", "--model_params", "width=0.25"],  # mu-law companded input (the default)
-    "logmel": ["--model", "ds_cnn", "--model_params", "filters=16", "num_blocks=2", "features=\"logmel\""],
-    "mfcc": ["--model", "ds_cnn", "--model_params", "filters=16", "num_blocks=2", "features=\"mfcc\""],
-}
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("int8") / "synth"
-    synth.main(["--out", str(out), "--speakers", "120", "--words", "yes,no,up,down,cat", "--test_clips", "60",
-                "--noise_duration_s", "3", "--workers", "2", "--seed", "3"])
-    return out
-
-
-@pytest.fixture(scope="module")
-def trained(corpus, tmp_path_factory):
-    """front end -> (run folder, metrics) of its model trained on the corpus, once for the module's tests."""
-    runs_by_front_end = {}
-
-    def get(front_end):
-        if front_end not in runs_by_front_end:
-            run_dir = str(tmp_path_factory.mktemp("trained") / front_end)
-            metrics = train.main(QUICK + FRONT_ENDS[front_end] + ["--data_dir", str(corpus / "train"), "--run_dir", run_dir])
-            runs_by_front_end[front_end] = run_dir, metrics
-        return runs_by_front_end[front_end]
-    return get
+# The trained models are conftest's tone_run models (raw waveform, log-mel, MFCC), trained once per
+# test run on the tone corpus: confident models, so that a decision int8 flips is a fault, not a near-tie.
+FRONT_ENDS = ("logmel", "mfcc", "raw")
 
 
 @pytest.mark.parametrize("features", ["logmel", "mfcc"])
@@ -63,9 +34,9 @@ def test_the_feature_front_end_is_exact_in_dynamic_range_int8(features):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("front_end", sorted(FRONT_ENDS))
-def test_a_trained_model_keeps_99_percent_of_its_decisions_in_int8(front_end, corpus, trained, tmp_path):
-    run_dir, metrics = trained(front_end)
+@pytest.mark.parametrize("front_end", FRONT_ENDS)
+def test_a_trained_model_keeps_99_percent_of_its_decisions_in_int8(front_end, tone_corpus, tone_run, tmp_path):
+    run_dir, metrics = tone_run(front_end)
     assert metrics["best_val_accuracy"] > 0.5  # trained: far above the 1-in-6 of chance
     written = freeze_graph.main(["--run_dir", run_dir, "--out", str(tmp_path / "tf" / front_end),
                                  "--min_int8_agreement", "0.99"])
@@ -75,28 +46,28 @@ def test_a_trained_model_keeps_99_percent_of_its_decisions_in_int8(front_end, co
     assert len(report["float_layers"]) == (1 if front_end == "raw" else 0)  # the layer reading the waveform
     # beyond freeze_graph's own check on the validation clips: every clip of the corpus
     keras_model, _, _ = runs.load_run(run_dir)
-    paths = [path for split in ("training", "validation", "testing")
-             for path in freeze_graph.split_clip_paths([str(corpus / "train")], split, {})]
+    paths = [path for split in ("training", "validation")  # the tone corpus has no testing split
+             for path in freeze_graph.split_clip_paths([tone_corpus[0]], split, {})]
     clips = freeze_graph.sample_clips(paths, len(paths), seed=0)
     with open(written["int8"], "rb") as f:
         int8_probs = freeze_graph.predict_tflite(f.read(), clips)
     same, _ = freeze_graph.agreement(freeze_graph.predict_keras(keras_model, clips), int8_probs)
-    assert len(clips) > 400 and same >= 0.99, f"int8 keeps {same:.2%} of {len(clips)} decisions"
+    assert len(clips) == 240 and same >= 0.99, f"int8 keeps {same:.2%} of {len(clips)} decisions"
     # as it ships: the int8 file through the Pi script labels the test clips as the Keras model does
-    test_dir = str(corpus / "test" / "audio")
+    test_dir = tone_corpus[1]
     make_submission.main(["--run_dir", run_dir, "--test_dir", test_dir, "--out", str(tmp_path / "keras.csv"),
                           "--no_progress"])
     make_submission_on_rpi.main(["--model", written["int8"], "--test_data", test_dir,
                                  "--submission_fn", str(tmp_path / "pi.csv")])
     keras_rows = (tmp_path / "keras.csv").read_text().splitlines()
     pi_rows = (tmp_path / "pi.csv").read_text().splitlines()
-    assert len(pi_rows) == len(keras_rows) == 61
-    assert sum(a == b for a, b in zip(keras_rows[1:], pi_rows[1:])) >= 59  # at most 1 clip in 30 differs
+    assert len(pi_rows) == len(keras_rows) == 38
+    assert sum(a == b for a, b in zip(keras_rows[1:], pi_rows[1:])) >= 36  # at most 1 clip differs
 
 
 @pytest.mark.parametrize("features", ["logmel", "mfcc"])
-def test_full_int8_keeps_the_front_end_float_and_passes_the_gate(features, trained, tmp_path):
-    run_dir, _ = trained(features)  # the model of the test above: trained well enough to have few near-ties
+def test_full_int8_keeps_the_front_end_float_and_passes_the_gate(features, tone_run, tmp_path):
+    run_dir, _ = tone_run(features)  # the model of the test above: trained well enough to have no near-ties
     written = freeze_graph.main(["--run_dir", run_dir, "--out", str(tmp_path / "full"), "--int8_mode", "full",
                                  "--calibration_clips", "100"])
     from ai_edge_litert.interpreter import Interpreter

@@ -1,7 +1,7 @@
 """make_streaming_test.py: deterministic streams, labels that match the audio, both kinds of clip folder.
 
-The tone corpus here (each word a tone burst of its own pitch) is also what test_spot_keywords.py
-trains its tiny models on.
+The tone corpus here (each word a tone burst of its own pitch) is also what conftest.py's tone_corpus
+writes once per test run and its tone_run models are trained on.
 """
 
 import csv
@@ -77,11 +77,10 @@ def make_stream(clips, noise, out, seed=0, minutes=1.5, *extra, reuse=True):
                                      *(["--reuse"] if reuse else [])])
 
 
-@pytest.fixture(scope="module")
-def tones(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tones")
-    corpus = make_tone_corpus(str(root / "train"))
-    return corpus, make_tone_test_folder(str(root / "test")), os.path.join(corpus, labels.BACKGROUND_NOISE_DIR)
+@pytest.fixture
+def tones(tone_corpus):
+    """(corpus, test folder, noise folder): conftest's tone corpus, made once per test run."""
+    return tone_corpus
 
 
 def read_rows(path):

@@ -1,6 +1,6 @@
-"""spot_keywords.py end to end: a tiny model trained on tone words finds the words of a generated
-stream in every model format, from a file and from standard input, survives Ctrl-C, and runs its
-.tflite path with numpy and the TFLite runtime alone."""
+"""spot_keywords.py end to end: a tiny model trained on tone words (conftest's tone_run) finds the words
+of a generated stream in every model format, from a file and from standard input, survives Ctrl-C,
+and runs its .tflite path with numpy and the TFLite runtime alone."""
 
 import json
 import os
@@ -20,34 +20,25 @@ import freeze_graph
 import mine_negatives
 import score_streaming
 import spot_keywords
-import train
 from test_freeze_graph import frozen_tiny_model
-from test_make_streaming_test import COMMANDS, make_stream, make_tone_corpus, make_tone_test_folder
+from test_make_streaming_test import make_stream
 from test_rpi import heavy_modules_after
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "spot_keywords.py")
-# Trained for the stream (stream_augment.py): without it the tiny model's scores in the stream stay
-# below 0.5 (tone bursts anywhere in the window, louder noise than its training clips had).
-TRAIN = ["--model", "ds_cnn", "--model_params", "filters=32", "num_blocks=2", "features=\"mfcc\"",
-         "--epochs", "30", "--batch_size", "32", "--loader_threads", "1", "--seed", "0", "--batch_norm_momentum", "0.9",
-         "--learning_rate", "0.003", "--lr_schedule", "cosine", "--wanted_words", *COMMANDS,
-         "--unknown_percentage", "30", "--stream_probability", "0.5", "--stream_snr_db", "15", "35"]
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    """(run folder, {kind: path} of the frozen files with the streaming export, stream folder)."""
+def setup(tone_corpus, tone_run, tmp_path_factory):
+    """(run folder, {kind: path} of the frozen files with the streaming export, stream folder): conftest's
+    tiny MFCC model of the tone words, trained for streams too."""
     root = tmp_path_factory.mktemp("spot")
-    corpus = make_tone_corpus(str(root / "train"))
-    run_dir = str(root / "run")
-    metrics = train.main(TRAIN + ["--data_dir", corpus, "--run_dir", run_dir])
+    run_dir, metrics = tone_run("mfcc")
     assert metrics["best_val_accuracy"] > 0.85
     frozen = freeze_graph.main(["--run_dir", run_dir, "--out", str(root / "tf" / "tiny"), "--streaming",
                                 "--check_clips", "60"])
     stream = root / "stream"
-    make_stream(make_tone_test_folder(str(root / "test")), os.path.join(corpus, "_background_noise_"), stream,
-                0, 2.0, "--snr_db", "25", "35")
+    make_stream(tone_corpus[1], tone_corpus[2], stream, 0, 2.0, "--snr_db", "25", "35")
     return run_dir, frozen, str(stream)
 
 
