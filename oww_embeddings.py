@@ -394,6 +394,8 @@ def export_head(head, model_labels, stem, clip_samples=None):
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+    import stream_export  # TensorFlow's converter, as every export of the project calls it
+
     window = head.input_shape[1]
 
     @tf.function(input_signature=[tf.TensorSpec([1, window, EMBEDDING_DIM], tf.float32, name="embeddings")])
@@ -402,8 +404,7 @@ def export_head(head, model_labels, stem, clip_samples=None):
 
     # frozen first (as freeze_graph.py does): live resource-variable reads run uninitialised in TFLite
     frozen = convert_variables_to_constants_v2(probabilities.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], head)
-    flatbuffer = converter.convert()
+    flatbuffer = stream_export.tflite_converter(frozen).convert()
     paths = {"model": f"{stem}.tflite", "labels": f"{stem}_labels.txt", "marker": stem + MARKER_SUFFIX}
     cli.write_bytes(paths["model"], flatbuffer)
     cli.write_text(paths["labels"], "".join(f"{label}\n" for label in model_labels))
