@@ -18,8 +18,10 @@ $(VENV)/.installed: requirements.txt
 demo: install
 	$(PY) demo.py
 
+# a pytest worker per core (at most 4: each holds its own TensorFlow and its own copy of the session
+# fixtures); `pytest tests/test_x.py` alone runs in one process
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n auto --maxprocesses 4 tests
 
 clean-demo:
 	rm -rf data/synth runs/000_demo submissions/000_demo* tf_files/000_demo*

@@ -370,11 +370,70 @@ def train(args, keywords, corpus_dir, run_dir, experiment, extra=(), data_dirs=(
     return runs.read_json(os.path.join(run_dir, "metrics.json"))
 
 
-def train_head(args, keywords, corpus_dir, folder, csv_paths=(), noise_paths=(), talk=None):
-    """folder/head.tflite, head_labels.txt, head_embeddings.json (oww_embeddings.export_head): a head on
-    openWakeWord's embeddings of the corpus's training clips and of the `path,label` CSVs' clips
-    (--negatives, recordings), each placed after other audio, silence from the corpus's noise and
-    `noise_paths`, and the windows of a `talk` stream (every TALK_WINDOW_EVERY-th hop, as `_unknown_`);
+class HeadExamples:
+    """A run's heads' training examples as openWakeWord embeddings, each embedded once: the corpus's
+    training clips, then each `path,label` CSV's clips (--negatives, recordings) in the order added, each
+    placed after other audio with one random stream, silence from the corpus's noise and `noise_paths`;
+    the windows of a `talk` stream; the corpus's validation clips. The head with recordings continues
+    from the synthetic head's examples (the same random stream: as if embedded again)."""
+
+    def __init__(self, args, keywords, corpus_dir, noise_paths=()):
+        self.workers, self.seed, self.train_dir = args.workers, args.seed, os.path.join(corpus_dir, "train")
+        self.words, self.model_labels = list(keywords), label_sets.model_labels(list(keywords))
+        self.clip_samples = audio.clip_samples(corpus_clip_ms(corpus_dir))
+        self.noise_paths, self.front_end, self.csv_paths, self._talk = noise_paths, None, [], {}
+
+    def _start(self):
+        self.front_end = oww.EmbeddingFrontEnd(num_threads=self.workers)
+        self.rng = np.random.default_rng(self.seed)
+        self.pool, labels = oww.training_clips(self.train_dir, self.words, self.seed, extra_noise=self.noise_paths,
+                                               clip_samples=self.clip_samples)
+        log.info("head: embedding %d corpus clips", len(self.pool))
+        self.parts, self.labels = [self._embed(self.pool)], list(labels)
+
+    def _embed(self, chunk):  # each clip after corpus clips (oww_embeddings.in_context), as a stream puts words
+        return self.front_end.embed_clips(oww.in_context(chunk, self.front_end.window_samples, self.rng,
+                                                         pool=self.pool))
+
+    def clips(self, csv_paths):
+        """(float32 [N, T, 96], N int labels): the corpus's clips and those of `csv_paths`, which start with
+        the CSVs of an earlier call."""
+        if self.front_end is None:
+            self._start()
+        if csv_paths[:len(self.csv_paths)] != self.csv_paths:
+            raise ValueError(f"head examples: {csv_paths} do not continue {self.csv_paths}")
+        for csv_path in csv_paths[len(self.csv_paths):]:
+            rows = corpus.read_pseudo_labels(csv_path)
+            log.info("head: embedding %d clips of %s", len(rows), csv_path)
+            # EMBED_CLIPS at a time: the whole Speech Commands data as --negatives would not fit as waveforms
+            for start in range(0, len(rows), EMBED_CLIPS):
+                self.parts.append(self._embed([audio.load_clip(path, self.clip_samples)
+                                               for _, path, _ in rows[start:start + EMBED_CLIPS]]))
+            self.labels += [self.model_labels.index(label) for _, _, label in rows]
+            self.csv_paths.append(csv_path)
+        return np.concatenate(self.parts), np.array(self.labels)
+
+    def talk(self, folder):
+        """float32 [N, T, 96]: the windows of the stream in `folder` at every TALK_WINDOW_EVERY-th hop."""
+        if folder not in self._talk:
+            log.info("head: embedding the windows of %s", folder)
+            self._talk[folder] = oww.stream_windows(self.front_end, audio.read_wav(os.path.join(folder, "stream.wav")),
+                                                    TALK_WINDOW_EVERY)
+        return self._talk[folder]
+
+    def validation(self):
+        """(embeddings, labels) of the corpus's validation speakers, as train.py's best_val_accuracy (clips
+        after zeros: as labelled); (None, []) without any."""
+        if not hasattr(self, "_validation"):
+            clips, labels = oww.training_clips(self.train_dir, self.words, self.seed, unknown_clips=500,
+                                               silence_clips=100, split="validation", clip_samples=self.clip_samples)
+            self._validation = (self.front_end.embed_clips(clips) if clips else None), labels
+        return self._validation
+
+
+def train_head(args, examples, folder, csv_paths=(), talk=None):
+    """folder/head.tflite, head_labels.txt, head_embeddings.json (oww_embeddings.export_head): a head on the
+    HeadExamples of the corpus and of `csv_paths`, and on the windows of a `talk` stream as `_unknown_`;
     folder/head.json, written last, holds its figures (and marks the stage done). TensorFlow trains it
     in this process."""
     summary_path = os.path.join(folder, "head.json")
@@ -382,46 +441,25 @@ def train_head(args, keywords, corpus_dir, folder, csv_paths=(), noise_paths=(),
         return runs.read_json(summary_path)
     if not oww.available():
         raise cli.UserError(f"--front_end {oww.FRONT_END}: {oww.INSTALL_HINT}")
-    words, train_dir = list(keywords), os.path.join(corpus_dir, "train")
-    model_labels = label_sets.model_labels(words)
-    clip_samples = audio.clip_samples(corpus_clip_ms(corpus_dir))
-    front_end = oww.EmbeddingFrontEnd(num_threads=args.workers)
-    rng = np.random.default_rng(args.seed)
-    clips, labels = oww.training_clips(train_dir, words, args.seed, extra_noise=noise_paths, clip_samples=clip_samples)
-
-    def embed(chunk):  # each clip after corpus clips (oww_embeddings.in_context), as a stream puts words
-        return front_end.embed_clips(oww.in_context(chunk, front_end.window_samples, rng, pool=clips))
-
-    log.info("head: embedding %d corpus clips", len(clips))
-    x = [embed(clips)]
-    for csv_path in csv_paths:
-        rows = corpus.read_pseudo_labels(csv_path)
-        log.info("head: embedding %d clips of %s", len(rows), csv_path)
-        # EMBED_CLIPS at a time: the whole Speech Commands data as --negatives would not fit as waveforms
-        for start in range(0, len(rows), EMBED_CLIPS):
-            x.append(embed([audio.load_clip(path, clip_samples) for _, path, _ in rows[start:start + EMBED_CLIPS]]))
-        labels += [model_labels.index(label) for _, _, label in rows]
-    weights = np.ones(len(labels))
+    x, labels = examples.clips(list(csv_paths))
+    weights, windows = np.ones(len(labels)), 0
     if talk:
-        log.info("head: embedding the windows of %s", talk)
-        x.append(oww.stream_windows(front_end, audio.read_wav(os.path.join(talk, "stream.wav")), TALK_WINDOW_EVERY))
-        unknown = model_labels.index(label_sets.UNKNOWN_LABEL)
+        talk_x = examples.talk(talk)
+        windows = len(talk_x)
+        unknown = examples.model_labels.index(label_sets.UNKNOWN_LABEL)
         # the windows together weigh as much as the unknown clips: at one each, the head called lone real
         # words keywords far more often (validation words of benchmarks/custom_keywords.py's data, 3 seeds:
         # 0.52-0.73 of them unknown, against 0.75-0.85 at this weight; spotting alike)
-        weights = np.concatenate([weights, np.full(len(x[-1]), labels.count(unknown) / max(len(x[-1]), 1))])
-        labels += [unknown] * len(x[-1])
+        weights = np.concatenate([weights, np.full(windows, np.sum(labels == unknown) / max(windows, 1))])
+        x, labels = np.concatenate([x, talk_x]), np.concatenate([labels, np.full(windows, unknown)])
     epochs = args.epochs or HEAD_EPOCHS
-    head = oww.train_head(np.concatenate(x), np.array(labels), len(model_labels), args.seed, epochs=epochs,
-                          sample_weights=weights)
-    # validation speakers of the corpus, as train.py's best_val_accuracy (clips after zeros: as labelled)
-    val_clips, val_labels = oww.training_clips(train_dir, words, args.seed, unknown_clips=500, silence_clips=100,
-                                               split="validation", clip_samples=clip_samples)
-    predicted = head.predict(front_end.embed_clips(val_clips), verbose=0).argmax(1) if val_clips else []
+    head = oww.train_head(x, labels, len(examples.model_labels), args.seed, epochs=epochs, sample_weights=weights)
+    val_x, val_labels = examples.validation()
+    predicted = head.predict(val_x, verbose=0).argmax(1) if val_labels else []
     os.makedirs(folder, exist_ok=True)
-    oww.export_head(head, model_labels, os.path.join(folder, "head"), clip_samples)
-    summary = {"clips": len(clips), "talk_windows": len(x[-1]) if talk else 0, "epochs": epochs,
-               "best_val_accuracy": float(np.mean(np.array(predicted) == val_labels)) if val_clips else None}
+    oww.export_head(head, examples.model_labels, os.path.join(folder, "head"), examples.clip_samples)
+    summary = {"clips": len(examples.pool), "talk_windows": windows, "epochs": epochs,
+               "best_val_accuracy": float(np.mean(np.array(predicted) == val_labels)) if val_labels else None}
     runs.write_json(summary_path, summary)
     return summary
 
@@ -506,11 +544,12 @@ def train_heads(args, keywords, out, corpus_dir, synthetic_dir, head_dir, timed,
         noise_dir = os.path.join(out, "negatives", "audio", label_sets.BACKGROUND_NOISE_DIR)
         csvs, noise = [os.path.join(out, "negatives", NEGATIVES_CSV)], [
             os.path.join(noise_dir, name) for name in sorted(os.listdir(noise_dir))]
-    metrics = timed("head", lambda: train_head(args, keywords, corpus_dir, synthetic_dir, csvs, noise, training_talk))
+    examples = HeadExamples(args, keywords, corpus_dir, noise)
+    metrics = timed("head", lambda: train_head(args, examples, synthetic_dir, csvs, training_talk))
     if args.recordings:
         recordings = os.path.join(out, "recordings", "training_clips.csv")
-        metrics = timed("head with recordings", lambda: train_head(args, keywords, corpus_dir, head_dir,
-                                                                   csvs + [recordings], noise, training_talk))
+        metrics = timed("head with recordings", lambda: train_head(args, examples, head_dir, csvs + [recordings],
+                                                                   training_talk))
     return os.path.join(head_dir, "head.tflite"), os.path.join(synthetic_dir, "head.tflite"), metrics
 
 

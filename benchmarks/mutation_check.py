@@ -134,6 +134,9 @@ MUTATIONS = (
     Mutation("a head trains without its sample weights", "oww_embeddings.py",
              "sample_weight=balanced_weights(labels, num_classes, sample_weights)",
              "sample_weight=balanced_weights(labels, num_classes)", ("tests/test_oww_embeddings.py",)),
+    Mutation("the head with recordings embeds the corpus again", "custom_keywords.py",
+             "        if self.front_end is None:\n            self._start()", "        if True:\n            self._start()",
+             ("tests/test_custom_keywords.py::test_the_head_with_recordings_continues_the_synthetic_heads_examples",)),
 )
 
 

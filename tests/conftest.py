@@ -1,6 +1,7 @@
 """Shared test fixtures: the project root on sys.path, quiet TensorFlow, the shared real data, the tone
-corpus and the tiny models trained on it (once per test run, shared by the test files), a tiny
-synthetic corpus, and the project's scripts run in-process (run_script) for the benchmarks' tests."""
+corpus and the tiny models trained on it (once per test process, shared by its test files: each
+pytest-xdist worker of `make test` makes its own), a tiny synthetic corpus, and the project's scripts
+run in-process (run_script) for the benchmarks' tests."""
 
 import contextlib
 import importlib

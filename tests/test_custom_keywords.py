@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ import audio
 import cli
 import custom_keywords
 import oww_embeddings
+from conftest import run_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -125,9 +127,19 @@ def _command(out, *extra):
             "--out", str(out), *TINY, *extra]
 
 
-def test_a_german_spotter_with_recordings_killed_and_resumed(tmp_path):
-    """The whole path on tiny settings, real negatives too: killed once the corpus is written, then run
-    again to the end."""
+def _stages_in_process(monkeypatch):
+    """custom_keywords.run_stage runs each stage's script as its main() in this process (run_script): the
+    stages' own tests cover them as commands, and every fresh Python that imports TensorFlow costs
+    seconds. The stage's name is logged as run_stage logs it."""
+    def run_stage(name, script, args):
+        custom_keywords.log.info("%s: %s in-process", name, script)
+        run_script(script, args)
+    monkeypatch.setattr(custom_keywords, "run_stage", run_stage)
+
+
+def test_a_german_spotter_with_recordings_killed_and_resumed(tmp_path, monkeypatch, caplog):
+    """The whole path on tiny settings, real negatives too: the command killed once the corpus is
+    written, then run again to the end (in this process)."""
     recordings = tmp_path / "mine"
     _recordings_de(recordings)
     mine = ["--recordings", str(recordings), "--negatives", str(_negatives(tmp_path / "neg"))]
@@ -143,13 +155,13 @@ def test_a_german_spotter_with_recordings_killed_and_resumed(tmp_path):
     child.wait()
     assert not (out / "custom_keywords.json").exists()
     corpus_written = corpus_json.stat().st_mtime_ns
-    done = subprocess.run(_command(out, *mine), capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    _stages_in_process(monkeypatch)
+    custom_keywords.main(_command(out, *mine)[2:])
     assert corpus_json.stat().st_mtime_ns == corpus_written  # the finished stage was not redone
     report = json.loads((out / "custom_keywords.json").read_text())
     assert report["keywords"] == {"licht_an": "licht an", "hallo": "hallo"}
     assert report["recordings"]["skipped_files"] == [str(recordings / "hallo" / "broken.wav")]
-    assert "broken.wav" in done.stderr
+    assert "broken.wav" in caplog.text
     assert set(report["held_back"]) == {"spotter", "synthetic_only"}
     assert report["held_back"]["spotter"]["clips"] == 2
     assert report["negatives"]["left_out"] == ["hallo"] and report["negatives"]["clips"] == 3
@@ -166,25 +178,24 @@ def test_a_german_spotter_with_recordings_killed_and_resumed(tmp_path):
     spoken = (out / "streams" / "talk" / "words.csv").read_text().split()[1:]
     assert {row.split(",")[4] for row in spoken} == {"stuhl/stuhl1.wav"}  # the validation split's other word alone
     assert not (out / "streams" / "negatives").exists() and not (out / "streams" / "training_talk").exists()
-    again = subprocess.run(_command(out, *mine), capture_output=True, text=True)
-    assert again.returncode == 0 and "training (" not in again.stderr  # everything done: nothing retrained
+    caplog.clear()
+    custom_keywords.main(_command(out, *mine)[2:])
+    assert "training (" not in caplog.text  # everything done: nothing retrained
     seconds = json.loads((out / "custom_keywords.json").read_text())["seconds"]
     assert seconds["training"] >= report["seconds"]["training"] > 1  # a rerun keeps the time the work took
     other = subprocess.run(_command(out).__add__(["--seed", "3"]), capture_output=True, text=True)
     assert other.returncode == 2 and "other settings" in other.stderr
 
 
-def test_an_english_phrase_on_openwakeword_embeddings(tmp_path):
+def test_an_english_phrase_on_openwakeword_embeddings(tmp_path, monkeypatch):
     """--front_end openwakeword: a head on the embeddings, its spotter run by spot_keywords.py."""
     pytest.importorskip("pyopen_wakeword", reason="pyopen-wakeword is not installed (pip install pyopen-wakeword)")
     recordings = tmp_path / "mine"
     _recordings_de(recordings, words=("lights on", "hey pi"))
     out = tmp_path / "R"
-    command = [sys.executable, os.path.join(ROOT, "custom_keywords.py"), "--words", "lights on,hey pi",
-               "--front_end", "openwakeword", "--recordings", str(recordings),
-               "--negatives", str(_negatives(tmp_path / "neg")), "--out", str(out), *TINY]
-    done = subprocess.run(command, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    _stages_in_process(monkeypatch)
+    custom_keywords.main(["--words", "lights on,hey pi", "--front_end", "openwakeword", "--recordings", str(recordings),
+                          "--negatives", str(_negatives(tmp_path / "neg")), "--out", str(out), *TINY])
     report = json.loads((out / "custom_keywords.json").read_text())
     assert report["model"] == str(out / "head" / "head.tflite") and report["run_dir"] is None
     assert 0 <= report["validation_accuracy"] <= 1 and report["held_back"]["spotter"]["clips"] == 2
@@ -272,3 +283,44 @@ def test_head_clips_are_placed_after_other_audio():
     context = from_pool[0][:150]
     assert context[0] > 0 and np.all(context == context[0])  # a gain times the pool's clip, not the list's
     assert all(len(x) == 250 for x in after_audio + after_zeros)
+
+
+def _fake_front_end(embedded):
+    """Stands in for openWakeWord's models: an 'embedding' of a clip is its first and last 96 samples (the
+    other audio it is placed after, and its end), so the context drawn for each clip shows; the number of
+    clips of each call goes to `embedded`."""
+    class FakeFrontEnd:
+        window_samples = 400
+
+        def __init__(self, num_threads):
+            pass
+
+        def embed_clips(self, clips):
+            embedded.append(len(clips))
+            x = np.asarray(clips, np.float32)
+            return np.stack([x[:, :96], x[:, -96:]], axis=1)
+    return FakeFrontEnd
+
+
+def test_the_head_with_recordings_continues_the_synthetic_heads_examples(synth_corpus, tmp_path, monkeypatch):
+    embedded = []
+    monkeypatch.setattr(oww_embeddings, "EmbeddingFrontEnd", _fake_front_end(embedded))
+    recordings = tmp_path / "recordings.csv"
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in range(2):
+        audio.write_wav(str(tmp_path / f"take{n}.wav"), 0.1 * rng.standard_normal(16000).astype(np.float32))
+        rows.append(f"{tmp_path / f'take{n}.wav'},yes")
+    recordings.write_text("path,label\n" + "\n".join(rows) + "\n")
+    args, keywords = types.SimpleNamespace(workers=1, seed=0), {"yes": "yes", "no": "no"}
+    examples = custom_keywords.HeadExamples(args, keywords, str(synth_corpus))
+    synthetic_x, synthetic_labels = examples.clips([])
+    both_x, both_labels = examples.clips([str(recordings)])
+    assert embedded == [len(synthetic_x), 2]  # the corpus's clips are not embedded again
+    again_x, again_labels = custom_keywords.HeadExamples(args, keywords, str(synth_corpus)).clips([str(recordings)])
+    np.testing.assert_array_equal(both_x, again_x)  # as if embedded again, the same random context
+    np.testing.assert_array_equal(both_labels, again_labels)
+    np.testing.assert_array_equal(both_x[:len(synthetic_x)], synthetic_x)
+    assert both_labels[len(synthetic_labels):].tolist() == [2, 2]  # yes, after _silence_ and _unknown_
+    with pytest.raises(ValueError, match="do not continue"):
+        examples.clips([str(tmp_path / "other.csv")])
