@@ -19,18 +19,16 @@ It writes nothing else.
 import argparse
 import logging
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import audio  # noqa: E402  (needs the project root on sys.path)
-import cli  # noqa: E402
-import input_data  # noqa: E402
-import labels  # noqa: E402
+from kws.data import audio
+from kws import cli
+from kws.data import input_data
+from kws.data import labels
 
 SR = audio.SAMPLE_RATE
 CLIP = audio.CLIP_SAMPLES

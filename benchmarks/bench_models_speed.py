@@ -14,17 +14,14 @@ about accuracy.
 
 import argparse
 import logging
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import cli  # noqa: E402
-import model  # noqa: E402
+from kws import cli
+from kws.models import model
 
 log = logging.getLogger(__name__)
 

@@ -41,13 +41,12 @@ from tqdm import tqdm
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.normpath(os.path.join(ROOT, "..", "shared", "data"))
-sys.path.insert(0, ROOT)
 
-import audio  # noqa: E402
-import cli  # noqa: E402
-import corpus  # noqa: E402
-import labels as label_sets  # noqa: E402
-import runs  # noqa: E402
+from kws.data import audio
+from kws import cli
+from kws.data import corpus
+from kws.data import labels as label_sets
+from kws import runs
 
 log = logging.getLogger("bench_recipes")
 

@@ -22,22 +22,20 @@ import contextlib
 import io
 import logging
 import os
-import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import audio  # noqa: E402
-import benchmark_model  # noqa: E402
-import cli  # noqa: E402
-import freeze_graph  # noqa: E402
-import labels  # noqa: E402
-import make_submission_on_rpi as rpi  # noqa: E402
-import model  # noqa: E402
-import runs  # noqa: E402
+from kws.data import audio
+from kws.export import benchmark_model
+from kws import cli
+from kws.export import freeze_graph
+from kws.data import labels
+from kws.export import make_submission_on_rpi as rpi
+from kws.models import model
+from kws import runs
 
 SHARED_DATA = os.path.join(ROOT, "..", "shared", "data")
 INT8_TARGET_BYTES = 1_300_000

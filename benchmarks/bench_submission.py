@@ -26,22 +26,20 @@ import contextlib
 import io
 import logging
 import os
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import audio  # noqa: E402
-import cli  # noqa: E402
-import corpus  # noqa: E402
-import labels  # noqa: E402
-import make_submission  # noqa: E402
-import model  # noqa: E402
-import runs  # noqa: E402
+from kws.data import audio
+from kws import cli
+from kws.data import corpus
+from kws.data import labels
+from kws.submit import make_submission
+from kws.models import model
+from kws import runs
 
 TTA_FLAGS = ["--tta_shift_samples", "1500", "--tta_louder"]
 

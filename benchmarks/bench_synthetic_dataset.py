@@ -13,13 +13,11 @@ also prints the workers' CPU time per clip and the rate that implies on idle cor
 import argparse
 import hashlib
 import os
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import cli  # noqa: E402  (after the path fix, so the script runs from anywhere)
-import make_synthetic_dataset  # noqa: E402
+from kws import cli
+from kws.data import make_synthetic_dataset
 
 TARGET_CLIPS_PER_S = 300.0
 

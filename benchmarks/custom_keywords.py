@@ -53,16 +53,15 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import audio  # noqa: E402  (after the path set-up)
-import cli  # noqa: E402
-import corpus  # noqa: E402
-import labels as label_sets  # noqa: E402
-import oww_embeddings as oww  # noqa: E402
-import probs  # noqa: E402
-import runs  # noqa: E402
-import score_streaming  # noqa: E402
+from kws.data import audio
+from kws import cli
+from kws.data import corpus
+from kws.data import labels as label_sets
+from kws.models import oww_embeddings as oww
+from kws.submit import probs
+from kws import runs
+from kws.stream import score_streaming
 
 FRONT_ENDS = ("ds_cnn", oww.FRONT_END)  # custom_keywords.FRONT_ENDS (a script: not imported)
 REAL = os.path.join(ROOT, "..", "shared", "data", "speech_commands_real")

@@ -16,17 +16,15 @@ and their data; writes only `--out` (JSON), when given.
 
 import argparse
 import os
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import cli  # noqa: E402  (after the path set-up)
-import freeze_graph  # noqa: E402
-import model  # noqa: E402
-import quantization  # noqa: E402
-import runs  # noqa: E402
-import settings  # noqa: E402
+from kws import cli
+from kws.export import freeze_graph
+from kws.models import model
+from kws.export import quantization
+from kws import runs
+from kws.training import settings
 
 VARIANTS = ("plain", "bias", "float_wave", "both")
 

@@ -21,16 +21,13 @@ of the int8 file's size to the float TFLite's.
 
 import argparse
 import os
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import cli  # noqa: E402  (after the path set-up)
-import model as model_zoo  # noqa: E402
-import real_speech  # noqa: E402
-import runs  # noqa: E402
+from kws import cli
+from kws.models import model as model_zoo
+import real_speech
+from kws import runs
 
 MODES = ("dynamic", "full")
 

@@ -41,20 +41,17 @@ teacher ensemble's. Checkpoints are chosen on the validation list, never on the 
 import argparse
 import json
 import os
-import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import cli  # noqa: E402  (after the path set-up)
-import corpus  # noqa: E402
-import ensemble  # noqa: E402
-import real_speech  # noqa: E402
-import runs  # noqa: E402
-import score_submission  # noqa: E402
-import settings  # noqa: E402
+from kws import cli
+from kws.data import corpus
+from kws.submit import ensemble
+import real_speech
+from kws import runs
+from kws.submit import score_submission
+from kws.training import settings
 
 
 def pretrain_args(args):

@@ -35,13 +35,12 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import cli  # noqa: E402  (after the path set-up)
-import ensemble  # noqa: E402
-import runs  # noqa: E402
-import score_submission  # noqa: E402
-import train as train_script  # noqa: E402
+from kws import cli
+from kws.submit import ensemble
+from kws import runs
+from kws.submit import score_submission
+from kws.training import train as train_script
 
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 TTA = ["--tta_shift_samples", "1500", "--tta_louder", "1.2"]

@@ -42,23 +42,21 @@ import contextlib
 import io
 import json
 import os
-import sys
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import audio  # noqa: E402  (after the path set-up)
-import cli  # noqa: E402
-import make_spotter  # noqa: E402
-import make_streaming_test  # noqa: E402
-import make_synthetic_dataset  # noqa: E402
-import score_streaming  # noqa: E402
-import spot_keywords  # noqa: E402
-import stream_models  # noqa: E402
-import streaming  # noqa: E402
-import vocabulary  # noqa: E402
+from kws.data import audio
+from kws import cli
+from kws.stream import make_spotter
+from kws.stream import make_streaming_test
+from kws.data import make_synthetic_dataset
+from kws.stream import score_streaming
+from kws.stream import spot_keywords
+from kws.stream import stream_models
+from kws.stream import streaming
+from kws.data import vocabulary
 
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 FA_RATES = (0.5, 1.0, 2.0, 5.0)
@@ -116,7 +114,7 @@ def baseline_model(args):
         return args.baseline_model
     prefix = os.path.join(args.work_dir, "tf_files", os.path.basename(os.path.normpath(args.baseline_run)))
     if not os.path.isfile(prefix + "_int8.tflite"):
-        import freeze_graph  # TensorFlow: here only (the talk corpora's workers import this module again)
+        from kws.export import freeze_graph  # TensorFlow: here only (the talk corpora's workers import this module again)
 
         freeze_graph.main(["--run_dir", args.baseline_run, "--out", prefix, "--streaming", "--overwrite"])
     return prefix + "_int8.tflite"

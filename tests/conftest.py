@@ -1,19 +1,20 @@
-"""Shared test fixtures: the project root on sys.path, quiet TensorFlow, the shared real data, the tone
+"""Shared test fixtures: quiet TensorFlow, the shared real data, the tone
 corpus and the tiny models trained on it (once per test process, shared by its test files: each
 pytest-xdist worker of `make test` makes its own), a tiny synthetic corpus, and the project's scripts
 run in-process (run_script) for the benchmarks' tests."""
 
 import contextlib
 import importlib
+import importlib.util
 import io
 import os
+import re
 import signal
 import sys
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # The Ctrl-C tests send SIGINT to a script they start. A job that a non-interactive shell puts in the
@@ -50,7 +51,7 @@ def synth_corpus(tmp_path_factory):
     """A tiny corpus of make_synthetic_dataset.py (train/ with list files and noise, test/audio and
     solution.csv) of every Kaggle command word and one other word, 16 speakers, written once per test
     run: the stand-in for the real data in the benchmarks' tests. Read only."""
-    import make_synthetic_dataset
+    from kws.data import make_synthetic_dataset
 
     out = tmp_path_factory.mktemp("synth") / "synth"
     make_synthetic_dataset.main(["--out", str(out), "--speakers", "16", "--words",
@@ -78,7 +79,7 @@ TONE_MODELS = {  # a raw-waveform (mu-law), a log-mel and an MFCC front end: tes
 def tone_corpus(tmp_path_factory):
     """(training folder, test folder, noise folder) of the tone words of test_make_streaming_test.py
     (make_tone_corpus, make_tone_test_folder), written once per test run. Read only."""
-    import labels
+    from kws.data import labels
     from test_make_streaming_test import make_tone_corpus, make_tone_test_folder
 
     root = tmp_path_factory.mktemp("tones")
@@ -90,7 +91,7 @@ def tone_corpus(tmp_path_factory):
 def tone_run(tone_corpus, tmp_path_factory):
     """name of TONE_MODELS -> (run folder, metrics) of that tiny model trained on the tone corpus's four
     command words, trained on first use and once per test run. Read only (export into your own folder)."""
-    import train
+    from kws.training import train
     from test_make_streaming_test import COMMANDS
 
     trained = {}
@@ -104,10 +105,31 @@ def tone_run(tone_corpus, tmp_path_factory):
     return get
 
 
+def script_module(script):
+    """The kws module whose main() a top-level script runs (its `from kws.... import main`)."""
+    with open(os.path.join(ROOT, script), encoding="utf-8") as f:
+        return importlib.import_module(re.search(r"^from (kws[.\w]*) import main$", f.read(), re.M).group(1))
+
+
+def load_benchmark(name):
+    """benchmarks/<name>.py as the module `name` (as `python benchmarks/<name>.py` imports its
+    neighbours: pi_real_speech.py's `import real_speech` finds it once loaded here)."""
+    if name not in sys.modules:
+        path = os.path.join(BENCHMARKS, name + ".py")
+        with open(path, encoding="utf-8") as f:
+            for neighbour in re.findall(r"^import (\w+)", f.read(), re.M):
+                if os.path.exists(os.path.join(BENCHMARKS, neighbour + ".py")):
+                    load_benchmark(neighbour)
+        spec = importlib.util.spec_from_file_location(name, path)
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
 def run_script(script, args, capture=False):
     """`python script args` as its `main(args)` in this process (its standard output with `capture`): a
     fresh Python that imports TensorFlow costs seconds of CPU. A failing script raises."""
-    module = importlib.import_module(os.path.splitext(script)[0])
+    module = script_module(script)
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout) if capture else contextlib.nullcontext():
         module.main([str(arg) for arg in args])
@@ -119,9 +141,6 @@ def scripts_in_process(monkeypatch):
     """The benchmarks' `real_speech.python` (one project script per step) runs the script in-process
     (run_script), in the project folder as before: what a benchmark's test checks is the benchmark's own
     logic (its steps, reuse and report), not ~20 TensorFlow start-ups."""
-    if BENCHMARKS not in sys.path:
-        sys.path.append(BENCHMARKS)  # after the project: benchmarks/streaming.py must not hide streaming.py
-    import real_speech
-
+    real_speech = load_benchmark("real_speech")
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr(real_speech, "python", lambda script, *args, capture=False: run_script(script, args, capture))

@@ -7,7 +7,7 @@ import pytest
 import scipy.io.wavfile
 import scipy.signal
 
-import audio
+from kws.data import audio
 
 
 def make_wav(payload, tag=1, channels=1, rate=16000, bits=16, extensible=False, declared=None):

@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-import benchmark_model
-import model
-import runs
+from kws.export import benchmark_model
+from kws.models import model
+from kws import runs
 from test_freeze_graph import frozen_tiny_model
 
 

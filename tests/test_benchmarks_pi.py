@@ -5,15 +5,12 @@ export code exports again."""
 
 import json
 import os
-import sys
 
-import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+from conftest import load_benchmark
+from kws import runs
 
-import pi_real_speech  # noqa: E402
-import runs  # noqa: E402
+pi_real_speech = load_benchmark("pi_real_speech")
 
 QUICK = ["--train_args", "--epochs", "1", "--steps_per_epoch", "3", "--batch_size", "16", "--max_minutes", "0"]
 

@@ -4,36 +4,22 @@ belong to the benchmarks); each run must finish and return or print its table. A
 corpus (conftest's synth_corpus) stands in for the real data (benchmarks/pi_real_speech.py has its own
 test)."""
 
-import importlib.util
 import os
 import subprocess
-import sys
 import time
 
 import pytest
 
-import train
-from conftest import run_script
+from kws.training import train
+from conftest import load_benchmark, run_script
 from test_freeze_graph import frozen_tiny_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-
-import bench_input_data  # noqa: E402  (benchmarks/ on the path first)
-import bench_models_speed  # noqa: E402
-import bench_recipes  # noqa: E402
-import bench_rpi  # noqa: E402
-import bench_submission  # noqa: E402
-import bench_synthetic_dataset  # noqa: E402
-import int8_export  # noqa: E402
-import int8_zoo  # noqa: E402
-import mutation_check  # noqa: E402
-import real_speech  # noqa: E402
-
-# benchmarks/streaming.py shares its module name with the project's streaming.py
-_spec = importlib.util.spec_from_file_location("streaming_benchmark", os.path.join(ROOT, "benchmarks", "streaming.py"))
-streaming_benchmark = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(streaming_benchmark)
+(bench_input_data, bench_models_speed, bench_recipes, bench_rpi, bench_submission, bench_synthetic_dataset, int8_export,
+ mutation_check, real_speech, int8_zoo) = map(load_benchmark, (
+    "bench_input_data", "bench_models_speed", "bench_recipes", "bench_rpi", "bench_submission",
+    "bench_synthetic_dataset", "int8_export", "mutation_check", "real_speech", "int8_zoo"))
+streaming_benchmark = load_benchmark("streaming")
 
 ONE_EPOCH = ["--epochs", "1", "--steps_per_epoch", "2", "--batch_size", "16", "--max_minutes", "0"]
 TINY_DEMO = """
@@ -146,7 +132,7 @@ def test_mutation_check_lists_and_runs_one_mutation(capsys):
 
 
 def test_demo_runs_every_stage_in_a_work_folder(synth_corpus, tmp_path, capsys, monkeypatch):
-    import demo
+    from kws import demo
 
     # Each stage in a new Python, as `make demo` runs them, but for the three that import TensorFlow (seconds
     # of CPU per start): those run in this process, in the project folder all the same.

@@ -8,14 +8,14 @@ import json
 import numpy as np
 import pytest
 
-import audio
-import freeze_graph
-import make_submission_on_rpi as rpi
-import make_synthetic_dataset as synth
-import settings
-import spot_keywords
-import stream_models
-import train
+from kws.data import audio
+from kws.export import freeze_graph
+from kws.export import make_submission_on_rpi as rpi
+from kws.data import make_synthetic_dataset as synth
+from kws.training import settings
+from kws.stream import spot_keywords
+from kws.stream import stream_models
+from kws.training import train
 
 CLIP_MS = 1500
 CLIP_SAMPLES = 24000  # 1.5 s at 16 kHz, written out: the test checks audio.clip_samples too

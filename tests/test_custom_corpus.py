@@ -7,11 +7,11 @@ import os
 import numpy as np
 import pytest
 
-import audio
-import cli
-import labels
-import make_synthetic_dataset as synth
-import phonemes
+from kws.data import audio
+from kws import cli
+from kws.data import labels
+from kws.data import make_synthetic_dataset as synth
+from kws.data import phonemes
 from test_synthetic_dataset import file_hashes
 
 GERMAN = ["--words", "licht an,hallo", "--language", "de", "--speakers", "4", "--test_clips", "0",

@@ -12,10 +12,10 @@ import types
 import numpy as np
 import pytest
 
-import audio
-import cli
-import custom_keywords
-import oww_embeddings
+from kws.data import audio
+from kws import cli
+from kws import custom_keywords
+from kws.models import oww_embeddings
 from conftest import run_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

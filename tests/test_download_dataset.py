@@ -15,10 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-import audio
-import download_dataset
-from download_dataset import MARKER_NAME, main
-from labels import BACKGROUND_NOISE_DIR
+from kws.data import audio
+from kws.data import download_dataset
+from kws.data.download_dataset import MARKER_NAME, main
+from kws.data.labels import BACKGROUND_NOISE_DIR
 
 WORDS = ("yes", "no", "bed")
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-import ensemble
-import labels
-import probs
+from kws.submit import ensemble
+from kws.data import labels
+from kws.submit import probs
 
 KAGGLE = list(labels.KAGGLE_PROB_ORDER)
 FNAMES = ["a.wav", "b.wav", "c.wav"]

@@ -3,9 +3,9 @@ order with distinct values per clip, through ensemble.py, and probs.align on its
 
 import numpy as np
 
-import ensemble
-import labels
-import probs
+from kws.submit import ensemble
+from kws.data import labels
+from kws.submit import probs
 
 KAGGLE = list(labels.KAGGLE_PROB_ORDER)
 FNAMES = [f"clip_{i}.wav" for i in range(6)]

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-import freeze_graph
-import model
+from kws.export import freeze_graph
+from kws.models import model
 from test_freeze_graph import calibrate_batch_norm, freeze, frozen_tiny_model, tone
 
 
@@ -33,9 +33,9 @@ def test_a_frozen_graph_of_another_model_fails_the_export(frozen, tmp_path, monk
 
 
 def test_the_checkpoint_flags_choose_the_checkpoint(frozen, tmp_path):
-    import make_submission
-    import probs
-    import runs
+    from kws.submit import make_submission
+    from kws.submit import probs
+    from kws import runs
 
     run_dir = frozen[0]
     keras.utils.set_random_seed(7)

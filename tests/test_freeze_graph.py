@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import audio
-import freeze_graph
-import labels
-import model
-import quantization
-import runs
+from kws.data import audio
+from kws.export import freeze_graph
+from kws.data import labels
+from kws.models import model
+from kws.export import quantization
+from kws import runs
 
 WORDS = ("yes", "no", "up", "down")
 TONE_HZ = {"yes": 300.0, "no": 700.0, "up": 1500.0, "down": 3000.0}

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import signal
 
-import audio
-import generate_noise
+from kws.data import audio
+from kws.data import generate_noise
 
 
 def psd_slope(samples, sample_rate=audio.SAMPLE_RATE):

@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-import audio
-import corpus as layout  # "corpus" names the test corpus here
-import input_data
-import labels
-import samples
-from settings import AugmentSettings
+from kws.data import audio
+from kws.data import corpus as layout  # "corpus" names the test corpus here
+from kws.data import input_data
+from kws.data import labels
+from kws.data import samples
+from kws.training.settings import AugmentSettings
 
 SR = audio.SAMPLE_RATE
 CLIP = audio.CLIP_SAMPLES
@@ -416,7 +416,7 @@ def test_describing_a_corpus_loads_no_tensorflow_until_a_dataset_is_made(corpus)
     script = f"""if True:
         import json, sys
         sys.modules.update(dict.fromkeys(['tensorflow', 'keras', 'jax', 'torch']))  # an import of any fails
-        import input_data
+        from kws.data import input_data
         report = input_data.main([{str(corpus)!r}, '--json', '--wanted_words', 'yes', 'no', 'up'])
         values = {{**input_data.settings.defaults(), 'data_dir': [{str(corpus)!r}], 'wanted_words': ['yes', 'no']}}
         try:

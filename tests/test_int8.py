@@ -11,11 +11,11 @@ import keras
 import numpy as np
 import pytest
 
-import freeze_graph
-import make_submission
-import make_submission_on_rpi
-import model
-import runs
+from kws.export import freeze_graph
+from kws.submit import make_submission
+from kws.export import make_submission_on_rpi
+from kws.models import model
+from kws import runs
 
 # The trained models are conftest's tone_run models (raw waveform, log-mel, MFCC), trained once per
 # test run on the tone corpus: confident models, so that a decision int8 flips is a fault, not a near-tie.

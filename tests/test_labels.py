@@ -2,7 +2,7 @@
 
 import pytest
 
-import labels
+from kws.data import labels
 
 
 def test_label_set_sizes():

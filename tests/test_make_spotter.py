@@ -11,13 +11,13 @@ import sys
 import numpy as np
 import pytest
 
-import audio
-import cli
-import make_spotter
-import score_streaming
-import spot_keywords
-import stream_models
-import streaming
+from kws.data import audio
+from kws import cli
+from kws.stream import make_spotter
+from kws.stream import score_streaming
+from kws.stream import spot_keywords
+from kws.stream import stream_models
+from kws.stream import streaming
 from test_freeze_graph import frozen_tiny_model
 from test_make_streaming_test import make_stream, make_tone_test_folder
 from test_rpi import HEAVY_MODULES, heavy_modules_after
@@ -155,8 +155,8 @@ def test_the_spotter_folder_runs_with_numpy_and_the_tflite_runtime_alone(spotter
     out = tmp_path / "d.csv"
     argv = ["--model", folder, "--input", os.path.join(stream, "stream.wav"), "--out", str(out)]
     blocked = sorted(HEAVY_MODULES)  # an import of any of them fails in the child
-    code = (f"import sys; sys.modules.update(dict.fromkeys({blocked!r})); sys.path.insert(0, {ROOT!r}); "
-            f"import spot_keywords; spot_keywords.main({argv!r})")
+    code = (f"import sys; sys.modules.update(dict.fromkeys({blocked!r})); "
+            f"from kws.stream import spot_keywords; spot_keywords.main({argv!r})")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "spotter.json at 1 false alarms per hour" in done.stderr and out.read_text().startswith("time_s,label")

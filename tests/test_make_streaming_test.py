@@ -11,11 +11,11 @@ import os
 import numpy as np
 import pytest
 
-import audio
-import cli
-import corpus as layout  # "corpus" names the test corpus here
-import labels
-import make_streaming_test
+from kws.data import audio
+from kws import cli
+from kws.data import corpus as layout  # "corpus" names the test corpus here
+from kws.data import labels
+from kws.stream import make_streaming_test
 
 COMMANDS = ("yes", "no", "up", "down")
 TONE_HZ = {"yes": 400.0, "no": 800.0, "up": 1600.0, "down": 3200.0, "cat": 5000.0, "dog": 6400.0}

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import features
-import model
+from kws.models import features
+from kws.models import model
 
 NUM_CLASSES = 12
 BATCH = 2

@@ -8,10 +8,10 @@ import pytest
 pytest.importorskip("pyopen_wakeword", reason="pyopen-wakeword is not installed "
                     "(.venv/bin/pip install pyopen-wakeword): no openWakeWord feature models to test")
 
-import make_spotter  # noqa: E402  (after the skip)
-import make_submission_on_rpi as rpi  # noqa: E402
-import oww_embeddings as oww  # noqa: E402
-import stream_models  # noqa: E402
+from kws.stream import make_spotter  # noqa: E402  (after the skip)
+from kws.export import make_submission_on_rpi as rpi  # noqa: E402
+from kws.models import oww_embeddings as oww  # noqa: E402
+from kws.stream import stream_models  # noqa: E402
 
 RATE = oww.SAMPLE_RATE
 HEAD_EPOCHS = 10  # 30 steps of 8 clips: the held-out tones and noise are told apart (each epoch costs ~0.1 s)

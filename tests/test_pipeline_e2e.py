@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import convert_probs
-import create_pseudo_with_thresh
-import ensemble
-import labels
-import make_submission
-import probs
-import score_submission
-import train
+from kws.submit import convert_probs
+from kws.submit import create_pseudo_with_thresh
+from kws.submit import ensemble
+from kws.data import labels
+from kws.submit import make_submission
+from kws.submit import probs
+from kws.submit import score_submission
+from kws.training import train
 from conftest import TONE_TRAINING
 from test_make_streaming_test import COMMANDS
 

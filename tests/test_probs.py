@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-import convert_probs
-import labels
-import probs
+from kws.submit import convert_probs
+from kws.data import labels
+from kws.submit import probs
 
 WORD_CLASSES = ["_silence_", "_unknown_", "yes", "no", "cat", "dog"]
 

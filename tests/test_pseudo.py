@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-import audio
-import cli
-import corpus
-import create_pseudo_with_thresh as pseudo
-import probs
+from kws.data import audio
+from kws import cli
+from kws.data import corpus
+from kws.submit import create_pseudo_with_thresh as pseudo
+from kws.submit import probs
 
 CLASSES = ["_silence_", "_unknown_", "yes", "cat"]
 # fname: (top class, top probability)

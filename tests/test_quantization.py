@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from keras import layers
 
-import freeze_graph
-import model
-import quantization
+from kws.export import freeze_graph
+from kws.models import model
+from kws.export import quantization
 
 
 def int8_weights(model_content):

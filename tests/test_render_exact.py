@@ -6,11 +6,11 @@ clip of a speaker in one split when speakers have several files."""
 import numpy as np
 import pytest
 
-import audio
-import corpus
-import input_data
-import labels
-import samples
+from kws.data import audio
+from kws.data import corpus
+from kws.data import input_data
+from kws.data import labels
+from kws.data import samples
 
 SR = audio.SAMPLE_RATE
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-import audio
-import cli
-import labels
-import make_submission
-import make_submission_on_rpi as rpi
+from kws.data import audio
+from kws import cli
+from kws.data import labels
+from kws.submit import make_submission
+from kws.export import make_submission_on_rpi as rpi
 from test_freeze_graph import TONE_HZ, WORDS, frozen_tiny_model, tone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -224,9 +224,11 @@ def test_a_journal_of_another_model_or_test_set_is_refused(frozen, test_dir, tmp
 HEAVY_MODULES = {"tensorflow", "scipy", "pandas", "keras", "tf_keras", "jax", "torch", "matplotlib"}
 
 
-def heavy_modules_after(module, argv):
-    """The HEAVY_MODULES a fresh interpreter has imported after `module.main(argv)` (the Pi has none)."""
-    code = (f"import sys, {module}; {module}.main({argv!r}); "
+def heavy_modules_after(script, argv):
+    """The HEAVY_MODULES a fresh interpreter has imported after the top-level `script`.py's main(argv),
+    the script's own imports included (the Pi has none)."""
+    code = (f"import sys, importlib.util as u; spec = u.spec_from_file_location('s', '{script}.py'); "
+            f"m = u.module_from_spec(spec); spec.loader.exec_module(m); m.main({argv!r}); "
             f"print('IMPORTED', sorted({{k.split('.')[0] for k in sys.modules}} & {HEAVY_MODULES!r}))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

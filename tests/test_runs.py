@@ -1,5 +1,5 @@
 """runs.code_fingerprint: which edits of the training code make finished runs stale."""
-import runs
+from kws import runs
 
 CODE = '''"""Module docstring."""
 import numpy as np

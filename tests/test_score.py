@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-import labels
-import score_submission
+from kws.data import labels
+from kws.submit import score_submission
 
 SOLUTION = ("fname,label,word,Usage\n"
             "a.wav,yes,yes,Public\nb.wav,yes,yes,Private\nc.wav,unknown,cat,Public\n"

@@ -6,10 +6,10 @@ import numpy as np
 
 import pytest
 
-import cli
+from kws import cli
 
-import score_streaming
-import streaming
+from kws.stream import score_streaming
+from kws.stream import streaming
 
 WORDS = [("yes", 10.0, 10.5), ("no", 20.0, 20.4), ("up", 30.0, 30.3), ("yes", 40.0, 40.5)]
 

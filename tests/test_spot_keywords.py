@@ -13,13 +13,13 @@ import time
 import numpy as np
 import pytest
 
-import audio
-import cli
-import corpus as layout  # "corpus" names the test corpus here
-import freeze_graph
-import mine_negatives
-import score_streaming
-import spot_keywords
+from kws.data import audio
+from kws import cli
+from kws.data import corpus as layout  # "corpus" names the test corpus here
+from kws.export import freeze_graph
+from kws.stream import mine_negatives
+from kws.stream import score_streaming
+from kws.stream import spot_keywords
 from test_freeze_graph import frozen_tiny_model
 from test_make_streaming_test import make_stream
 from test_rpi import heavy_modules_after

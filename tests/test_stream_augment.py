@@ -5,10 +5,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-import audio
-import input_data
-import stream_augment
-from settings import AugmentSettings
+from kws.data import audio
+from kws.data import input_data
+from kws.data import stream_augment
+from kws.training.settings import AugmentSettings
 from test_input_data import NO_AUGMENT, make_corpus, processor
 
 CLIP = audio.CLIP_SAMPLES

@@ -6,8 +6,8 @@ import struct
 import numpy as np
 import pytest
 
-import audio
-import streaming
+from kws.data import audio
+from kws.stream import streaming
 
 LABELS = ["_silence_", "_unknown_", "yes", "no"]
 

@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import audio
-import corpus
-import labels
-import make_submission
-import probs
-import runs
+from kws.data import audio
+from kws.data import corpus
+from kws.data import labels
+from kws.submit import make_submission
+from kws.submit import probs
+from kws import runs
 
 RUN_LABELS = labels.model_labels([*labels.COMMAND_WORDS, "cat", "dog"])  # 14: the sum rule matters
 NUM_CLIPS = 30
@@ -25,7 +25,7 @@ def run_dir(tmp_path_factory):
     """
     import keras
 
-    import model
+    from kws.models import model
 
     run = tmp_path_factory.mktemp("runs") / "tiny"
     run.mkdir()

@@ -12,10 +12,10 @@ import time
 import numpy as np
 import pytest
 
-import audio
-import corpus as layout  # "corpus" names the test corpus here
-import labels
-import make_synthetic_dataset as synth
+from kws.data import audio
+from kws.data import corpus as layout  # "corpus" names the test corpus here
+from kws.data import labels
+from kws.data import make_synthetic_dataset as synth
 
 TINY = ["--speakers", "8", "--words", "yes,no,cat", "--test_clips", "20", "--noise_duration_s", "1",
         "--seed", "5", "--timeout_s", "5"]
@@ -138,7 +138,7 @@ def test_hung_worker_is_killed_and_the_run_completes(corpus, noise_dir, tmp_path
 
 def test_engine_is_deterministic_in_a_fresh_process_at_another_time():
     """eSpeak seeds its random generator from the clock; a breathy voice shows it unless reseeded."""
-    code = ("import hashlib, espeak; e = espeak.Engine(); "
+    code = ("import hashlib; from kws.data import espeak; e = espeak.Engine(); "
             "print(hashlib.sha256(e.synthesize('forward', 'en-us+f5', seed=3).tobytes()).hexdigest())")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     runs = []

@@ -22,18 +22,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import audio
-import cli
-import corpus as layout  # "corpus" names the test corpus here
-import labels as label_sets
-import make_submission
-import model as model_zoo
-import probs as prob_files
-import runs
-import settings
-import teachers
-import train
-import train_loop
+from kws.data import audio
+from kws import cli
+from kws.data import corpus as layout  # "corpus" names the test corpus here
+from kws.data import labels as label_sets
+from kws.submit import make_submission
+from kws.models import model as model_zoo
+from kws.submit import probs as prob_files
+from kws import runs
+from kws.training import settings
+from kws.training import teachers
+from kws.training import train
+from kws.training import train_loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDS = {"yes": 440.0, "no": 660.0, "up": 990.0, "cat": 1480.0}
@@ -389,7 +389,7 @@ def test_mirrored_strategy_on_two_logical_cpus(corpus, tmp_path):
     code = ("import sys, tensorflow as tf\n"
             "cpu = tf.config.list_physical_devices('CPU')[0]\n"
             "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
-            "import train\n"
+            "from kws.training import train\n"
             "train.main(sys.argv[1:])\n")
     argv = TINY + ["--data_dir", str(corpus / "train"), "--run_dir", str(run), "--strategy", "mirrored",
                    "--epochs", "1"]

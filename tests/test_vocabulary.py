@@ -2,8 +2,8 @@
 
 import pytest
 
-import make_synthetic_dataset
-import vocabulary
+from kws.data import make_synthetic_dataset
+from kws.data import vocabulary
 
 
 def test_lists_hold_no_keyword_and_do_not_overlap():

@@ -1,0 +1,1 @@
+"""Keyword spotting in long audio: streaming inference, test streams, spotters and their calibration."""
