@@ -136,6 +136,13 @@ MUTATIONS = (
     Mutation("the head with recordings embeds the corpus again", "kws/custom_keywords.py",
              "        if self.front_end is None:\n            self._start()", "        if True:\n            self._start()",
              ("tests/test_custom_keywords.py::test_the_head_with_recordings_continues_the_synthetic_heads_examples",)),
+    Mutation("the training-code fingerprint misses the imports inside functions", "kws/runs.py",
+             "    for node in ast.walk(tree):\n        if isinstance(node, ast.Import):",
+             "    for node in tree.body:\n        if isinstance(node, ast.Import):", ("tests/test_runs.py",)),
+    Mutation("the submission's fnames are not compared with the solution's", "kws/submit/score_submission.py",
+             "prob_files.describe_difference(solution[prob_files.FNAME], submission[prob_files.FNAME],",
+             "prob_files.describe_difference(solution[prob_files.FNAME], solution[prob_files.FNAME],",
+             ("tests/test_score.py",)),
 )
 
 

@@ -19,13 +19,12 @@ from kws import cli
 from kws.data import labels as label_sets
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository: scripts, experiments/
-# The modules whose code decides what a training run computes: their fingerprint is stored in
+# The training code is not listed here but found: train.py and every project module it imports
+# (`imported_code`), so a module added to training cannot be forgotten. Its fingerprint is stored in
 # config.json, so a finished run made by other code is not mistaken for a fresh one. Only the code
 # counts, not its comments or docstrings: editing those keeps finished runs reusable.
-TRAINING_CODE = tuple(f"kws/{name}.py" for name in (
-    "data/audio", "data/corpus", "models/features", "data/input_data", "data/labels", "models/model", "data/samples",
-    "training/settings", "data/split_dataset", "data/stream_augment", "training/teachers", "training/train",
-    "training/train_loop"))
+# Folders whose modules never count as project code, even when imported (tests, benchmarks, virtualenvs).
+NOT_PROJECT_CODE = ("tests", "benchmarks", "site-packages", "dist-packages")
 
 # The modules whose code decides what freeze_graph.py exports (their fingerprint is in its report).
 EXPORT_CODE = ("kws/export/freeze_graph.py", "kws/export/quantization.py", "kws/export/stream_export.py")
@@ -83,14 +82,76 @@ def _code_without_docs(source):
     return ast.dump(tree)
 
 
-def code_fingerprint(modules=TRAINING_CODE):
-    """16 hex digits of SHA-256 over the code of `modules` (the training code unless given), comments
-    and docstrings left out."""
+def import_root(script):
+    """The folder whose modules `script`'s absolute imports find first (sys.path[0] when run): its own
+    folder, or above the packages it lies in (a folder with __init__.py)."""
+    folder = os.path.dirname(os.path.abspath(script))
+    while os.path.isfile(os.path.join(folder, "__init__.py")):
+        folder = os.path.dirname(folder)
+    return folder
+
+
+def _module_file(root, dotted):
+    """The .py file of module `dotted` under `root` (a package's __init__.py), or None."""
+    base = os.path.join(root, *dotted.split("."))
+    for candidate in (base + ".py", os.path.join(base, "__init__.py")):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _imported_names(path, root):
+    """Dotted names (relative to `root`) that the file at `path` may import: every import statement,
+    also inside functions, with each parent package and each `from X import name` as a possible module."""
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), filename=path)
+    folder = os.path.relpath(os.path.dirname(path), root)
+    package = [] if folder == os.curdir else folder.split(os.sep)  # what `from . import x` is relative to
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            parent = package[:max(0, len(package) - node.level + 1)] if node.level else []
+            base = ".".join(parent + ([node.module] if node.module else []))
+            names += [base] + [f"{base}.{alias.name}" if base else alias.name for alias in node.names]
+    expanded = set()
+    for name in filter(None, names):
+        parts = name.split(".")
+        expanded.update(".".join(parts[:n]) for n in range(1, len(parts) + 1))
+    return sorted(expanded)
+
+
+def imported_code(script):
+    """Sorted '/'-separated paths, relative to `import_root(script)`, of `script` and every project
+    module it imports directly or through other project modules (found by reading import statements,
+    including those inside functions: a module imported only on some path still decides results).
+    Modules outside the root (standard library, site-packages) and in NOT_PROJECT_CODE do not count."""
+    root = import_root(script)
+    seen, pending = set(), [os.path.abspath(script)]
+    while pending:
+        path = pending.pop()
+        relative = os.path.relpath(path, root)
+        if relative in seen or set(relative.split(os.sep)) & set(NOT_PROJECT_CODE):
+            continue
+        seen.add(relative)
+        pending += [found for name in _imported_names(path, root) if (found := _module_file(root, name))]
+    return sorted(relative.replace(os.sep, "/") for relative in seen)
+
+
+def code_fingerprint(modules, root=None):
+    """16 hex digits of SHA-256 over the code of `modules` (paths relative to `root`, PROJECT_DIR unless
+    given, in this order), comments and docstrings left out."""
     digest = hashlib.sha256()
     for name in modules:
-        with open(os.path.join(PROJECT_DIR, name), encoding="utf-8") as f:
+        with open(os.path.join(root or PROJECT_DIR, name), encoding="utf-8") as f:
             digest.update(name.encode() + b"\0" + _code_without_docs(f.read()).encode())
     return digest.hexdigest()[:16]
+
+
+def script_fingerprint(script):
+    """The code fingerprint of `script` and the project modules it imports (`imported_code`)."""
+    return code_fingerprint(imported_code(script), import_root(script))
 
 
 def read_json(path):

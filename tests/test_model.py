@@ -218,3 +218,24 @@ def test_bc_resnet_frequency_stride_equals_a_strided_same_conv(bins):
     padded = np.pad(x, ((0, 0), (total // 2, total - total // 2), (0, 0), (0, 0)))
     expected = np.stack([sum(padded[:, 2 * i + j] * kernel[j, 0, :, 0] for j in range(3)) for i in range(out)], axis=1)
     np.testing.assert_allclose(net(x).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def _feature_shape(net):
+    """[frames, bins] of the model's feature layer (MFCC when it has one, else the log-mel)."""
+    names = [layer.name for layer in net.layers]
+    return tuple(net.get_layer("mfcc" if "mfcc" in names else "log_mel").output.shape[1:])
+
+
+# The weight counts before the feature geometry became builder parameters: the defaults must rebuild
+# the same models, so saved models and existing runs (config.json lists only the params given) still load.
+@pytest.mark.parametrize("name, params, features_shape, changed", [
+    ("ds_cnn", 24372, (49, 10), {"frame_step_ms": 10.0, "num_mfcc": 13}),
+    ("bc_resnet", 202468, (98, 40), {"frame_length_ms": 25.0, "frame_step_ms": 20.0, "num_mel_bins": 80}),
+])
+def test_feature_geometry_is_a_builder_parameter(name, params, features_shape, changed):
+    assert set(changed) <= set(model.model_params(name))
+    default = model.build_model(name, NUM_CLASSES)
+    assert default.count_params() == params and _feature_shape(default) == features_shape
+    other = model.build_model(name, NUM_CLASSES, **changed)
+    assert _feature_shape(other) != features_shape
+    keras.backend.clear_session()

@@ -45,9 +45,9 @@ def test_exact_values(tmp_path, solution, capsys):
 
 @pytest.mark.parametrize("text, message", [
     ("fname,label\na.wav,yes\nb.wav,yes\nc.wav,no\nd.wav,silence\n",
-     r"1 fname\(s\) of .*solution.csv are missing, e.g. \['e.wav'\]"),
+     r"1 fname\(s\) of .*solution.csv are not in .*sub.csv, e.g. \['e.wav'\]"),
     ("fname,label\na.wav,yes\nb.wav,yes\nc.wav,no\nd.wav,silence\ne.wav,no\nz.wav,no\n",
-     r"1 fname\(s\) are not in .*solution.csv, e.g. \['z.wav'\]"),
+     r"1 fname\(s\) of .*sub.csv are not in .*solution.csv, e.g. \['z.wav'\]"),
     ("fname,label\na.wav,yes\na.wav,yes\nb.wav,yes\nc.wav,no\nd.wav,silence\ne.wav,no\n",
      r"sub.csv: 1 duplicated fname\(s\), e.g. \['a.wav'\]"),
     ("fname,label\na.wav,yes\nb.wav,_silence_\nc.wav,cat\nd.wav,silence\ne.wav,no\n",

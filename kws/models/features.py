@@ -42,6 +42,7 @@ import scipy.fft
 from keras import ops
 
 from kws import cli
+from kws.data.audio import SAMPLE_RATE
 
 # HTK mel scale constants, as in tf.signal and keras.layers.MelSpectrogram.
 _MEL_BREAK_FREQUENCY_HZ = 700.0
@@ -174,7 +175,7 @@ class LogMelSpectrogram(keras.layers.Layer):
       log_offset: added to the mel power before the log, so that silence stays finite.
     """
 
-    def __init__(self, sample_rate=16000, frame_length_ms=30.0, frame_step_ms=10.0, num_mel_bins=40,
+    def __init__(self, sample_rate=SAMPLE_RATE, frame_length_ms=30.0, frame_step_ms=10.0, num_mel_bins=40,
                  fmin_hz=20.0, fmax_hz=None, log_offset=1e-6, **kwargs):
         super().__init__(**kwargs)
         self.sample_rate = int(sample_rate)

@@ -17,7 +17,7 @@ Models (`MODELS`; builder parameters in each builder's docstring):
   ds_cnn            ARM "Hello Edge" DS-CNN on MFCC or log-mel (Zhang et al. 2017)
   bc_resnet         BC-ResNet, broadcasted residual learning (Kim et al. 2021)
 
-API: `build_model(name, num_classes, clip_samples=16000, **params) -> keras.Model`;
+API: `build_model(name, num_classes, clip_samples=audio.CLIP_SAMPLES, **params) -> keras.Model`;
 `clip_samples_of(model) -> int` (its input length, which every later script reads);
 `count_macs(model) -> int` (multiply-adds per clip).
 
@@ -232,8 +232,8 @@ def low_latency_conv_model(num_classes, clip_samples=CLIP_SAMPLES, features="log
     return keras.Model(waveform, _classifier(x, num_classes))
 
 
-def ds_cnn_model(num_classes, clip_samples=CLIP_SAMPLES, features="mfcc", filters=64, num_blocks=4, dropout_rate=0.2,
-                 spec_augment=0):
+def ds_cnn_model(num_classes, clip_samples=CLIP_SAMPLES, features="mfcc", frame_length_ms=40.0, frame_step_ms=20.0,
+                 num_mel_bins=40, num_mfcc=10, filters=64, num_blocks=4, dropout_rate=0.2, spec_augment=0):
     """DS-CNN of ARM's "Hello Edge: Keyword Spotting on Microcontrollers" (Zhang et al. 2017).
 
     40 ms / 20 ms windows (49 frames for 1 s) -> 10 MFCC of 40 mel bins (or the 40 log-mel bins), a Conv2D
@@ -242,14 +242,18 @@ def ds_cnn_model(num_classes, clip_samples=CLIP_SAMPLES, features="mfcc", filter
     (~24 k params); filters=172/num_blocks=5 is DS-CNN-M and 276/5 is DS-CNN-L.
 
     Args:
-      features: "mfcc" (10 coefficients) or "logmel" (40 bins).
+      features: "mfcc" (num_mfcc coefficients) or "logmel" (num_mel_bins bins).
+      frame_length_ms, frame_step_ms: analysis window and hop (the paper's 40 ms / 20 ms).
+      num_mel_bins: mel filters.
+      num_mfcc: cepstral coefficients kept with features="mfcc" (ignored with "logmel").
       filters: channels of every convolution.
       num_blocks: depthwise-separable blocks.
       dropout_rate: dropout before the classifier.
       spec_augment: SpecAugment time and feature masks of each kind in training (0 = off).
     """
     waveform = _waveform_input(clip_samples)
-    x = _as_image(_log_mel_features(waveform, features, 40.0, 20.0, 40, num_mfcc=10, spec_augment=spec_augment))
+    x = _as_image(_log_mel_features(waveform, features, frame_length_ms, frame_step_ms, num_mel_bins,
+                                     num_mfcc=num_mfcc, spec_augment=spec_augment))
     x = layers.Conv2D(filters, (10, 4), strides=2, padding="same", use_bias=False)(x)
     x = layers.ReLU()(layers.BatchNormalization()(x))
     for _ in range(num_blocks):
@@ -331,7 +335,8 @@ def _bc_res_block(x, channels, freq_stride, dilation, sub_bands, dropout_rate):
     return layers.ReLU()(layers.Add()(branches))  # Add broadcasts the 1-bin temporal branch
 
 
-def bc_resnet_model(num_classes, clip_samples=CLIP_SAMPLES, width=6.0, sub_bands=5, dropout_rate=0.1, spec_augment=0):
+def bc_resnet_model(num_classes, clip_samples=CLIP_SAMPLES, frame_length_ms=30.0, frame_step_ms=10.0, num_mel_bins=40,
+                    width=6.0, sub_bands=5, dropout_rate=0.1, spec_augment=0):
     """BC-ResNet-<width> (Kim et al. 2021, "Broadcasted Residual Learning for Efficient KWS").
 
     30 ms / 10 ms log-mel 40 bins as [freq, time]; Conv2D 5x5 stride (2, 1); four stages of
@@ -341,6 +346,9 @@ def bc_resnet_model(num_classes, clip_samples=CLIP_SAMPLES, width=6.0, sub_bands
     BC-ResNet-6 has ~0.2 M params (BC-ResNet-1 ~12 k, BC-ResNet-8 ~0.34 M).
 
     Args:
+      frame_length_ms, frame_step_ms: analysis window and hop of the log-mel features.
+      num_mel_bins: mel filters; the frequency axis is halved three times and each stage splits it into
+        `sub_bands` bands, so 40 (20, 10, 5 bins) or another multiple of 8 x sub_bands keeps them whole.
       width: the paper's tau (base channels = 8 x width).
       sub_bands: SubSpectralNorm sub-bands after the frequency convs (1 = plain batch norm).
       dropout_rate: channel-wise dropout in the temporal branch.
@@ -349,7 +357,8 @@ def bc_resnet_model(num_classes, clip_samples=CLIP_SAMPLES, width=6.0, sub_bands
     base = _scaled(8, width)
     channels = [2 * base, base, int(1.5 * base), 2 * base, int(2.5 * base), 4 * base]
     waveform = _waveform_input(clip_samples)
-    x = _log_mel_features(waveform, "logmel", 30.0, 10.0, 40, spec_augment=spec_augment)
+    x = _log_mel_features(waveform, "logmel", frame_length_ms, frame_step_ms, num_mel_bins,
+                          spec_augment=spec_augment)
     x = layers.Permute((2, 1))(x)  # [batch, freq, time]: the paper's layout
     x = _as_image(x)
     x = layers.Conv2D(channels[0], 5, strides=(2, 1), padding="same", use_bias=False)(x)

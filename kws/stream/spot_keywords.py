@@ -192,8 +192,9 @@ def parse_args(argv):
     parser.add_argument("--json", action="store_true", help="write JSON lines instead of CSV")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     parser.add_argument("--labels", default=None, help="labels file (default: the model's, see above)")
-    parser.add_argument("--sample_rate", type=int, default=16000,
-                        help="sample rate of raw PCM input in Hz (default: 16000; a USB microphone: 44100 or 48000)")
+    parser.add_argument("--sample_rate", type=int, default=audio.SAMPLE_RATE,
+                        help=f"sample rate of raw PCM input in Hz (default: {audio.SAMPLE_RATE}; "
+                             "a USB microphone: 44100 or 48000)")
     parser.add_argument("--channels", type=int, default=1, help="channels of raw PCM input, averaged (default: 1)")
     parser.add_argument("--raw", action="store_true", help="read --input as raw 16-bit PCM even if it looks like a WAV")
     parser.add_argument("--hop_ms", type=float, default=None,

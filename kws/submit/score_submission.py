@@ -38,16 +38,11 @@ def _check_labels(frame, path):
 
 
 def check_fnames(solution, submission, solution_path, submission_path):
-    """Raises ValueError naming the fnames missing from or extra in the submission."""
-    expected, given = set(solution[prob_files.FNAME]), set(submission[prob_files.FNAME])
-    missing, extra = sorted(expected - given), sorted(given - expected)
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} fname(s) of {solution_path} are missing, e.g. {missing[:5]}")
-    if extra:
-        problems.append(f"{len(extra)} fname(s) are not in {solution_path}, e.g. {extra[:5]}")
-    if problems:
-        raise cli.UserError(f"{submission_path}: " + "; ".join(problems))
+    """Raises ValueError naming the fnames of the solution missing from the submission and its extra ones."""
+    difference = prob_files.describe_difference(solution[prob_files.FNAME], submission[prob_files.FNAME],
+                                                solution_path, submission_path)
+    if difference:
+        raise cli.UserError(f"the submission and the solution cover different clips: {difference}")
 
 
 def score(solution, submission):

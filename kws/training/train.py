@@ -113,6 +113,12 @@ def git_commit():
     return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "unknown"
 
 
+def code_fingerprint():
+    """The fingerprint of the training code: this script and every project module it imports
+    (runs.imported_code), so a module that training starts to use counts without being listed."""
+    return runs.script_fingerprint(__file__)
+
+
 def _present_artifacts(run_dir):
     names = [n for n in runs.TRAINING_OUTPUTS if os.path.exists(os.path.join(run_dir, n))]
     return names + [os.path.basename(p) for p in glob.glob(os.path.join(glob.escape(run_dir), runs.CHECKPOINT_GLOB))]
@@ -178,8 +184,9 @@ def finished_run_differs(argv):
     if not os.path.isfile(os.path.join(run_dir, runs.METRICS_FILE)) or not os.path.isfile(config_path):
         return f"{run_dir} holds no finished run"
     config = runs.read_json(config_path)
-    if config.get("code") != runs.code_fingerprint():
-        return f"{run_dir} was trained by other training code ({config.get('code')} != {runs.code_fingerprint()})"
+    code = code_fingerprint()
+    if config.get("code") != code:
+        return f"{run_dir} was trained by other training code ({config.get('code')} != {code})"
     stored = settings.settings_from_config(config, config_path)
     changed = sorted(name for name in values if stored.get(name) != values[name])
     return f"{run_dir} was trained with other settings: {', '.join(changed)}" if changed else None
@@ -281,7 +288,7 @@ def write_config(run_dir, values, experiment, labels, stored=None):
     """config.json and labels.txt (a resumed run keeps its original commit and creation time)."""
     created = datetime.datetime.now().isoformat(timespec="seconds")
     config = dict(stored or {"name": os.path.basename(os.path.abspath(run_dir)), "experiment": experiment,
-                             "git_commit": git_commit(), "code": runs.code_fingerprint(), "created": created,
+                             "git_commit": git_commit(), "code": code_fingerprint(), "created": created,
                              "versions": {"tensorflow": tf.__version__, "keras": keras.__version__}})
     config.update(seed=values["seed"], labels=labels, **settings.config_sections(values))
     os.makedirs(run_dir, exist_ok=True)
