@@ -40,6 +40,7 @@ import cli  # noqa: E402
 import corpus  # noqa: E402
 import labels  # noqa: E402
 import make_submission  # noqa: E402
+import tta as tta_module  # noqa: E402
 import model  # noqa: E402
 import runs  # noqa: E402
 
@@ -93,7 +94,7 @@ def time_baseline(run_dir, paths, variants, args):
     started = time.perf_counter()
     for start in range(0, len(paths), args.batch_size):
         batch = make_submission.read_batch(paths[start:start + args.batch_size], variants)
-        make_submission.predict_variants(net, batch.x, args.batch_size)
+        tta_module.predict_variants(net, batch.x, args.batch_size)
     return time.perf_counter() - started
 
 
@@ -128,7 +129,7 @@ def main(argv=None):
               f"{os.cpu_count()} CPUs")
         print(f"{'setting':<34}{'clips/s':>10}{'vs baseline':>13}")
         for tta in (False, True):
-            variants = make_submission.tta_variants([1500], 1.2) if tta else make_submission.tta_variants()
+            variants = tta_module.leftloud_variants() if tta else tta_module.tta_variants()
             name = "TTA x3" if tta else "no TTA"
             times = {"read": [], "model": [], "baseline": [], "make_submission": []}
             results = []

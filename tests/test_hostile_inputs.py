@@ -32,6 +32,7 @@ import input_data
 import labels
 import make_submission
 import make_submission_on_rpi as rpi
+import runtime
 import probs
 import runs
 import score_submission
@@ -76,7 +77,7 @@ def outcome(reader, data):
 
 
 READERS = {"audio.py": lambda data: audio.decode_wav(data, "t.wav"),
-           "Pi reader": lambda data: rpi.read_clip(data, "t.wav")[0]}
+           "Pi reader": lambda data: runtime.read_clip(data, "t.wav")[0]}
 
 
 def recorded_clip():
