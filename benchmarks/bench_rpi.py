@@ -34,6 +34,7 @@ from kws import cli
 from kws.export import freeze_graph
 from kws.data import labels
 from kws.export import make_submission_on_rpi as rpi
+from kws.export import runtime
 from kws.models import model
 from kws import runs
 
@@ -79,8 +80,8 @@ def untrained_run(root, width, seed):
 
 def time_split(model_path, test_dir, clips, threads, journal_path):
     """make_submission_on_rpi.py's per-clip loop on `clips` clips: (total, interpreter) seconds per clip."""
-    runner = rpi.load_model(model_path, threads)
-    model_labels = rpi.read_model_labels(rpi.default_labels_path(model_path), runner.num_classes)
+    runner = runtime.load_model(model_path, threads)
+    model_labels = runtime.read_model_labels(runtime.default_labels_path(model_path), runner.num_classes)
     wavs = rpi.list_test_wavs(test_dir)
     todo = sorted(wavs)[:clips]
     for fname in todo:  # into the OS page cache: the split measures the script, not the storage
@@ -152,7 +153,7 @@ def main(argv=None):
         ratio = (reports["tflite"]["latency"][str(args.threads)]["median_ms"]
                  / reports["int8"]["latency"][str(args.threads)]["median_ms"])
         print(f"  float32 / int8 TFLite latency: {ratio:.2f}x (this machine)")
-        print(f"  Pi 3 estimates: {benchmark_model.PI3_ASSUMPTION}")
+        print(f"  Pi 3 estimates: {runtime.PI3_ASSUMPTION}")
 
 
 if __name__ == "__main__":

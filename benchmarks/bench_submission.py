@@ -38,6 +38,7 @@ from kws import cli
 from kws.data import corpus
 from kws.data import labels
 from kws.submit import make_submission
+from kws.submit import tta as tta_module
 from kws.models import model
 from kws import runs
 
@@ -91,7 +92,7 @@ def time_baseline(run_dir, paths, variants, args):
     started = time.perf_counter()
     for start in range(0, len(paths), args.batch_size):
         batch = make_submission.read_batch(paths[start:start + args.batch_size], variants)
-        make_submission.predict_variants(net, batch.x, args.batch_size)
+        tta_module.predict_variants(net, batch.x, args.batch_size)
     return time.perf_counter() - started
 
 
@@ -126,7 +127,7 @@ def main(argv=None):
               f"{os.cpu_count()} CPUs")
         print(f"{'setting':<34}{'clips/s':>10}{'vs baseline':>13}")
         for tta in (False, True):
-            variants = make_submission.tta_variants([1500], 1.2) if tta else make_submission.tta_variants()
+            variants = tta_module.leftloud_variants() if tta else tta_module.tta_variants()
             name = "TTA x3" if tta else "no TTA"
             times = {"read": [], "model": [], "baseline": [], "make_submission": []}
             results = []

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from kws.export import benchmark_model
+from kws.export import runtime
 from kws.models import model
 from kws import runs
 from test_freeze_graph import frozen_tiny_model
@@ -33,7 +34,7 @@ def test_json_report_of_each_format(kind, frozen, capsys):
     for figures in report["latency"].values():
         assert 0 < figures["median_ms"] <= figures["p90_ms"] <= figures["max_ms"]
     assert report["peak_memory_bytes"] >= 0 and "ru_maxrss" in report["peak_memory_measure"]
-    speedup = benchmark_model.PI3_INT8_SPEEDUP if kind == "int8" else 1.0
+    speedup = runtime.PI3_INT8_SPEEDUP if kind == "int8" else 1.0
     assert report["pi3_estimate_ms"] == pytest.approx(report["macs"] / (1e9 * speedup) * 1e3)
     assert report["budget"]["size_ok"] and report["budget"]["pi3_estimate_ok"]
     assert "assumption" in report["pi3_assumption"]
@@ -50,5 +51,5 @@ def test_text_report_states_budget_and_assumption(frozen, capsys):
 def test_a_file_that_is_not_a_model_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"nothing")
-    with pytest.raises(benchmark_model.rpi.InputError, match="not a TFLite flatbuffer"):
+    with pytest.raises(runtime.InputError, match="not a TFLite flatbuffer"):
         benchmark_model.main(["--model", str(bad)])

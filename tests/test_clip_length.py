@@ -11,6 +11,7 @@ import pytest
 from kws.data import audio
 from kws.export import freeze_graph
 from kws.export import make_submission_on_rpi as rpi
+from kws.export import runtime
 from kws.data import make_synthetic_dataset as synth
 from kws.training import settings
 from kws.stream import spot_keywords
@@ -80,8 +81,8 @@ def test_a_1_5_s_model_trains_exports_labels_clips_and_spots(long_corpus, tmp_pa
 
     written = freeze_graph.main(["--run_dir", str(run_dir), "--out", str(prefix), "--streaming", "--check_clips", "8",
                                  "--calibration_clips", "8", "--allow_int8_disagreement"])
-    assert rpi.TfliteModel(written["int8"], 1).clip_samples == CLIP_SAMPLES  # the TFLite input [1, 24000]
-    assert rpi.FrozenGraphModel(written["pb"], 1).clip_samples == CLIP_SAMPLES  # decoded_sample_data [24000, 1]
+    assert runtime.TfliteModel(written["int8"], 1).clip_samples == CLIP_SAMPLES  # the TFLite input [1, 24000]
+    assert runtime.FrozenGraphModel(written["pb"], 1).clip_samples == CLIP_SAMPLES  # decoded_sample_data [24000, 1]
     assert json.loads(open(written["streaming"]).read())["window_samples"] == CLIP_SAMPLES
 
     submission = tmp_path / "pi.csv"

@@ -34,6 +34,7 @@ from kws.data import input_data
 from kws.data import labels
 from kws.submit import make_submission
 from kws.export import make_submission_on_rpi as rpi
+from kws.export import runtime
 from kws.submit import probs
 from kws import runs
 from kws.submit import score_submission
@@ -78,7 +79,7 @@ def outcome(reader, data):
 
 
 READERS = {"audio.py": lambda data: audio.decode_wav(data, "t.wav"),
-           "Pi reader": lambda data: rpi.read_clip(data, "t.wav")[0]}
+           "Pi reader": lambda data: runtime.read_clip(data, "t.wav")[0]}
 
 
 def recorded_clip():

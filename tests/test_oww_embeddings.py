@@ -9,8 +9,8 @@ pytest.importorskip("pyopen_wakeword", reason="pyopen-wakeword is not installed 
                     "(.venv/bin/pip install pyopen-wakeword): no openWakeWord feature models to test")
 
 from kws.stream import make_spotter  # noqa: E402  (after the skip)
-from kws.export import make_submission_on_rpi as rpi  # noqa: E402
 from kws.models import oww_embeddings as oww  # noqa: E402
+from kws.export import runtime  # noqa: E402
 from kws.stream import stream_models  # noqa: E402
 
 RATE = oww.SAMPLE_RATE
@@ -160,16 +160,16 @@ def test_stream_windows_are_what_the_head_sees_live_at_each_hop(front_end, head)
 
 def test_pi_script_and_stream_models_run_the_head(front_end, head, exported, tmp_path):
     clip = tone_clip(np.random.default_rng(11))
-    model = rpi.load_model(exported["model"], num_threads=1)
-    assert isinstance(model, rpi.EmbeddingHeadModel) and model.num_classes == 2
+    model = runtime.load_model(exported["model"], num_threads=1)
+    assert isinstance(model, runtime.EmbeddingHeadModel) and model.num_classes == 2
     probs, _ = model.predict(clip, None, False)
     np.testing.assert_allclose(probs, head.predict(front_end.clip_embeddings(clip)[None], verbose=0)[0], atol=1e-5)
     streamed = stream_models.load_stream_model(exported["model"], hop_samples=1280)
     assert streamed.labels == ["tone", "noise"] and isinstance(streamed.stream, oww.EmbeddingStream)
     name, labels = make_spotter.copy_model(exported["model"], str(tmp_path))
-    assert oww.is_head(str(tmp_path / name)) and labels == "spotter_labels.txt"
+    assert runtime.is_embedding_head(str(tmp_path / name)) and labels == "spotter_labels.txt"
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(open(exported["model"], "rb").read())
     (tmp_path / "broken_embeddings.json").write_text("{}")
-    with pytest.raises(rpi.InputError, match="broken_embeddings.json: not a marker"):
-        rpi.load_model(str(broken), num_threads=1)
+    with pytest.raises(runtime.InputError, match="broken_embeddings.json: not a marker"):
+        runtime.load_model(str(broken), num_threads=1)

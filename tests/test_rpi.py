@@ -17,6 +17,7 @@ from kws import cli
 from kws.data import labels
 from kws.submit import make_submission
 from kws.export import make_submission_on_rpi as rpi
+from kws.export import runtime
 from test_freeze_graph import TONE_HZ, WORDS, frozen_tiny_model, tone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -149,12 +150,12 @@ def test_fast_wav_reading_equals_audio_py(tmp_path):
              "stereo": wav_file_bytes(np.stack([tone(300.0), tone(900.0)], axis=1)),
              "float": wav_file_bytes(tone(300.0), bits=32, tag=3)}
     for name, content in clips.items():
-        samples, plain = rpi.read_clip(content, name)
+        samples, plain = runtime.read_clip(content, name)
         np.testing.assert_array_equal(samples, audio.fit_clip(audio.decode_wav(content)))
         assert plain == (name in ("plain", "short", "long", "list"))
     for rate in OTHER_RATES:  # resampled with numpy: within float rounding of scipy's resample_poly
         content = wav_file_bytes(tone_at(rate, 700.0), rate=rate)
-        samples, plain = rpi.read_clip(content, f"{rate}.wav")
+        samples, plain = runtime.read_clip(content, f"{rate}.wav")
         assert not plain and samples.shape == (audio.CLIP_SAMPLES,)
         pcm = np.frombuffer(content[44:], "<i2").astype(np.float32) / 32768.0
         expected = audio.fit_clip(resample_poly(pcm, audio.SAMPLE_RATE, rate))
@@ -212,10 +213,10 @@ def test_a_journal_of_another_model_or_test_set_is_refused(frozen, test_dir, tmp
     shutil.copytree(test_dir, folder)
     out = str(tmp_path / "s.csv")
     run_rpi(frozen[1]["tflite"], folder, out, "--limit", "2")
-    with pytest.raises(rpi.InputError, match="another model"):
+    with pytest.raises(runtime.InputError, match="another model"):
         run_rpi(frozen[1]["int8"], folder, out)
     audio.write_wav(os.path.join(folder, "clip_new.wav"), tone(440.0))
-    with pytest.raises(rpi.InputError, match="another test_set"):
+    with pytest.raises(runtime.InputError, match="another test_set"):
         run_rpi(frozen[1]["tflite"], folder, out)
     run_rpi(frozen[1]["tflite"], folder, out, "--restart")
     assert len(_bytes(out).decode().splitlines()) == 1 + len([n for n in os.listdir(folder) if n.endswith(".wav")])
@@ -277,6 +278,6 @@ def test_bad_input_gives_clear_errors(frozen, test_dir, tmp_path):
         ([tflite, str(tmp_path / "nowhere")], "no such test folder"),
     ]
     for (model_path, folder, *extra), message in cases:
-        with pytest.raises(rpi.InputError, match=message):
+        with pytest.raises(runtime.InputError, match=message):
             run_rpi(model_path, folder, tmp_path / "out.csv", *extra)
     assert not os.path.exists(tmp_path / "out.csv")

@@ -10,6 +10,8 @@ from kws.data import labels
 from kws.submit import make_submission
 from kws.submit import probs
 from kws import runs
+from kws.data import samples
+from kws.submit import tta
 
 RUN_LABELS = labels.model_labels([*labels.COMMAND_WORDS, "cat", "dog"])  # 14: the sum rule matters
 NUM_CLIPS = 30
@@ -120,12 +122,27 @@ def test_tta_stretch_and_limit(run_dir, test_dir, tmp_path):
 
 def test_shift_clip_and_bad_input(tmp_path):
     clip = np.arange(1, 6, dtype=np.float32)
-    assert make_submission.shift_clip(clip, 2).tolist() == [3, 4, 5, 0, 0]
-    assert make_submission.shift_clip(clip, -2).tolist() == [0, 0, 1, 2, 3]
-    assert make_submission.shift_clip(clip, 7).tolist() == [0] * 5
+    assert tta.shift_clip(clip, -2).tolist() == [3, 4, 5, 0, 0]  # earlier (left): the flag's 2
+    assert tta.shift_clip(clip, 2).tolist() == [0, 0, 1, 2, 3]  # later (right)
+    assert tta.shift_clip(clip, 7).tolist() == [0] * 5
+    assert tta.shift_clip(clip, -7).tolist() == [0] * 5
     with pytest.raises(ValueError, match="no .wav files"):
         corpus.list_test_wavs(str(tmp_path))
     with pytest.raises(FileNotFoundError, match="no such test folder"):
         corpus.list_test_wavs(str(tmp_path / "absent"))
     with pytest.raises(ValueError, match="must be > 0"):
-        make_submission.tta_variants(louder=0)
+        tta.tta_variants(louder=0)
+
+
+def test_training_places_clips_with_the_time_shift_of_tta():
+    """One sign convention: samples.place_clip (training's time shift) is tta.shift_clip, > 0 later."""
+    clip = np.arange(1, 9, dtype=np.int16)
+    for shift in (-8, -3, 0, 3, 8):
+        out = np.zeros(8, np.float32)  # a row of render's batch
+        samples.place_clip(out, clip, shift, 1.0, circular=False)
+        assert out.tolist() == tta.shift_clip(clip.astype(np.float32), shift).tolist()
+    out = np.zeros(8, np.float32)
+    samples.place_clip(out, clip, 3, 1.0, circular=False)
+    assert out.tolist() == [0, 0, 0, 1, 2, 3, 4, 5]  # later: zeros enter at the start
+    assert [(v.kind, v.amount) for v in tta.leftloud_variants()] == [("original", 0.0), ("shift", -1500),
+                                                                      ("louder", 1.2)]

@@ -26,7 +26,6 @@ from kws.data import audio
 from kws import cli
 from kws.data import corpus as layout  # "corpus" names the test corpus here
 from kws.data import labels as label_sets
-from kws.submit import make_submission
 from kws.models import model as model_zoo
 from kws.submit import probs as prob_files
 from kws import runs
@@ -34,6 +33,7 @@ from kws.training import settings
 from kws.training import teachers
 from kws.training import train
 from kws.training import train_loop
+from kws.submit import tta
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDS = {"yes": 440.0, "no": 660.0, "up": 990.0, "cat": 1480.0}
@@ -500,7 +500,7 @@ def test_teacher_runs_give_every_training_and_pseudo_clip_the_mean_tta_probabili
     key = sorted(training)[0]
     teacher, _, _ = runs.load_run(str(baseline[0]))
     clip = audio.load_clip(training[key])[None, :]
-    variants = make_submission.tta_variants([1500], 1.2)
+    variants = tta.tta_variants([-1500], 1.2)  # 1,500 samples earlier, 1.2 times louder
     expected = np.mean([teacher.predict_on_batch(v.apply(clip))[0] for v in variants], axis=0)
     np.testing.assert_allclose(table.values[table.fnames.index(key)], expected, atol=1e-5)
     # pseudo-labelled clips outside their CSV's folder are keyed by their absolute path

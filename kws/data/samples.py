@@ -12,6 +12,7 @@ import numpy as np
 
 from kws.data import audio
 from kws.data import stream_augment
+from kws.submit import tta
 
 
 @dataclasses.dataclass
@@ -49,15 +50,14 @@ def change_speed(samples, factor):
 
 
 def place_clip(out, clip, shift_samples, speed, circular):
-    """Writes `clip` into `out` moved by `shift_samples` (later if positive), zero-filled or wrapped."""
+    """Writes `clip` into `out` moved by `shift_samples` (later if positive), zero-filled (tta.shift_clip, the
+    time shift of TTA too: one sign convention) or wrapped."""
     if speed != 1.0:
         clip = change_speed(clip, speed)
     if circular:
         out[:] = np.roll(clip, shift_samples)
-    elif shift_samples >= 0:
-        out[shift_samples:] = clip[:len(clip) - shift_samples]
     else:
-        out[:shift_samples] = clip[-shift_samples:]
+        tta.shift_clip(clip, shift_samples, out=out)
 
 
 def render(plan, cache, noise, circular_shift=False):

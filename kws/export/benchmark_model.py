@@ -22,93 +22,21 @@ with `--json`, prints as one JSON object):
   ru_maxrss) while loading and running the model, measured after the runtime was imported: the
   weights, the interpreter's tensor arena and XNNPACK's repacked weights (or the TF session);
 - an estimated Raspberry Pi 3 latency from the multiply-adds, under a stated throughput assumption
-  (not a measurement; see PI3_ASSUMPTION), against the prize's < 175 ms per clip.
+  (not a measurement; see runtime.PI3_ASSUMPTION), against the prize's < 175 ms per clip.
 """
 
 import argparse
 import json
-import math
 import resource
 import sys
 
 import numpy as np
 
 from kws.data import audio
-from kws import cli
-from kws.export import make_submission_on_rpi as rpi
+from kws.export import runtime
 
 BUDGET_BYTES = 5_000_000
 BUDGET_MS = 175.0
-PI3_FLOAT_MACS_PER_S = 1.0e9
-PI3_INT8_SPEEDUP = 2.0
-PI3_ASSUMPTION = (
-    "assumption, not a measurement: ~1 GMAC/s effective float32 on a Pi 3 (4 Cortex-A53 cores at 1.2 GHz, "
-    "TFLite with XNNPACK), about 10% of the NEON peak of 9.6 GMAC/s (4 cores x 1.2 GHz x 2 fp32 FMAs per "
-    "cycle) that batch-1 convolutions on short 1-D inputs reach; int8 kernels taken as 2x faster; the same figure "
-    "is applied to a .pb, whose TensorFlow kernels are usually slower. Cross-check: the prize-winning Pi model, "
-    "which the `pi` model re-creates (33 M multiply-adds here), ran in 58 ms on a Pi 3 with TensorFlow 1.x, "
-    "about 0.6 GMAC/s"
-)
-
-
-def _elements(shape):
-    return int(math.prod(int(d) for d in shape))
-
-
-def _tflite_schema():
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:
-        try:
-            from tensorflow.lite.python import schema_py_generated as schema
-        except ImportError:
-            raise rpi.InputError("counting weights and multiply-adds of a .tflite needs the flatbuffer schema "
-                                 "of ai-edge-litert or tensorflow (tflite-runtime has none)") from None
-    return schema
-
-
-def tflite_graph_stats(content):
-    """{"parameters", "macs", "macs_by_op", "quantized"} of a TFLite flatbuffer."""
-    schema = _tflite_schema()
-    model = schema.Model.GetRootAs(content, 0)
-    op_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    graph = model.Subgraphs(0)
-    tensors = [graph.Tensors(i) for i in range(graph.TensorsLength())]
-    shapes = [tuple(t.ShapeAsNumpy()) if t.ShapeLength() else () for t in tensors]
-
-    def is_constant(i):
-        buffer = model.Buffers(tensors[i].Buffer())
-        return buffer is not None and (buffer.DataLength() > 0 or buffer.Offset() > 0)
-
-    weights, macs_by_op = set(), {}
-    for i in range(graph.OperatorsLength()):
-        op = graph.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        name = op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
-        inputs, out_elements = op.InputsAsNumpy(), _elements(shapes[op.OutputsAsNumpy()[0]])
-        if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and len(inputs) > 2 and inputs[2] >= 0:
-            weights.add(int(inputs[2]))  # the (int32 when quantised) bias
-        if name == "CONV_2D":  # filter [out, h, w, in]
-            macs = out_elements * _elements(shapes[inputs[1]][1:])
-        elif name == "DEPTHWISE_CONV_2D":  # filter [1, h, w, channels]
-            macs = out_elements * _elements(shapes[inputs[1]][1:3])
-        elif name == "FULLY_CONNECTED":  # weights [units, inputs]
-            macs = out_elements * int(shapes[inputs[1]][-1])
-        elif name == "BATCH_MATMUL":
-            options = schema.BatchMatMulOptions()
-            options.Init(op.BuiltinOptions().Bytes, op.BuiltinOptions().Pos)
-            macs = out_elements * int(shapes[inputs[0]][-2 if options.AdjX() else -1])
-        else:
-            continue
-        macs_by_op[name] = macs_by_op.get(name, 0) + macs
-    integer_types = (schema.TensorType.INT32, schema.TensorType.INT64)
-    parameters = sum(_elements(shapes[i]) for i in range(len(tensors))
-                     if is_constant(i) and shapes[i] and (tensors[i].Type() not in integer_types or i in weights))
-    quantized = any(tensors[i].Type() == schema.TensorType.INT8 and is_constant(i) for i in range(len(tensors)))
-    return {"parameters": parameters, "macs": sum(macs_by_op.values()), "macs_by_op": macs_by_op,
-            "quantized": quantized}
-
-
 def frozen_graph_stats(content):
     """{"parameters", "macs", "macs_by_op", "quantized"} of a frozen GraphDef (shapes by TF's inference)."""
     import tensorflow as tf
@@ -119,7 +47,7 @@ def frozen_graph_stats(content):
         value = node.attr["value"].tensor if node.op == "Const" else None
         if value is not None and tf.dtypes.as_dtype(value.dtype).is_floating:
             dims = [d.size for d in value.tensor_shape.dim]
-            parameters += _elements(dims) if dims else 0
+            parameters += runtime.elements(dims) if dims else 0
     graph = tf.Graph()
     with graph.as_default():
         tf.graph_util.import_graph_def(graph_def, name="")
@@ -127,12 +55,12 @@ def frozen_graph_stats(content):
     for op in graph.get_operations():
         if op.type not in ("Conv2D", "DepthwiseConv2dNative", "MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3"):
             continue
-        out_elements = _elements(op.outputs[0].shape.as_list())
+        out_elements = runtime.elements(op.outputs[0].shape.as_list())
         kernel = op.inputs[1].shape.as_list()
         if op.type == "Conv2D":  # filter [h, w, in, out]
-            macs = out_elements * _elements(kernel[:3])
+            macs = out_elements * runtime.elements(kernel[:3])
         elif op.type == "DepthwiseConv2dNative":  # filter [h, w, in, multiplier]
-            macs = out_elements * _elements(kernel[:2])
+            macs = out_elements * runtime.elements(kernel[:2])
         else:
             left = op.inputs[0].shape.as_list()
             transposed = op.get_attr("transpose_a" if op.type == "MatMul" else "adj_x")
@@ -155,12 +83,12 @@ def measure_latency(path, threads, runs, warmup, seed):
     if path.endswith(".pb"):
         import tensorflow  # noqa: F401  (imported before the baseline: the runtime is not the model)
     else:
-        rpi.load_interpreter_class()
+        runtime.load_interpreter_class()
     baseline = _peak_rss_bytes()
     latency = {}
     for count in threads:
-        model = rpi.load_model(path, count)
-        samples, plain = rpi.read_clip(wav, "<benchmark clip>", model.clip_samples)  # padded to the model's length
+        model = runtime.load_model(path, count)
+        samples, plain = runtime.read_clip(wav, "<benchmark clip>", model.clip_samples)  # padded to the model's length
         seconds = [model.predict(samples, wav, plain)[1] for _ in range(warmup + runs)][warmup:]
         ms = np.array(seconds) * 1e3
         latency[count] = {"median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
@@ -176,16 +104,15 @@ def benchmark(path, runs=50, warmup=5, threads=(1, 4), seed=0):
     latency, peak_bytes = measure_latency(path, threads, runs, warmup, seed)
     with open(path, "rb") as f:
         content = f.read()
-    stats = frozen_graph_stats(content) if path.endswith(".pb") else tflite_graph_stats(content)
-    macs_per_s = PI3_FLOAT_MACS_PER_S * (PI3_INT8_SPEEDUP if stats["quantized"] else 1.0)
-    pi3_ms = stats["macs"] / macs_per_s * 1e3
+    stats = frozen_graph_stats(content) if path.endswith(".pb") else runtime.tflite_graph_stats(content)
+    pi3_ms = runtime.pi3_ms(*((0, stats["macs"]) if stats["quantized"] else (stats["macs"], 0)))
     return {"model": path, "format": "frozen GraphDef" if path.endswith(".pb") else "TFLite",
             "file_bytes": len(content), **stats, "runs": runs, "warmup": warmup,
             "latency": {str(k): v for k, v in latency.items()},
             "peak_memory_bytes": peak_bytes,
             "peak_memory_measure": "increase of the process's peak RSS (ru_maxrss) over loading and running "
                                    "the model, after the runtime was imported",
-            "pi3_estimate_ms": pi3_ms, "pi3_assumption": PI3_ASSUMPTION,
+            "pi3_estimate_ms": pi3_ms, "pi3_assumption": runtime.PI3_ASSUMPTION,
             "budget": {"bytes": BUDGET_BYTES, "ms": BUDGET_MS, "size_ok": len(content) < BUDGET_BYTES,
                        "pi3_estimate_ok": pi3_ms < BUDGET_MS}}
 

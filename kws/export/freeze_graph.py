@@ -23,7 +23,8 @@ that is one of the run's files is an error):
   the end or cut, as `audio.fit_clip`; an Identity, so it can be fed directly with samples) and
   `labels_softmax` (float32 [1, C] probabilities in `labels.txt` order). The graph's DecodeWav
   reads 16-bit PCM only and keeps the first channel of a multi-channel file; feed other files
-  as samples to `decoded_sample_data:0` (make_submission_on_rpi.py does).
+  as samples to `decoded_sample_data:0` (make_submission_on_rpi.py does). The tensor and file names
+  are runtime.py's (`runtime.export_paths`).
 - `<out>.tflite`: float32 TFLite, input float32 [1, S] in [-1, 1], output [1, C].
 - `<out>_int8.tflite`: post-training quantisation with float32 input and output as above.
   `--int8_mode dynamic` (default): int8 weights, activations quantised to int8 per inference
@@ -84,15 +85,13 @@ from kws.data import corpus
 from kws.models import model
 from kws.export import quantization
 from kws import runs
+from kws.export import runtime
+from kws.export.runtime import DECODED_SAMPLE_DATA, LABELS_SOFTMAX, WAV_DATA  # the .pb's contract with its readers
 from kws.training import settings
 from kws.export import stream_export
-from kws.stream import stream_models
 
 log = logging.getLogger(__name__)
 
-WAV_DATA = "wav_data"
-DECODED_SAMPLE_DATA = "decoded_sample_data"
-LABELS_SOFTMAX = "labels_softmax"
 MAX_FLOAT_DISAGREEMENT = 0.01  # a float export may change the top-1 label of at most 1% of clips
 # An int8 export loses a little precision; more than a few changed decisions means a broken one
 # (the dense mel filterbank's int8 kernels once kept only 52% of a DS-CNN's decisions).
@@ -100,15 +99,6 @@ MIN_INT8_AGREEMENT = 0.97
 # Keras layer names of the models' feature front ends (model.py); full int8 keeps them float.
 FRONT_END_LAYERS = ("mu_law", "log_mel", "mfcc", "feature_norm")
 KERAS_BATCH = 64
-
-
-def output_paths(out_prefix):
-    """{kind: path} of the files written for the prefix `tf_files/N`."""
-    return {"pb": f"{out_prefix}.pb", "tflite": f"{out_prefix}.tflite",
-            "int8": f"{out_prefix}_int8.tflite", "labels": f"{out_prefix}_labels.txt",
-            "report": f"{out_prefix}_report.json", "features": f"{out_prefix}_features.tflite",
-            "classifier": f"{out_prefix}_classifier.tflite", "classifier_int8": f"{out_prefix}_classifier_int8.tflite",
-            "streaming": f"{out_prefix}{stream_models.STREAMING_SUFFIX}"}
 
 
 def frozen_graph_def(keras_model):
@@ -330,7 +320,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out_prefix = cli.out_prefix(args.out or os.path.join("tf_files", os.path.basename(os.path.normpath(args.run_dir))),
                                 suffix="")
-    paths = output_paths(out_prefix)
+    paths = runtime.export_paths(out_prefix)
     runs.check_run_dir(args.run_dir)
     streaming_kinds = ("features", "classifier", "classifier_int8", "streaming")
     planned = [path for kind, path in paths.items()

@@ -25,6 +25,8 @@ command words gets its own labels without the flag.
 Dependencies: for `.tflite` only numpy and a TFLite runtime (`ai_edge_litert`, else
 `tflite_runtime`, else TensorFlow's `tf.lite`; see requirements-rpi.txt); TensorFlow, scipy,
 pandas and Keras are not imported. `.pb` needs TensorFlow. tqdm shows progress when installed.
+The loaders, the file names and the WAV reader are runtime.py's; this script holds the journal and
+the loop.
 
 Clips: WAVs as `audio.py` reads them (integer PCM or float, several channels averaged, any sample
 rate: a Pi's USB microphone records at 44.1 or 48 kHz; resampled to 16 kHz with numpy, the values
@@ -59,7 +61,6 @@ import csv
 import hashlib
 import logging
 import os
-import struct
 import sys
 import time
 
@@ -69,7 +70,7 @@ from kws.data import audio
 from kws import cli
 from kws.data import corpus
 from kws.data import labels as label_sets
-from kws.models import oww_embeddings as oww
+from kws.export import runtime
 
 log = logging.getLogger(__name__)
 
@@ -77,193 +78,15 @@ JOURNAL_SUFFIX = ".partial"
 JOURNAL_MAGIC = "make_submission_on_rpi journal v1"
 FSYNC_INTERVAL_S = 1.0  # fsync per line would cost more than a small model's inference
 CLIP_DELAY_ENV = "KWS_RPI_CLIP_DELAY_S"
-_PCM, _PCM16_BYTES = 1, 2
-
-
-class InputError(cli.UserError):
-    """Unusable input (model, labels, test folder, journal); the message names the file and problem."""
-
-
-def _wav_layout(data):
-    """(format tag, channels, rate, bits, data offset, data size) from the RIFF chunks, or None."""
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        return None
-    fmt, offset = None, 12
-    while offset + 8 <= len(data):
-        chunk_id, size = struct.unpack_from("<4sI", data, offset)
-        if chunk_id == b"fmt " and size >= 16 and offset + 8 + 16 <= len(data):  # a cut header: audio.py names it
-            fmt = struct.unpack_from("<HHI6xH", data, offset + 8)
-        elif chunk_id == b"data":
-            return None if fmt is None else (*fmt, offset + 8, size)
-        offset += 8 + size + (size & 1)
-    return None
-
-
-def read_clip(data, name, clip_samples=audio.CLIP_SAMPLES):
-    """(float32 [clip_samples] samples, True if plain 16-bit mono PCM); raises audio.WavError.
-
-    The common case (16-bit mono 16 kHz) is read straight from the bytes -- the same values as
-    `audio.decode_wav` gives, in a third of its time; everything else (other formats, channels and
-    sample rates) goes through audio.py.
-    """
-    layout = _wav_layout(data)
-    if layout is not None:
-        tag, channels, rate, bits, start, size = layout
-        frames = size // _PCM16_BYTES
-        plain = (tag, channels, rate, bits) == (_PCM, 1, audio.SAMPLE_RATE, 16)
-        if plain and 0 < frames and start + size <= len(data):
-            samples = np.zeros(clip_samples, np.float32)
-            pcm = np.frombuffer(data, "<i2", count=min(frames, clip_samples), offset=start)
-            np.multiply(pcm, np.float32(1.0 / 32768.0), out=samples[:len(pcm)])
-            return samples, True
-    return audio.fit_clip(audio.decode_wav(data, name=name), clip_samples), False
-
-
-def load_interpreter_class():
-    """The TFLite Interpreter class of the lightest runtime installed."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter
-        except ImportError:
-            try:
-                import tensorflow as tf
-            except ImportError:
-                raise InputError("no TFLite runtime installed: pip install -r requirements-rpi.txt") from None
-            Interpreter = tf.lite.Interpreter
-    return Interpreter
-
-
-class TfliteModel:
-    """A TFLite classifier float32 [1, S] -> [1, C] (S = `clip_samples`, the model's clip length);
-    `predict` returns (probabilities, seconds inside)."""
-
-    def __init__(self, path, num_threads):
-        with open(path, "rb") as f:
-            if f.read(8)[4:8] != b"TFL3":
-                raise InputError(f"{path}: not a TFLite flatbuffer (no TFL3 identifier)")
-        try:
-            self.interpreter = load_interpreter_class()(model_path=path, num_threads=num_threads)
-            self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
-            raise InputError(f"{path}: the TFLite runtime cannot load it ({e})") from e
-        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
-        shapes = [tuple(d["shape"]) for d in inputs], [tuple(d["shape"]) for d in outputs]
-        if (len(inputs) != 1 or len(shapes[0][0]) != 2 or shapes[0][0][0] != 1 or shapes[0][0][1] < 1
-                or inputs[0]["dtype"] != np.float32 or len(outputs) != 1 or len(shapes[1][0]) != 2
-                or shapes[1][0][0] != 1):
-            raise InputError(f"{path}: expected one float32 input [1, S] (S samples: {audio.CLIP_SAMPLES} for "
-                             f"1 s) and one output [1, C]; the model has inputs {shapes[0]} and outputs {shapes[1]}")
-        self.input_index, self.output_index = inputs[0]["index"], outputs[0]["index"]
-        self.clip_samples = int(shapes[0][0][1])
-        self.num_classes = int(shapes[1][0][1])
-
-    def predict(self, samples, data, plain_pcm16):
-        start = time.perf_counter()
-        self.interpreter.set_tensor(self.input_index, samples[None, :])
-        self.interpreter.invoke()
-        probs = self.interpreter.get_tensor(self.output_index)[0]
-        return probs, time.perf_counter() - start
-
-
-class EmbeddingHeadModel:
-    """A head of oww_embeddings.export_head (`N.tflite` with `N_embeddings.json`): openWakeWord's feature
-    models embed the clip, placed at the end of a 1.98 s window after zeros, and the head labels it."""
-
-    def __init__(self, path, num_threads):
-        try:
-            self.clip_samples = oww.read_marker(path)["clip_samples"]  # the clips it was trained on
-            self.front_end = oww.EmbeddingFrontEnd(num_threads)
-            self.head = oww.load_head(path, num_threads)
-        except (ValueError, RuntimeError) as e:
-            raise InputError(f"{path}: {e}") from e
-        self.num_classes = self.head.num_classes
-
-    def predict(self, samples, data, plain_pcm16):
-        start = time.perf_counter()
-        probs = self.head(self.front_end.clip_embeddings(samples)[None])
-        return probs, time.perf_counter() - start
-
-
-class FrozenGraphModel:
-    """A frozen GraphDef of freeze_graph.py; plain 16-bit mono WAV bytes go to `wav_data:0`,
-    other clips (which the graph's DecodeWav would read differently) as samples to `decoded_sample_data:0`."""
-
-    def __init__(self, path, num_threads):
-        import tensorflow as tf
-
-        self.tf = tf
-        graph_def = tf.compat.v1.GraphDef()
-        try:
-            with open(path, "rb") as f:
-                graph_def.ParseFromString(f.read())
-        except Exception as e:  # protobuf raises its own DecodeError type
-            raise InputError(f"{path}: not a frozen GraphDef ({e})") from e
-        graph = tf.Graph()
-        with graph.as_default():
-            tf.graph_util.import_graph_def(graph_def, name="")
-        try:
-            self.wav_data, self.decoded, self.softmax = (
-                graph.get_tensor_by_name(f"{name}:0") for name in ("wav_data", "decoded_sample_data", "labels_softmax"))
-        except KeyError as e:
-            raise InputError(f"{path}: not a freeze_graph.py graph ({e})") from e
-        decoded = self.decoded.shape.as_list() if self.decoded.shape.rank is not None else None
-        if self.softmax.shape.rank != 2 or decoded is None or len(decoded) != 2 or decoded[1] != 1 \
-                or not decoded[0]:
-            raise InputError(f"{path}: expected decoded_sample_data [S, 1] (S samples: {audio.CLIP_SAMPLES} "
-                             f"for 1 s) and labels_softmax [1, C]; the graph has {self.decoded.shape} and "
-                             f"{self.softmax.shape}")
-        self.clip_samples = int(decoded[0])
-        self.num_classes = int(self.softmax.shape[-1])
-        config = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=num_threads, inter_op_parallelism_threads=1)
-        self.session = tf.compat.v1.Session(graph=graph, config=config)
-
-    def predict(self, samples, data, plain_pcm16):
-        start = time.perf_counter()
-        if plain_pcm16:
-            try:
-                probs = self.session.run(self.softmax, {self.wav_data: data})
-                return probs[0], time.perf_counter() - start
-            except self.tf.errors.InvalidArgumentError:  # a chunk layout DecodeWav rejects
-                start = time.perf_counter()
-        probs = self.session.run(self.softmax, {self.decoded: samples[:, None]})
-        return probs[0], time.perf_counter() - start
-
-
-def load_model(path, num_threads):
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such model file")
-    if path.endswith(".tflite"):
-        return EmbeddingHeadModel(path, num_threads) if oww.is_head(path) else TfliteModel(path, num_threads)
-    if path.endswith(".pb"):
-        return FrozenGraphModel(path, num_threads)
-    raise InputError(f"{path}: unknown kind of model file (expected .tflite or a frozen GraphDef .pb)")
-
-
-def default_labels_path(model_path):
-    """tf_files/N_labels.txt for tf_files/N.tflite, N_int8.tflite and N.pb."""
-    stem = os.path.splitext(model_path)[0]
-    return f"{stem.removesuffix('_int8')}_labels.txt"
-
-
-def read_model_labels(path, num_classes):
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: labels file not found (freeze_graph.py writes it beside the model; "
-                         "or pass --labels)")
-    model_labels = label_sets.read_labels(path)
-    if len(model_labels) != num_classes:
-        raise InputError(f"{path}: {len(model_labels)} labels, but the model has {num_classes} outputs")
-    return model_labels
 
 
 def list_test_wavs(test_dir):
     """{fname: path} of the test WAVs (`corpus.list_test_wavs`: the folder's own, else its audio/), its
-    errors raised as this script's InputError."""
+    errors raised as runtime.InputError."""
     try:
         return corpus.list_test_wavs(test_dir)
     except (cli.UserError, OSError) as e:
-        raise InputError(cli.describe(e)) from e
+        raise runtime.InputError(cli.describe(e)) from e
 
 
 def fingerprint(model_path, model_labels, wavs, own_labels=False):
@@ -293,7 +116,7 @@ def read_journal(journal_path, prints, wavs):
     if header.decode("utf-8", "replace") + "\n" != _header(prints):
         found = dict(item.split("=", 1) for item in header.decode("utf-8", "replace").split()[2:] if "=" in item)
         changed = [k for k in prints if found.get(k) != prints[k]] or ["format"]
-        raise InputError(f"{journal_path}: the journal of an unfinished run with another {', '.join(changed)}; "
+        raise runtime.InputError(f"{journal_path}: the journal of an unfinished run with another {', '.join(changed)}; "
                          "delete it or pass --restart to start over")
     done, kept_bytes = {}, len(header) + 1
     for line in body.split(b"\n")[:-1]:  # the piece after the last newline is a torn line
@@ -368,7 +191,7 @@ def classify_clips(model, model_labels, todo, wavs, journal, done, own_labels=Fa
         with open(wavs[fname], "rb", buffering=0) as f:  # one read of the whole file: no buffer layer
             data = f.read()
         try:
-            samples, plain = read_clip(data, wavs[fname], model.clip_samples)
+            samples, plain = runtime.read_clip(data, wavs[fname], model.clip_samples)
         except audio.WavError as e:  # predicted as an all-zero clip, as make_submission.py does
             samples, plain = silence, False
             unreadable.append(str(e))
@@ -429,9 +252,9 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    labels_path = args.labels or default_labels_path(args.model)
-    model = load_model(args.model, args.num_threads)
-    model_labels = read_model_labels(labels_path, model.num_classes)
+    labels_path = args.labels or runtime.default_labels_path(args.model)
+    model = runtime.load_model(args.model, args.num_threads)
+    model_labels = runtime.read_model_labels(labels_path, model.num_classes)
     wavs = list_test_wavs(args.test_data)
     own_labels = writes_own_labels(model_labels, args.model_labels)
     cli.check_outputs([args.submission_fn], [args.model, labels_path, *wavs.values()], args.overwrite)

@@ -1,7 +1,7 @@
 """openWakeWord's pretrained speech embeddings as a front end, and a small head on them for your keywords.
 
 A library (nothing runs at import; no command line) of custom_keywords.py `--front_end openwakeword`,
-stream_models.py, make_submission_on_rpi.py and benchmarks/custom_keywords.py:
+stream_models.py, runtime.py (make_submission_on_rpi.py) and benchmarks/custom_keywords.py:
 
     from kws.models import oww_embeddings as oww
     if not oww.available():
@@ -17,7 +17,7 @@ stream_models.py, make_submission_on_rpi.py and benchmarks/custom_keywords.py:
 Reads two files inside the installed wheel `pyopen-wakeword` (PyPI, `pip install pyopen-wakeword`):
 `pyopen_wakeword/models/melspectrogram.tflite` and `embedding_model.tflite` (openWakeWord's feature
 models; `licence_note()` says what is known of their licence). They run in the TFLite runtime of
-make_submission_on_rpi.py (ai-edge-litert), not in the wheel's own ctypes loader, so neither the
+runtime.py (ai-edge-litert), not in the wheel's own ctypes loader, so neither the
 wheel's Python code nor its bundled libtensorflowlite_c.so is executed; its wake word models
 (alexa, hey_jarvis, ...: CC BY-NC-SA 4.0 upstream) are never opened. A head's files never hold the
 feature models: they are read from the wheel where the head runs.
@@ -39,7 +39,8 @@ block), with dropout, and a softmax over the caller's labels instead of openWake
 TFLite themselves, are ~99% of a hop's cost) with `N_labels.txt` and the marker `N_embeddings.json`
 ({"front_end": "openwakeword", "window_embeddings", "clip_samples", "hop_samples", "feature_models",
 "package"}),
-by which stream_models.py and make_submission_on_rpi.py know that it runs on these embeddings.
+by which runtime.py (`is_embedding_head`; the file names are runtime.py's too), stream_models.py and
+make_submission_on_rpi.py know that it runs on these embeddings.
 """
 
 import importlib.util
@@ -53,6 +54,7 @@ from kws.data import audio
 from kws import cli
 from kws.data import corpus
 from kws.data import labels as label_sets
+from kws.export import runtime
 
 SAMPLE_RATE = audio.SAMPLE_RATE
 MEL_FRAME_SAMPLES = 512  # measured: the mel model gives (n - 512) // 160 + 1 frames for n samples
@@ -71,7 +73,6 @@ PACKAGE = "pyopen_wakeword"
 INSTALL_HINT = ("openWakeWord embeddings need the PyPI wheel pyopen-wakeword (numpy only, 7 MB, "
                 "openWakeWord's feature models inside; see licence_note()): pip install pyopen-wakeword")
 FRONT_END = "openwakeword"  # the marker's "front_end"
-MARKER_SUFFIX = "_embeddings.json"  # beside a head N.tflite: N_embeddings.json
 
 
 def models_dir():
@@ -86,11 +87,6 @@ def models_dir():
 def available():
     """True when pyopen-wakeword's two feature models are installed (a TFLite runtime is a requirement)."""
     return models_dir() is not None
-
-
-def _interpreter_class():
-    from kws.export import make_submission_on_rpi as rpi  # the Pi path's runtime: ai-edge-litert, tflite-runtime or TensorFlow
-    return rpi.load_interpreter_class()
 
 
 def licence_note():
@@ -155,7 +151,7 @@ class EmbeddingFrontEnd:
         folder = models_dir()
         if folder is None:
             raise RuntimeError(INSTALL_HINT)
-        interpreter = _interpreter_class()
+        interpreter = runtime.load_interpreter_class()
         self.mel_model = interpreter(os.path.join(folder, FEATURE_MODELS[0]), num_threads=num_threads)
         self.embedding_model = interpreter(os.path.join(folder, FEATURE_MODELS[1]), num_threads=num_threads)
         # _run allocates only when a shape changes; the mel model's first call (below) always does
@@ -377,16 +373,6 @@ class EmbeddingStream:
 # ---------------------------------------------------------------------------------------------------
 # A head's files: N.tflite, N_labels.txt, N_embeddings.json
 
-def marker_path(model_path):
-    """N_embeddings.json beside N.tflite."""
-    return os.path.splitext(model_path)[0] + MARKER_SUFFIX
-
-
-def is_head(model_path):
-    """True for a .tflite with the marker of `export_head` beside it: a head on these embeddings."""
-    return os.path.isfile(marker_path(model_path))
-
-
 def export_head(head, model_labels, stem, clip_samples=None):
     """Writes stem.tflite (float32 [1, window_embeddings, 96] -> [1, classes]), stem_labels.txt and the
     marker stem_embeddings.json (with `clip_samples`, the length of the clips it was trained on; default
@@ -405,7 +391,8 @@ def export_head(head, model_labels, stem, clip_samples=None):
     # frozen first (as freeze_graph.py does): live resource-variable reads run uninitialised in TFLite
     frozen = convert_variables_to_constants_v2(probabilities.get_concrete_function())
     flatbuffer = stream_export.tflite_converter(frozen).convert()
-    paths = {"model": f"{stem}.tflite", "labels": f"{stem}_labels.txt", "marker": stem + MARKER_SUFFIX}
+    names = runtime.export_paths(stem)
+    paths = {"model": names["tflite"], "labels": names["labels"], "marker": runtime.head_marker_path(names["tflite"])}
     cli.write_bytes(paths["model"], flatbuffer)
     cli.write_text(paths["labels"], "".join(f"{label}\n" for label in model_labels))
     cli.write_text(paths["marker"], json.dumps({"front_end": FRONT_END, "window_embeddings": window,
@@ -418,7 +405,7 @@ def export_head(head, model_labels, stem, clip_samples=None):
 
 def read_marker(model_path):
     """The checked marker of a head; an error names the file and what is wrong."""
-    path = marker_path(model_path)
+    path = runtime.head_marker_path(model_path)
     try:
         with open(path, encoding="utf-8") as f:
             marker = json.load(f)
@@ -433,7 +420,7 @@ def read_marker(model_path):
 
 def load_head(model_path, num_threads=1):
     """The head .tflite as a function: float32 [1, window, 96] -> probabilities [classes] (a TFLite runtime)."""
-    interpreter = _interpreter_class()(model_path=model_path, num_threads=num_threads)
+    interpreter = runtime.load_interpreter_class()(model_path=model_path, num_threads=num_threads)
     interpreter.allocate_tensors()
 
     def head_function(x):

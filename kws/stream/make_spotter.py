@@ -70,8 +70,7 @@ import numpy as np
 from kws.data import audio
 from kws import cli
 from kws.data import labels as label_sets
-from kws.export import make_submission_on_rpi as rpi
-from kws.models import oww_embeddings as oww
+from kws.export import runtime
 from kws.stream import score_streaming
 from kws.stream import stream_models
 from kws.stream import streaming
@@ -123,20 +122,20 @@ def copy_model(model_path, folder):
     if not model_path.endswith(".tflite") or not os.path.isfile(model_path):
         raise cli.UserError(f"--model {model_path}: expected an existing .tflite of freeze_graph.py "
                             "(N_int8.tflite)")
-    int8 = os.path.splitext(model_path)[0].endswith("_int8")
-    name = f"{PREFIX}{'_int8' if int8 else ''}.tflite"
-    copies = {model_path: name, rpi.default_labels_path(model_path): f"{PREFIX}_labels.txt"}
-    if oww.is_head(model_path):  # a head on openWakeWord's embeddings: its marker says so
-        copies[oww.marker_path(model_path)] = os.path.basename(oww.marker_path(os.path.join(folder, name)))
-    streaming_files = stream_models.streaming_files(model_path)
+    ours = runtime.export_paths(PREFIX)  # bare file names: the prefix has no folder
+    name = ours["int8" if runtime.is_int8(model_path) else "tflite"]
+    copies = {model_path: name, runtime.default_labels_path(model_path): ours["labels"]}
+    if runtime.is_embedding_head(model_path):  # a head on openWakeWord's embeddings: its marker says so
+        copies[runtime.head_marker_path(model_path)] = runtime.head_marker_path(name)
+    streaming_files = runtime.streaming_files(model_path)
     if os.path.isfile(streaming_files["spec"]):
-        ours = stream_models.streaming_files(os.path.join(folder, name))
-        copies.update({streaming_files[kind]: os.path.basename(ours[kind]) for kind in streaming_files})
+        ours_streaming = runtime.streaming_files(name)
+        copies.update({streaming_files[kind]: ours_streaming[kind] for kind in streaming_files})
     for source, target in copies.items():
         if not os.path.isfile(source):
             raise cli.UserError(f"{source}: not found beside --model (freeze_graph.py writes it)")
         shutil.copyfile(source, os.path.join(folder, target))
-    return name, f"{PREFIX}_labels.txt"
+    return name, ours["labels"]
 
 
 FA_FIGURES = ("false_alarms", "hours", "keyword_free_hours", "false_alarms_per_hour", "interval",
@@ -300,7 +299,7 @@ def parse_args(argv):
         parser.error(f"--default_target {args.default_target:g} is not one of --targets")
     if args.out is None:
         args.out = (os.path.join(args.run_dir, PREFIX) if args.run_dir else
-                    os.path.splitext(args.model)[0].removesuffix("_int8") + f"_{PREFIX}")
+                    runtime.export_prefix(args.model) + f"_{PREFIX}")
     return args
 
 

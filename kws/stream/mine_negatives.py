@@ -29,17 +29,15 @@ written per label.
 """
 
 import argparse
-import contextlib
 import csv
-import io
 import os
-
 
 from kws.data import audio
 from kws import cli
 from kws.data import corpus
 from kws.data import labels as label_sets
-from kws.stream import spot_keywords
+from kws.stream import stream_models
+from kws.stream import streaming
 
 
 def read_words(path):
@@ -89,6 +87,23 @@ def write_clips(stream, windows, out_dir, window_samples=audio.CLIP_SAMPLES):
     return counts
 
 
+def spot_stream(model, wav, detections_csv, threshold):
+    """spot_keywords.py's rule at `threshold` (its defaults, or a spotter folder's rule) over the WAV, the
+    detections written to `detections_csv` (spot_keywords.py's CSV); stream_models.spot_with_rule's stats."""
+    model_path, labels_path, rule = stream_models.resolve_rule(model, given={"threshold": threshold})
+    stream_model = stream_models.load_stream_model(model_path, stream_models.hop_samples_of(rule),
+                                                   labels_path=labels_path)
+    writer = stream_models.DetectionWriter(detections_csv)
+    try:
+        with open(wav, "rb") as stream:
+            spotted = stream_models.spot_with_rule(stream_model, rule, streaming.wav_blocks(stream, wav), writer)
+    finally:
+        writer.close()
+    if spotted["interrupted"]:
+        raise KeyboardInterrupt  # the detections so far are in detections_csv: cli.run exits with 130
+    return spotted
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="model in any format spot_keywords.py runs")
@@ -117,9 +132,7 @@ def main(argv=None):
     words = read_words(words_csv)
     os.makedirs(args.out, exist_ok=True)
     detections_csv = os.path.join(args.out, "detections.csv")
-    with contextlib.redirect_stderr(io.StringIO()):
-        spotted = spot_keywords.main(["--model", args.model, "--input", wav, "--out", detections_csv, "--overwrite",
-                                      "--threshold", str(args.threshold)])
+    spotted = spot_stream(args.model, wav, detections_csv, args.threshold)
     window_samples = spotted["window_samples"]  # the model's clip length: the clips it is to be trained on
     window_s = window_samples / audio.SAMPLE_RATE
     with open(detections_csv, newline="", encoding="utf-8") as f:

@@ -58,24 +58,17 @@ user error prints `error: ...` and exits with 2.
 """
 
 import argparse
-import csv
-import json
 import logging
 import os
 import sys
-import time
 
-from kws.data import audio
 from kws import cli
-from kws.export import make_submission_on_rpi as rpi
+from kws.data import audio
+from kws.export import runtime
 from kws.stream import stream_models
 from kws.stream import streaming
 
 log = logging.getLogger(__name__)
-
-# The rule of a model that is not a spotter folder (a spotter folder brings its own, calibrated)
-DEFAULTS = {"hop_ms": 100.0, "smooth_ms": 500.0, "threshold": 0.7, "refractory_ms": 1000.0, "min_hops": 1}
-
 
 def open_input(args):
     """Blocks of float32 16 kHz samples of `--input` (see the module docstring)."""
@@ -85,75 +78,11 @@ def open_input(args):
             return streaming.wav_blocks(stream, "<standard input>")
         return streaming.pcm_blocks(stream, args.sample_rate, args.channels)
     if not os.path.isfile(args.input):
-        raise rpi.InputError(f"{args.input}: no such input file")
+        raise runtime.InputError(f"{args.input}: no such input file")
     stream = open(args.input, "rb")  # noqa: SIM115  (read lazily by the generator, closed at exit)
     if args.raw:
         return streaming.pcm_blocks(stream, args.sample_rate, args.channels)
     return streaming.wav_blocks(stream, args.input)
-
-
-class DetectionWriter:
-    """CSV or JSON-lines rows, each flushed at once, to `--out` (and echoed to standard output)."""
-
-    def __init__(self, path, as_json, echo):
-        self.file = sys.stdout if path in (None, "-") else open(path, "w", encoding="utf-8", newline="")
-        self.echo = echo and self.file is not sys.stdout
-        self.as_json = as_json
-        self.count = 0
-        if not as_json:
-            self._write("time_s,label,score\n")
-
-    def _write(self, line):
-        self.file.write(line)
-        self.file.flush()
-        if self.echo:
-            try:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-            except BrokenPipeError:  # the reader of the echo went away (`| head`): keep writing the file
-                self.echo = False
-                sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (Python flushes stdout at exit)
-
-    def add(self, time_s, label, score):
-        if self.as_json:
-            line = json.dumps({"time_s": round(time_s, 3), "label": label, "score": round(score, 4)}) + "\n"
-        else:
-            line = f"{time_s:.3f},{_csv_field(label)},{score:.4f}\n"
-        self._write(line)
-        self.count += 1
-
-    def close(self):
-        if self.file is not sys.stdout:
-            self.file.close()
-
-
-def _csv_field(text):
-    if any(c in text for c in ',"\n'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
-def spot(blocks, model, detector, writer, hop_samples, tail_samples):
-    """Runs the stream; returns {"hops", "audio_s", "model_s", "model_cpu_s", "total_s", "interrupted"}
-    (also after a Ctrl-C): model_s is wall time inside the model, model_cpu_s the CPU time of this thread there."""
-    stats = {"hops": 0, "audio_s": 0.0, "model_s": 0.0, "model_cpu_s": 0.0, "total_s": 0.0, "interrupted": False}
-    started = time.perf_counter()
-    try:
-        for hop in streaming.hops(blocks, hop_samples, tail_samples):
-            before, before_cpu = time.perf_counter(), time.thread_time()
-            probs = model.stream.push(hop)
-            stats["model_s"] += time.perf_counter() - before
-            stats["model_cpu_s"] += time.thread_time() - before_cpu  # what other processes' load does not inflate
-            stats["hops"] += 1
-            time_s = stats["hops"] * hop_samples / audio.SAMPLE_RATE
-            found = detector.update(time_s, probs)
-            if found:
-                writer.add(time_s, *found)
-    except KeyboardInterrupt:
-        stats["interrupted"] = True
-    stats["total_s"] = time.perf_counter() - started
-    stats["audio_s"] = stats["hops"] * hop_samples / audio.SAMPLE_RATE
-    return stats
 
 
 def report(stats, model, writer, hop_ms, live):
@@ -178,11 +107,12 @@ def pi3_estimate(model, hop_ms):
     if pi3_ms is None:
         return []
     return [f"Raspberry Pi 3 estimate: {pi3_ms:.2f} ms per hop, real-time factor {pi3_ms / hop_ms:.3f} "
-            f"({hop_ms / pi3_ms:.0f}x headroom) -- an estimate from multiply-adds (benchmark_model.PI3_ASSUMPTION), "
+            f"({hop_ms / pi3_ms:.0f}x headroom) -- an estimate from multiply-adds (runtime.PI3_ASSUMPTION), "
             "not a measurement"]
 
 
 def parse_args(argv):
+    defaults = stream_models.DEFAULT_RULE
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True,
                         help="spotter folder of make_spotter.py, run folder, .keras, frozen .pb or .tflite "
@@ -199,21 +129,21 @@ def parse_args(argv):
     parser.add_argument("--raw", action="store_true", help="read --input as raw 16-bit PCM even if it looks like a WAV")
     parser.add_argument("--hop_ms", type=float, default=None,
                         help="time between classifications in ms (default: the spotter's, else "
-                             f"{DEFAULTS['hop_ms']:g}; "
+                             f"{defaults['hop_ms']:g}; "
                              "a multiple of the model's frame step for the split model)")
     parser.add_argument("--smooth_ms", type=float, default=None,
                         help=f"probabilities are averaged over this many ms of hops (default: the spotter's, else "
-                             f"{DEFAULTS['smooth_ms']:g})")
+                             f"{defaults['smooth_ms']:g})")
     parser.add_argument("--threshold", type=float, default=None,
                         help="averaged score every keyword needs (default: the spotter's per-keyword thresholds, "
-                             f"else {DEFAULTS['threshold']:g}); 0 writes every hop's top label "
+                             f"else {defaults['threshold']:g}); 0 writes every hop's top label "
                              "(a score trace for score_streaming.py)")
     parser.add_argument("--min_hops", type=int, default=None,
                         help="consecutive hops a keyword must stay on top at or above its threshold (default: the "
-                             f"spotter's, else {DEFAULTS['min_hops']})")
+                             f"spotter's, else {defaults['min_hops']})")
     parser.add_argument("--refractory_ms", type=float, default=None,
                         help=f"no detection for this long after one, in ms (default: the spotter's, else "
-                             f"{DEFAULTS['refractory_ms']:g})")
+                             f"{defaults['refractory_ms']:g})")
     parser.add_argument("--target_fa_per_hour", type=float, default=None,
                         help="a spotter folder only: use its thresholds for this false-alarm rate (default: its "
                              "default target)")
@@ -235,31 +165,10 @@ def parse_args(argv):
 
 
 def resolve_rule(args):
-    """(model path, labels path or None, rule {hop_ms, smooth_ms, min_hops, refractory_ms, thresholds,
-    source}): a spotter folder's rule with the flags given on top of it, or the flags over DEFAULTS."""
-    if stream_models.is_spotter(args.model):
-        spotter = stream_models.read_spotter(args.model)
-        rule = {key: spotter[key] for key in stream_models.SPOTTER_RULE_KEYS}
-        target, rule["thresholds"] = stream_models.spotter_thresholds(spotter, args.target_fa_per_hour)
-        rule["source"] = f"{stream_models.SPOTTER_FILE} at {target:g} false alarms per hour"
-        model_path, labels_path = spotter["model_path"], args.labels or spotter["labels_path"]
-    else:
-        if args.target_fa_per_hour is not None:
-            raise cli.UserError(f"--target_fa_per_hour: {args.model} is not a spotter folder (no "
-                                f"{stream_models.SPOTTER_FILE}; make_spotter.py writes one)")
-        rule = {**DEFAULTS, "source": "defaults"}
-        rule["thresholds"] = rule.pop("threshold")
-        model_path, labels_path = args.model, args.labels
-    given = [key for key in (*stream_models.SPOTTER_RULE_KEYS, "threshold") if getattr(args, key) is not None]
-    for key in given:
-        rule["thresholds" if key == "threshold" else key] = getattr(args, key)
-    if given:
-        rule["source"] += " and --" + ", --".join(given)
-    hop_samples = rule["hop_ms"] * audio.SAMPLE_RATE / 1000
-    if rule["hop_ms"] <= 0 or hop_samples != int(hop_samples):
-        raise cli.UserError(f"--hop_ms must be a positive whole number of samples at {audio.SAMPLE_RATE} Hz, "
-                            f"got {rule['hop_ms']}")
-    return model_path, labels_path, rule
+    """(model path, labels path or None, rule): stream_models.resolve_rule of the flags."""
+    return stream_models.resolve_rule(args.model, args.labels, args.target_fa_per_hour,
+                                      {key: getattr(args, key) for key in (*stream_models.SPOTTER_RULE_KEYS,
+                                                                           "threshold")})
 
 
 def rule_line(rule):
@@ -274,20 +183,16 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     model_path, labels_path, rule = resolve_rule(args)
-    hop_samples = round(rule["hop_ms"] * audio.SAMPLE_RATE / 1000)
     if args.out:
         cli.check_outputs([args.out], [args.input, args.model, model_path, labels_path], args.overwrite)
-    model = stream_models.load_stream_model(model_path, hop_samples, args.num_threads, labels_path,
-                                            args.full_window)
+    model = stream_models.load_stream_model(model_path, stream_models.hop_samples_of(rule), args.num_threads,
+                                            labels_path, args.full_window)
     blocks = open_input(args)
-    detector = streaming.Detector(model.labels, max(1, round(rule["smooth_ms"] / rule["hop_ms"])),
-                                  rule["thresholds"], rule["refractory_ms"] / 1000, rule["min_hops"])
-    writer = DetectionWriter(args.out, args.json, echo=args.input == "-")
+    writer = stream_models.DetectionWriter(args.out, args.json, echo=args.input == "-")
     try:
-        stats = spot(blocks, model, detector, writer, hop_samples, stream_models.tail_samples(model, args.tail_ms))
+        stats = stream_models.spot_with_rule(model, rule, blocks, writer, args.tail_ms)
     finally:
         writer.close()
-    stats["trace"], stats["rule"], stats["window_samples"] = detector.trace, rule, model.stream.window_samples
     print("\n".join([rule_line(rule)] + report(stats, model, writer, rule["hop_ms"], live=args.input == "-")),
           file=sys.stderr)
     if stats["interrupted"]:

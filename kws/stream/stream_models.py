@@ -7,7 +7,7 @@ The window is the model's clip length (`stream.window_samples`: the TFLite input
 graph's decoded_sample_data [S, 1], the Keras model's input, the streaming spec's `window_samples`).
 
 Formats (`load_stream_model(path, ...)`):
-- `.tflite` (float or int8): numpy and a TFLite runtime only (make_submission_on_rpi.py's loader).
+- `.tflite` (float or int8): numpy and a TFLite runtime only (runtime.py's loader, as in make_submission_on_rpi.py).
   When freeze_graph.py `--streaming` left `N_streaming.json` beside `N.tflite` / `N_int8.tflite`,
   the hop runs the feature front end `N_features.tflite` on the new frames and the classifier
   `N_classifier.tflite` / `N_classifier_int8.tflite` on the feature window (streaming.FeatureStream);
@@ -27,27 +27,30 @@ checks it and returns its rule, with the model's and labels' paths inside the fo
 `spotter_thresholds` picks the thresholds of a false-alarm target.
 
 `StreamModel.macs_per_hop` and `.quantized` give the multiply-adds a hop costs (front end of the
-new frames + classifier, or the whole model) for benchmark_model.py's Raspberry Pi 3 estimate
+new frames + classifier, or the whole model) for runtime.py's Raspberry Pi 3 estimate
 (`pi3_hop_ms`); None where they are not known (Keras, .pb).
 """
 
 import dataclasses
 import json
 import os
+import sys
+import time
 
 import numpy as np
 
 from kws.data import audio
-from kws.export import benchmark_model
+from kws import cli
 from kws.data import labels as label_sets
-from kws.export import make_submission_on_rpi as rpi
 from kws.models import oww_embeddings as oww
+from kws.export import runtime
 from kws.stream import streaming
 
-STREAMING_SUFFIX = "_streaming.json"
 SPOTTER_FILE = "spotter.json"  # in a spotter folder of make_spotter.py
 SPOTTER_FORMAT = 1
 SPOTTER_RULE_KEYS = ("hop_ms", "smooth_ms", "min_hops", "refractory_ms")
+# The rule of a model that is not a spotter folder (a spotter folder brings its own, calibrated)
+DEFAULT_RULE = {"hop_ms": 100.0, "smooth_ms": 500.0, "threshold": 0.7, "refractory_ms": 1000.0, "min_hops": 1}
 
 
 @dataclasses.dataclass
@@ -59,12 +62,10 @@ class StreamModel:
     quantized: bool = False
 
     def pi3_hop_ms(self):
-        """Raspberry Pi 3 estimate of one hop in ms (benchmark_model.PI3_ASSUMPTION), or None."""
+        """Raspberry Pi 3 estimate of one hop in ms (runtime.PI3_ASSUMPTION), or None."""
         if self.macs_per_hop is None:
             return None
-        rate = benchmark_model.PI3_FLOAT_MACS_PER_S
-        return 1e3 * (self.macs_per_hop["float"] / rate
-                      + self.macs_per_hop["int8"] / (rate * benchmark_model.PI3_INT8_SPEEDUP))
+        return runtime.pi3_ms(self.macs_per_hop["float"], self.macs_per_hop["int8"])
 
 
 class TfliteFunction:
@@ -73,15 +74,15 @@ class TfliteFunction:
 
     def __init__(self, path, num_threads):
         if not os.path.isfile(path):
-            raise rpi.InputError(f"{path}: no such model file (freeze_graph.py --streaming writes it)")
+            raise runtime.InputError(f"{path}: no such model file (freeze_graph.py --streaming writes it)")
         try:
-            self.interpreter = rpi.load_interpreter_class()(model_path=path, num_threads=num_threads)
+            self.interpreter = runtime.load_interpreter_class()(model_path=path, num_threads=num_threads)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            raise rpi.InputError(f"{path}: the TFLite runtime cannot load it ({e})") from e
+            raise runtime.InputError(f"{path}: the TFLite runtime cannot load it ({e})") from e
         inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1 or inputs[0]["dtype"] != np.float32:
-            raise rpi.InputError(f"{path}: expected one float32 input and one output")
+            raise runtime.InputError(f"{path}: expected one float32 input and one output")
         self.path, self.input_index, self.output_index = path, inputs[0]["index"], outputs[0]["index"]
         self.input_shape = tuple(int(d) for d in inputs[0]["shape"])
 
@@ -103,27 +104,18 @@ def tail_samples(stream_model, tail_ms=None):
     return round(tail_ms * audio.SAMPLE_RATE / 1000)
 
 
-def streaming_files(model_path):
-    """{"spec", "front_end", "classifier"} paths of the streaming export of `N.tflite` / `N_int8.tflite`."""
-    stem = os.path.splitext(model_path)[0]
-    int8 = stem.endswith("_int8")
-    stem = stem.removesuffix("_int8")
-    return {"spec": stem + STREAMING_SUFFIX, "front_end": f"{stem}_features.tflite",
-            "classifier": f"{stem}_classifier{'_int8' if int8 else ''}.tflite"}
-
-
 def read_spec(path):
     """The streaming spec JSON of freeze_graph.py --streaming, checked."""
     try:
         with open(path, encoding="utf-8") as f:
             spec = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
-        raise rpi.InputError(f"{path}: cannot read the streaming spec ({e})") from e
+        raise runtime.InputError(f"{path}: cannot read the streaming spec ({e})") from e
     needed = ("window_samples", "frame_length_samples", "frame_step_samples", "frames", "bins",
               "front_end_macs_per_frame", "classifier_macs")
     missing = [key for key in needed if not isinstance(spec.get(key), int)]
     if missing:
-        raise rpi.InputError(f"{path}: not a streaming spec of freeze_graph.py (no integer {', '.join(missing)})")
+        raise runtime.InputError(f"{path}: not a streaming spec of freeze_graph.py (no integer {', '.join(missing)})")
     return spec
 
 
@@ -141,36 +133,36 @@ def _embedding_head(path, num_threads, labels_path):
         front_end = oww.EmbeddingFrontEnd(num_threads)
         head = oww.load_head(path, num_threads)
     except (ValueError, RuntimeError) as e:
-        raise rpi.InputError(f"{path}: {e}") from e
-    model_labels = rpi.read_model_labels(labels_path or rpi.default_labels_path(path), head.num_classes)
+        raise runtime.InputError(f"{path}: {e}") from e
+    model_labels = runtime.read_model_labels(labels_path or runtime.default_labels_path(path), head.num_classes)
     return StreamModel(model_labels, oww.EmbeddingStream(front_end, head, marker["clip_samples"]),
                        f"openWakeWord mel + embedding models on new frames + {os.path.basename(path)}")
 
 
 def _tflite(path, hop_samples, num_threads, labels_path, full_window):
-    if oww.is_head(path):
+    if runtime.is_embedding_head(path):
         return _embedding_head(path, num_threads, labels_path)
-    files = streaming_files(path)
-    quantized = files["classifier"].endswith("_int8.tflite")
+    files = runtime.streaming_files(path)
+    quantized = runtime.is_int8(files["classifier"])
     if not full_window and os.path.isfile(files["spec"]):
         spec = read_spec(files["spec"])
         front_end, classifier = TfliteFunction(files["front_end"], num_threads), \
             TfliteFunction(files["classifier"], num_threads)
         stream = streaming.FeatureStream(front_end, lambda f: classifier(f[None])[0], spec, hop_samples)
-        model_labels = rpi.read_model_labels(labels_path or rpi.default_labels_path(path),
+        model_labels = runtime.read_model_labels(labels_path or runtime.default_labels_path(path),
                                              classifier.interpreter.get_output_details()[0]["shape"][-1])
         return StreamModel(model_labels, stream, f"{os.path.basename(files['front_end'])} on new frames + "
                                                  f"{os.path.basename(files['classifier'])}",
                            _hop_macs(spec, hop_samples, quantized), quantized)
-    whole = rpi.TfliteModel(path, num_threads)
-    model_labels = rpi.read_model_labels(labels_path or rpi.default_labels_path(path), whole.num_classes)
+    whole = runtime.TfliteModel(path, num_threads)
+    model_labels = runtime.read_model_labels(labels_path or runtime.default_labels_path(path), whole.num_classes)
     try:
         with open(path, "rb") as f:
-            stats = benchmark_model.tflite_graph_stats(f.read())
+            stats = runtime.tflite_graph_stats(f.read())
         kind = "int8" if stats["quantized"] else "float"
         macs, quantized = {"float": 0, "int8": 0, kind: stats["macs"]}, stats["quantized"]
-    except rpi.InputError:  # tflite-runtime has no flatbuffer schema to count with
-        macs, quantized = None, path.endswith("_int8.tflite")
+    except runtime.InputError:  # tflite-runtime has no flatbuffer schema to count with
+        macs, quantized = None, runtime.is_int8(path)
     return StreamModel(model_labels, streaming.WindowStream(lambda w: whole.predict(w, None, False)[0],
                                                             whole.clip_samples),
                        f"{os.path.basename(path)} on the whole window", macs, quantized)
@@ -180,7 +172,7 @@ def _keras_labels(path, labels_path):
     """A run folder's labels, or those beside a .keras file (or --labels)."""
     candidate = labels_path or os.path.join(path if os.path.isdir(path) else os.path.dirname(path) or ".", "labels.txt")
     if not os.path.isfile(candidate):
-        raise rpi.InputError(f"{candidate}: labels file not found (a .keras file needs labels.txt beside it, "
+        raise runtime.InputError(f"{candidate}: labels file not found (a .keras file needs labels.txt beside it, "
                              "or pass --labels)")
     return label_sets.read_labels(candidate)
 
@@ -198,7 +190,7 @@ def _keras(path, hop_samples, labels_path, full_window):
         keras_model = keras.models.load_model(path, compile=False)
     model_labels = _keras_labels(path, labels_path)
     if keras_model.output_shape[-1] != len(model_labels):
-        raise rpi.InputError(f"{path}: the model has {keras_model.output_shape[-1]} outputs but its labels "
+        raise runtime.InputError(f"{path}: the model has {keras_model.output_shape[-1]} outputs but its labels "
                              f"file lists {len(model_labels)}")
     split = None if full_window else stream_export.split_model(keras_model)
     if split is None:
@@ -227,9 +219,9 @@ def read_spotter(folder):
         with open(path, encoding="utf-8") as f:
             spotter = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
-        raise rpi.InputError(f"{path}: cannot read the spotter ({e})") from e
+        raise runtime.InputError(f"{path}: cannot read the spotter ({e})") from e
     if not isinstance(spotter, dict) or spotter.get("format") != SPOTTER_FORMAT:
-        raise rpi.InputError(f"{path}: not a spotter of make_spotter.py (format {SPOTTER_FORMAT})")
+        raise runtime.InputError(f"{path}: not a spotter of make_spotter.py (format {SPOTTER_FORMAT})")
     problems = [key for key in (*SPOTTER_RULE_KEYS, "default_target_fa_per_hour")
                 if not isinstance(spotter.get(key), (int, float))]
     thresholds = spotter.get("thresholds")
@@ -243,7 +235,7 @@ def read_spotter(folder):
         else:
             spotter[f"{key}_path"] = os.path.join(folder, name)
     if problems:
-        raise rpi.InputError(f"{path}: missing or malformed {', '.join(problems)} (make_spotter.py writes it)")
+        raise runtime.InputError(f"{path}: missing or malformed {', '.join(problems)} (make_spotter.py writes it)")
     return spotter
 
 
@@ -253,7 +245,7 @@ def spotter_thresholds(spotter, fa_per_hour=None):
     thresholds = spotter["thresholds"].get(target_key(target))
     if thresholds is None:
         available = ", ".join(sorted(spotter["thresholds"], key=float))
-        raise rpi.InputError(f"the spotter has no thresholds for {target:g} false alarms per hour; its targets: "
+        raise runtime.InputError(f"the spotter has no thresholds for {target:g} false alarms per hour; its targets: "
                              f"{available} (make_spotter.py --targets calibrates others)")
     return float(target), thresholds
 
@@ -266,14 +258,127 @@ def load_stream_model(path, hop_samples, num_threads=1, labels_path=None, full_w
                                  labels_path or spotter["labels_path"], full_window)
     if os.path.isdir(path) or path.endswith(".keras"):
         if not os.path.exists(path):
-            raise rpi.InputError(f"{path}: no such model file")
+            raise runtime.InputError(f"{path}: no such model file")
         return _keras(path, hop_samples, labels_path, full_window)
     if path.endswith(".tflite"):
         if not os.path.isfile(path):
-            raise rpi.InputError(f"{path}: no such model file")
+            raise runtime.InputError(f"{path}: no such model file")
         return _tflite(path, hop_samples, num_threads, labels_path, full_window)
-    whole = rpi.load_model(path, num_threads)  # .pb, or a clear error for anything else
-    model_labels = rpi.read_model_labels(labels_path or rpi.default_labels_path(path), whole.num_classes)
+    whole = runtime.load_model(path, num_threads)  # .pb, or a clear error for anything else
+    model_labels = runtime.read_model_labels(labels_path or runtime.default_labels_path(path), whole.num_classes)
     return StreamModel(model_labels, streaming.WindowStream(lambda w: whole.predict(w, None, False)[0],
                                                             whole.clip_samples),
                        f"{os.path.basename(path)} (frozen graph) on the whole window")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Spotting: the rule, the loop over a stream's hops, the detections written as found
+
+def resolve_rule(model, labels=None, target_fa_per_hour=None, given=None):
+    """(model path, labels path or None, rule {hop_ms, smooth_ms, min_hops, refractory_ms, thresholds,
+    source}): a spotter folder's rule (at `target_fa_per_hour`, default its default target) or DEFAULT_RULE,
+    with `given` {setting: value} on top of it (the flags given: SPOTTER_RULE_KEYS and "threshold")."""
+    given = {key: value for key, value in (given or {}).items() if value is not None}
+    if is_spotter(model):
+        spotter = read_spotter(model)
+        rule = {key: spotter[key] for key in SPOTTER_RULE_KEYS}
+        target, rule["thresholds"] = spotter_thresholds(spotter, target_fa_per_hour)
+        rule["source"] = f"{SPOTTER_FILE} at {target:g} false alarms per hour"
+        model_path, labels_path = spotter["model_path"], labels or spotter["labels_path"]
+    else:
+        if target_fa_per_hour is not None:
+            raise cli.UserError(f"--target_fa_per_hour: {model} is not a spotter folder (no "
+                                f"{SPOTTER_FILE}; make_spotter.py writes one)")
+        rule = {**DEFAULT_RULE, "source": "defaults"}
+        rule["thresholds"] = rule.pop("threshold")
+        model_path, labels_path = model, labels
+    for key in (*SPOTTER_RULE_KEYS, "threshold"):
+        if key in given:
+            rule["thresholds" if key == "threshold" else key] = given[key]
+    if given:
+        rule["source"] += " and --" + ", --".join(key for key in (*SPOTTER_RULE_KEYS, "threshold") if key in given)
+    hop_samples = rule["hop_ms"] * audio.SAMPLE_RATE / 1000
+    if rule["hop_ms"] <= 0 or hop_samples != int(hop_samples):
+        raise cli.UserError(f"--hop_ms must be a positive whole number of samples at {audio.SAMPLE_RATE} Hz, "
+                            f"got {rule['hop_ms']}")
+    return model_path, labels_path, rule
+
+
+def hop_samples_of(rule):
+    """Samples per hop of a rule (resolve_rule checked that hop_ms is a whole number of them)."""
+    return round(rule["hop_ms"] * audio.SAMPLE_RATE / 1000)
+
+
+class DetectionWriter:
+    """CSV or JSON-lines rows, each flushed at once, to a file or standard output (`path` None or "-"),
+    echoed to standard output with `echo`."""
+
+    def __init__(self, path, as_json=False, echo=False):
+        self.file = sys.stdout if path in (None, "-") else open(path, "w", encoding="utf-8", newline="")
+        self.echo = echo and self.file is not sys.stdout
+        self.as_json = as_json
+        self.count = 0
+        if not as_json:
+            self._write("time_s,label,score\n")
+
+    def _write(self, line):
+        self.file.write(line)
+        self.file.flush()
+        if self.echo:
+            try:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            except BrokenPipeError:  # the reader of the echo went away (`| head`): keep writing the file
+                self.echo = False
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (Python flushes stdout at exit)
+
+    def add(self, time_s, label, score):
+        if self.as_json:
+            line = json.dumps({"time_s": round(time_s, 3), "label": label, "score": round(score, 4)}) + "\n"
+        else:
+            line = f"{time_s:.3f},{_csv_field(label)},{score:.4f}\n"
+        self._write(line)
+        self.count += 1
+
+    def close(self):
+        if self.file is not sys.stdout:
+            self.file.close()
+
+
+def _csv_field(text):
+    if any(c in text for c in ',"\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def spot(blocks, model, detector, writer, hop_samples, tail_samples):
+    """Runs the stream; returns {"hops", "audio_s", "model_s", "model_cpu_s", "total_s", "interrupted"}
+    (also after a Ctrl-C): model_s is wall time inside the model, model_cpu_s the CPU time of this thread there."""
+    stats = {"hops": 0, "audio_s": 0.0, "model_s": 0.0, "model_cpu_s": 0.0, "total_s": 0.0, "interrupted": False}
+    started = time.perf_counter()
+    try:
+        for hop in streaming.hops(blocks, hop_samples, tail_samples):
+            before, before_cpu = time.perf_counter(), time.thread_time()
+            probs = model.stream.push(hop)
+            stats["model_s"] += time.perf_counter() - before
+            stats["model_cpu_s"] += time.thread_time() - before_cpu  # what other processes' load does not inflate
+            stats["hops"] += 1
+            time_s = stats["hops"] * hop_samples / audio.SAMPLE_RATE
+            found = detector.update(time_s, probs)
+            if found:
+                writer.add(time_s, *found)
+    except KeyboardInterrupt:
+        stats["interrupted"] = True
+    stats["total_s"] = time.perf_counter() - started
+    stats["audio_s"] = stats["hops"] * hop_samples / audio.SAMPLE_RATE
+    return stats
+
+
+def spot_with_rule(model, rule, blocks, writer, tail_ms=None):
+    """`spot` of the blocks with the detector of a rule (resolve_rule), `tail_ms` of silence after them
+    (default: one window); its stats with "trace" (threshold 0: every hop written), "rule" and "window_samples"."""
+    detector = streaming.Detector(model.labels, max(1, round(rule["smooth_ms"] / rule["hop_ms"])),
+                                  rule["thresholds"], rule["refractory_ms"] / 1000, rule["min_hops"])
+    stats = spot(blocks, model, detector, writer, hop_samples_of(rule), tail_samples(model, tail_ms))
+    stats.update(trace=detector.trace, rule=rule, window_samples=model.stream.window_samples)
+    return stats

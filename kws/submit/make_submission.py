@@ -13,9 +13,10 @@ mono, padded or cut at the end to the clip length of the run, its model's input:
 the run's `clip_duration_ms` says otherwise) while the model predicts the current one, so only
 `batch_size x (prefetch + 1)` clips are in memory at a time; a tqdm bar shows progress.
 
-Test-time augmentation (TTA): each flag adds variants of every clip; the model's probabilities
+Test-time augmentation (TTA, tta.py): each flag adds variants of every clip; the model's probabilities
 of the original clip and of all variants are averaged with equal weight.
-  --tta_shift_samples N [N ...]  shift left by N samples (zeros enter at the end; N < 0 shifts right)
+  --tta_shift_samples N [N ...]  shift left by N samples (zeros enter at the end; N < 0 shifts right):
+                                 tta.py's time shift -N (its convention: > 0 later)
   --tta_louder [FACTOR]          multiply by FACTOR (1.2 if given without a value), clipped to [-1, 1]
   --tta_stretch RATE [RATE ...]  librosa.effects.time_stretch of the clip (RATE > 1 is faster),
                                  then padded/cut to the clip length
@@ -56,69 +57,9 @@ from kws import cli
 from kws.data import corpus
 from kws.submit import probs as prob_files
 from kws import runs
+from kws.submit import tta
 
 log = logging.getLogger(__name__)
-
-DEFAULT_LOUDER = 1.2  # the winning entry's "loud" TTA factor
-
-
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    """One TTA version of a clip: kind "original", "shift" (samples), "louder" (factor), "stretch" (rate)."""
-
-    kind: str
-    amount: float = 0.0
-
-    def apply(self, clips):
-        """The variant of one clip [samples] or of a batch [clips, samples] (along the last axis)."""
-        if self.kind == "shift":
-            return shift_clip(clips, int(self.amount))
-        if self.kind == "louder":
-            return np.clip(clips * np.float32(self.amount), -1.0, 1.0)
-        if self.kind == "stretch":
-            return stretch_clip(clips, self.amount)
-        return clips
-
-
-def tta_variants(shift_samples=(), louder=None, stretch_rates=()):
-    """The original clip followed by the requested TTA variants."""
-    variants = [Variant("original")]
-    variants += [Variant("shift", int(n)) for n in shift_samples or ()]
-    if louder is not None:
-        if louder <= 0:
-            raise cli.UserError(f"--tta_louder must be > 0, got {louder}")
-        variants.append(Variant("louder", float(louder)))
-    for rate in stretch_rates or ():
-        if rate <= 0:
-            raise cli.UserError(f"--tta_stretch rates must be > 0, got {rate}")
-        variants.append(Variant("stretch", float(rate)))
-    return variants
-
-
-def shift_clip(clips, shift_samples):
-    """Clips moved left by `shift_samples` (right if negative) along the last axis, zero-padded."""
-    shifted = np.zeros_like(clips)
-    n = clips.shape[-1]
-    if abs(shift_samples) >= n:
-        return shifted
-    if shift_samples >= 0:
-        shifted[..., :n - shift_samples] = clips[..., shift_samples:]
-    else:
-        shifted[..., -shift_samples:] = clips[..., :n + shift_samples]
-    return shifted
-
-
-def stretch_clip(clips, rate):
-    """librosa's phase-vocoder time stretch (RATE > 1: faster) along the last axis, back to its length."""
-    import librosa  # slow to import: only when --tta_stretch is used
-
-    n = clips.shape[-1]
-    stretched = librosa.effects.time_stretch(clips, rate=float(rate))  # every row at once
-    fitted = np.zeros_like(clips)
-    kept = min(n, stretched.shape[-1])
-    fitted[..., :kept] = stretched[..., :kept]  # audio.fit_clip's rule: pad at the end or keep the start
-    return fitted
-
 
 @dataclasses.dataclass
 class Batch:
@@ -168,18 +109,6 @@ class Prediction:
     wait_seconds: float  # time the model sat waiting for clips: > 0 only if reading is the bottleneck
 
 
-def predict_variants(keras_model, x, full_batch):
-    """Mean probabilities over the variants of x [variants, clips, samples].
-
-    A short last batch is zero-padded to `full_batch` clips: one input shape, so the model's
-    compiled function is not traced a second time.
-    """
-    count = x.shape[1]
-    if count < full_batch:
-        x = np.pad(x, ((0, 0), (0, full_batch - count), (0, 0)))
-    return np.mean([np.asarray(keras_model.predict_on_batch(v))[:count] for v in x], axis=0)
-
-
 def predict_folder(keras_model, paths, variants, batch_size=256, read_workers=2, prefetch_batches=4,
                    progress=True):
     """Streams `paths` through the model (each clip fitted to its input length); probabilities averaged
@@ -203,7 +132,7 @@ def predict_folder(keras_model, paths, variants, batch_size=256, read_workers=2,
             computed = time.perf_counter()
             count = batch.x.shape[1]
             full_batch = batch_size if len(paths) > batch_size else count
-            probs[row:row + count] = predict_variants(keras_model, batch.x, full_batch)
+            probs[row:row + count] = tta.predict_variants(keras_model, batch.x, full_batch)
             model_seconds += time.perf_counter() - computed
             row += count
             failures += batch.failures
@@ -252,8 +181,8 @@ def build_parser():
                         help="submission path, e.g. submissions/N.csv; *_all_labels.csv and *_probs.csv go next to it")
     parser.add_argument("--tta_shift_samples", type=int, nargs="+", default=[],
                         help="TTA: shift left by N samples, zero-padded (several values: several variants)")
-    parser.add_argument("--tta_louder", type=float, nargs="?", const=DEFAULT_LOUDER, default=None,
-                        help=f"TTA: multiply by FACTOR, clipped to [-1, 1] (default factor {DEFAULT_LOUDER})")
+    parser.add_argument("--tta_louder", type=float, nargs="?", const=tta.DEFAULT_LOUDER, default=None,
+                        help=f"TTA: multiply by FACTOR, clipped to [-1, 1] (default factor {tta.DEFAULT_LOUDER})")
     parser.add_argument("--tta_stretch", type=float, nargs="+", default=[],
                         help="TTA: librosa time stretch by RATE (> 1 faster), then fit to the clip length")
     parser.add_argument("--batch_size", type=int, default=256, help="clips per model call (default: 256)")
@@ -271,7 +200,8 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    variants = tta_variants(args.tta_shift_samples, args.tta_louder, args.tta_stretch)
+    # the flag shifts left by N: tta.py's time shift -N (its one sign convention: > 0 later)
+    variants = tta.tta_variants([-n for n in args.tta_shift_samples], args.tta_louder, args.tta_stretch)
     out_prefix = cli.out_prefix(args.out)
     runs.check_run_dir(args.run_dir)
     cli.check_outputs(output_paths(out_prefix).values(), runs.run_files(args.run_dir, args.checkpoint), args.overwrite)

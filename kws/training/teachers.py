@@ -5,8 +5,8 @@
   matched to clip keys (a training clip's path under the audio root, a pseudo-labelled clip's path
   relative to its CSV's folder; a bare base name matches the one clip of that name).
 - Teacher runs (`teacher_runs`): the mean of their probabilities, with the winning entry's TTA
-  (`teacher_tta`), on every clip that can carry teacher probabilities, computed once (the run
-  keeps them as teacher_probs.csv), or online, on every augmented sample as the student sees it
+  (`teacher_tta`: tta.leftloud_variants), on every clip that can carry teacher probabilities, computed
+  once (the run keeps them as teacher_probs.csv), or online, on every augmented sample as the student sees it
   (`teacher_online`). A teacher run takes clips of its own length (its model's input): it must be
   the student's (`clip_duration_ms`).
 
@@ -22,11 +22,11 @@ import tensorflow as tf
 from kws import cli
 from kws.data import corpus
 from kws.data import labels as label_sets
-from kws.submit import make_submission
 from kws.models import model
 from kws.submit import probs as prob_files
 from kws import runs
 from kws.training import settings
+from kws.submit import tta
 
 log = logging.getLogger("train")
 
@@ -104,15 +104,14 @@ def teacher_from_runs(processor, values, cached_path):
             raise cli.UserError(f"{cached_path}: columns {table.classes} are not the run's labels {processor.labels}")
         log.info("teacher probabilities of %d clips from %s", len(table.fnames), cached_path)
         return table.fnames, table.values
-    variants = make_submission.tta_variants([1500], make_submission.DEFAULT_LOUDER) if values["teacher_tta"] \
-        else make_submission.tta_variants()
+    variants = tta.leftloud_variants() if values["teacher_tta"] else tta.tta_variants()
     keys, total = [], 0.0
     for run_dir in values["teacher_runs"]:
         teacher = load_teacher(run_dir, processor.labels, processor.clip_samples)
         keys, parts = [], []
         for batch_keys, clips in processor.clip_batches(TEACHER_BATCH):
             x = np.stack([variant.apply(clips) for variant in variants])
-            parts.append(make_submission.predict_variants(teacher, x, TEACHER_BATCH))
+            parts.append(tta.predict_variants(teacher, x, TEACHER_BATCH))
             keys += batch_keys
         total = total + np.concatenate(parts)
         log.info("teacher %s: probabilities of %d clips, %d variant(s) each", run_dir, len(keys), len(variants))
