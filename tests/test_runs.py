@@ -46,8 +46,8 @@ def module_path(found, name):
 def test_the_training_code_is_what_train_py_imports():
     found = runs.imported_code(str(ROOT / TRAIN))
     assert found == sorted(found) and TRAIN in found
-    # make_submission.py and probs.py are imported by teachers.py (the teacher ensemble), not by train.py
-    for name in ("make_submission.py", "probs.py", "teachers.py", "model.py", "audio.py"):
+    # tta.py and probs.py are imported by teachers.py (the teacher ensemble), not by train.py
+    for name in ("tta.py", "probs.py", "teachers.py", "model.py", "audio.py"):
         assert module_path(found, name)
     assert not {"kws/demo.py", "kws/export/freeze_graph.py"} & set(found)
     assert not [path for path in found if path.startswith(("tests/", "benchmarks/"))]
