@@ -379,7 +379,7 @@ class HeadExamples:
         self.workers, self.seed, self.train_dir = args.workers, args.seed, os.path.join(corpus_dir, "train")
         self.words, self.model_labels = list(keywords), label_sets.model_labels(list(keywords))
         self.clip_samples = audio.clip_samples(corpus_clip_ms(corpus_dir))
-        self.noise_paths, self.front_end, self.csv_paths, self._talk = noise_paths, None, [], {}
+        self.noise_paths, self.front_end, self.csv_paths, self._talk, self._validation = noise_paths, None, [], {}, None
 
     def _start(self):
         self.front_end = oww.EmbeddingFrontEnd(num_threads=self.workers)
@@ -422,7 +422,7 @@ class HeadExamples:
     def validation(self):
         """(embeddings, labels) of the corpus's validation speakers, as train.py's best_val_accuracy (clips
         after zeros: as labelled); (None, []) without any."""
-        if not hasattr(self, "_validation"):
+        if self._validation is None:
             clips, labels = oww.training_clips(self.train_dir, self.words, self.seed, unknown_clips=500,
                                                silence_clips=100, split="validation", clip_samples=self.clip_samples)
             self._validation = (self.front_end.embed_clips(clips) if clips else None), labels

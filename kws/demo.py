@@ -33,6 +33,7 @@ import sys
 import time
 
 from kws import runs
+from kws.export import runtime
 
 ROOT = runs.PROJECT_DIR  # the scripts and experiments/
 
@@ -105,24 +106,25 @@ def main(argv=None):
     accuracy["submission (Keras, TTA)"], times["score"] = score(solution, submission)
 
     prefix = os.path.join(args.work_dir, "tf_files", name)
+    exports = runtime.export_paths(prefix)
     _, times["freeze"] = run_stage("freeze: GraphDef and TFLite", "freeze_graph.py",
                                    ["--run_dir", run_dir, "--out", prefix, "--overwrite"])
     rpi_submission = os.path.join(submissions, f"{name}_rpi.csv")
     _, times["Pi submission"] = run_stage("Raspberry Pi submission (int8 TFLite, batch 1)",
                                           "make_submission_on_rpi.py",
-                                          ["--model", f"{prefix}_int8.tflite", "--test_data", test_audio,
+                                          ["--model", exports["int8"], "--test_data", test_audio,
                                            "--submission_fn", rpi_submission, "--restart", "--overwrite"])
     accuracy["Pi submission (int8 TFLite)"], _ = score(solution, rpi_submission)
     output, times["benchmark"] = run_stage("benchmark the int8 model", "benchmark_model.py",
-                                           ["--model", f"{prefix}_int8.tflite", "--runs", 30, "--json"],
+                                           ["--model", exports["int8"], "--runs", 30, "--json"],
                                            capture=True)
     bench = json.loads(output)
-    export = runs.read_json(os.path.join(ROOT, f"{prefix}_report.json"))
+    export = runs.read_json(os.path.join(ROOT, exports["report"]))
     summary = {"run_dir": run_dir, "validation_accuracy": metrics.get("best_val_accuracy"),
                "test_split_accuracy": metrics.get("test_accuracy"), "accuracy": accuracy,
                "int8_agreement": export["exports"]["int8"]["agreement"], "check_clips": export["check_clips"],
-               "bytes": {ext: os.path.getsize(os.path.join(ROOT, prefix + ext))
-                         for ext in (".pb", ".tflite", "_int8.tflite")},
+               "bytes": {exports[kind][len(prefix):]: os.path.getsize(os.path.join(ROOT, exports[kind]))
+                         for kind in ("pb", "tflite", "int8")},  # keyed ".pb", ".tflite", "_int8.tflite"
                "int8_latency_ms": {k: v["median_ms"] for k, v in bench["latency"].items()},
                "pi3_estimate_ms": bench.get("pi3_estimate_ms"), "seconds": times}
     runs.write_json(os.path.join(ROOT, submissions, f"{name}_summary.json"), summary)

@@ -424,13 +424,18 @@ def _floor(global_points, floor_factor, target, hours):
     return _best_global(global_points, _whole(floor_factor * target * hours))[0] if floor_factor else None
 
 
-def calibrate_targets(streams, targets, refractory_s, min_hops, tolerance_s, floor_factor=FLOOR_FACTOR):
-    """{target: {keyword: threshold}} for each false-alarm rate of `targets`; see `calibrate`."""
+def _calibration_inputs(streams, refractory_s, min_hops, tolerance_s):
+    """(compiled streams, their hours, keyword_curves, _global_points): what both calibrations start from."""
     streams = _compiled_streams(streams)
     hours = sum(duration_s for _, _, duration_s in streams) / 3600
     curves = keyword_curves(streams, refractory_s, min_hops, tolerance_s)
+    return streams, hours, curves, _global_points(streams, curves, refractory_s, min_hops, tolerance_s)
+
+
+def calibrate_targets(streams, targets, refractory_s, min_hops, tolerance_s, floor_factor=FLOOR_FACTOR):
+    """{target: {keyword: threshold}} for each false-alarm rate of `targets`; see `calibrate`."""
+    streams, hours, curves, global_points = _calibration_inputs(streams, refractory_s, min_hops, tolerance_s)
     keywords = sorted(curves)
-    global_points = _global_points(streams, curves, refractory_s, min_hops, tolerance_s)
     results = {}
     for target in targets:
         budget = _whole(target * hours)
@@ -467,10 +472,7 @@ def calibrate_shares(talk_streams, keywords, targets, refractory_s, min_hops, to
     shares rounded up found 0.24-0.30 of them (two heads, three smoothing x min_hops each), rounded
     down 0.19-0.28.
     """
-    streams = _compiled_streams(talk_streams)
-    hours = sum(duration_s for _, _, duration_s in streams) / 3600
-    curves = keyword_curves(streams, refractory_s, min_hops, tolerance_s)
-    global_points = _global_points(streams, curves, refractory_s, min_hops, tolerance_s)
+    streams, hours, curves, global_points = _calibration_inputs(talk_streams, refractory_s, min_hops, tolerance_s)
     # each keyword's thresholds, ascending, with one above its highest score (no false alarm of it)
     curves = {k: [*points, (float(np.nextafter(points[-1][0], 2.0)), 0, 0)] for k, points in curves.items()}
     results = {}
